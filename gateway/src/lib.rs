@@ -1,1 +1,21 @@
+//! vneid-gateway: the identity-federation gateway in front of the national login broker.
+//! `main.rs` only parses the command line; everything else is here so tests can build the real
+//! application on port 0.
 
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod login;
+pub mod metrics;
+pub mod oidc;
+pub mod ops;
+pub mod pages;
+pub mod params;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod token;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,258 @@
+//! The demo portal at `/demo`: a real relying party of this gateway, over HTTP like any portal.
+//! It starts a login (PKCE, state, nonce), exchanges the code at `/token`, verifies the ID token
+//! against `/jwks`, calls `/userinfo`, and shows the verified claims.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+use url::Url;
+use vneid_tokens::random_token;
+
+use crate::config::{ClientAuthMethod, ClientSettings};
+use crate::pages::{escape, html};
+use crate::params::Params;
+use crate::startup::DEMO_CLIENT;
+use crate::state::AppState;
+
+const NS_DEMO: &str = "demo";
+const SCOPE: &str = "openid profile personal_id";
+
+pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
+    Ok(ClientSettings {
+        client_id: DEMO_CLIENT.into(),
+        client_secret: Some(crate::startup::new_client_secret()?),
+        token_endpoint_auth_method: Some(ClientAuthMethod::ClientSecretBasic),
+        redirect_uris: vec![Url::parse(&format!("{issuer}/demo/callback"))?],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        grant_types: vec!["authorization_code".into()],
+        scopes: ["openid", "profile", "personal_id"]
+            .map(String::from)
+            .to_vec(),
+        min_level: None,
+        upstreams: vec![],
+        name: Some("Cổng dịch vụ công thử nghiệm".into()),
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/demo", web::get().to(index))
+        .route("/demo/login", web::get().to(start))
+        .route("/demo/callback", web::get().to(callback));
+}
+
+#[derive(Serialize, Deserialize)]
+struct DemoLogin {
+    nonce: String,
+    verifier: String,
+}
+
+async fn index() -> HttpResponse {
+    html(
+        StatusCode::OK,
+        "Cổng dịch vụ công thử nghiệm",
+        "<h1>Cổng dịch vụ công thử nghiệm</h1>\
+<p>Trang này đóng vai một cổng dịch vụ công của tỉnh. Nhấn nút dưới đây để đăng nhập bằng tài khoản định danh điện tử VNeID \
+qua hệ thống xác thực tập trung.</p>\
+<p><a class=\"button\" href=\"/demo/login\">Đăng nhập bằng VNeID</a></p>\
+<p class=\"muted\">Tài khoản thử nghiệm và mật khẩu có trong README của bộ giả lập; mã OTP hiện trên \
+<a href=\"/simulator/phone\" target=\"_blank\">điện thoại giả lập</a>.</p>",
+    )
+}
+
+fn demo_error(message: &str) -> HttpResponse {
+    html(
+        StatusCode::BAD_GATEWAY,
+        "Cổng dịch vụ công thử nghiệm",
+        &format!(
+            "<h1>Đăng nhập không thành công</h1><div class=\"reason\">{}</div><p><a class=\"button\" href=\"/demo\">Thử lại</a></p>",
+            escape(message)
+        ),
+    )
+}
+
+async fn start(state: web::Data<AppState>) -> HttpResponse {
+    let (Ok(st), Ok(nonce), Ok(verifier)) = (random_token(16), random_token(16), random_token(32))
+    else {
+        return demo_error("Không tạo được mã ngẫu nhiên.");
+    };
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+    let Ok(saved) = serde_json::to_string(&DemoLogin {
+        nonce: nonce.clone(),
+        verifier,
+    }) else {
+        return demo_error("Lỗi nội bộ.");
+    };
+    if state
+        .ephemeral
+        .put(NS_DEMO, &st, &saved, Duration::from_secs(900))
+        .await
+        .is_err()
+    {
+        return demo_error("Hệ thống tạm thời gián đoạn.");
+    }
+    let mut url = match Url::parse(&state.url("/authorize")) {
+        Ok(u) => u,
+        Err(_) => return demo_error("Lỗi cấu hình."),
+    };
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", DEMO_CLIENT)
+        .append_pair("redirect_uri", &state.url("/demo/callback"))
+        .append_pair("scope", SCOPE)
+        .append_pair("state", &st)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.to_string()))
+        .finish()
+}
+
+async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Ok(p) = Params::parse(req.query_string().as_bytes()) else {
+        return demo_error("Tham số không hợp lệ.");
+    };
+    if p.get("iss") != Some(state.issuer.as_str()) {
+        return demo_error("Phản hồi không đến từ hệ thống xác thực mong đợi (iss).");
+    }
+    let Some(st) = p.get("state") else {
+        return demo_error("Thiếu state.");
+    };
+    let saved: DemoLogin = match state.ephemeral.take(NS_DEMO, st).await {
+        Ok(Some(s)) => match serde_json::from_str(&s) {
+            Ok(d) => d,
+            Err(_) => return demo_error("Lỗi nội bộ."),
+        },
+        _ => {
+            return demo_error("Phiên đăng nhập của cổng thử nghiệm đã hết hạn. Vui lòng thử lại.")
+        }
+    };
+    if let Some(err) = p.get("error") {
+        return demo_error(&format!(
+            "Hệ thống xác thực trả về lỗi: {} — {}",
+            err,
+            p.get("error_description").unwrap_or("")
+        ));
+    }
+    let Some(code) = p.get("code") else {
+        return demo_error("Thiếu mã code.");
+    };
+    match exchange(&state, code, &saved).await {
+        Ok((claims, userinfo)) => show(&claims, &userinfo),
+        Err(e) => demo_error(&e),
+    }
+}
+
+async fn exchange(
+    state: &AppState,
+    code: &str,
+    saved: &DemoLogin,
+) -> Result<(Value, Value), String> {
+    let secret = state
+        .settings
+        .clients
+        .iter()
+        .find(|c| c.client_id == DEMO_CLIENT)
+        .and_then(|c| c.client_secret.as_ref())
+        .ok_or("demo client missing")?;
+    let redirect_uri = state.url("/demo/callback");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_verifier", saved.verifier.as_str()),
+    ];
+    let res = state
+        .http
+        .post(state.url("/token"))
+        .basic_auth(DEMO_CLIENT, Some(secret.expose_secret()))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| format!("Không gọi được /token: {e}"))?;
+    let status = res.status();
+    let body: Value = res
+        .json()
+        .await
+        .map_err(|e| format!("/token trả về dữ liệu lạ: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("/token trả về {status}: {body}"));
+    }
+    let id_token = body["id_token"].as_str().ok_or("thiếu id_token")?;
+    let access_token = body["access_token"].as_str().ok_or("thiếu access_token")?;
+    let jwks: jsonwebtoken::jwk::JwkSet = state
+        .http
+        .get(state.url("/jwks"))
+        .send()
+        .await
+        .map_err(|e| format!("Không tải được JWKS: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("JWKS không hợp lệ: {e}"))?;
+    let header = jsonwebtoken::decode_header(id_token).map_err(|e| format!("ID token: {e}"))?;
+    let kid = header.kid.ok_or("ID token thiếu kid")?;
+    let jwk = jwks.find(&kid).ok_or("kid không có trong JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| format!("JWK: {e}"))?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[DEMO_CLIENT]);
+    v.set_issuer(&[state.issuer.as_str()]);
+    let data = jsonwebtoken::decode::<Value>(id_token, &key, &v)
+        .map_err(|e| format!("Chữ ký hoặc nội dung ID token không hợp lệ: {e}"))?;
+    if data.claims["nonce"].as_str() != Some(saved.nonce.as_str()) {
+        return Err("nonce không khớp".into());
+    }
+    let userinfo: Value = state
+        .http
+        .get(state.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .map_err(|e| format!("Không gọi được /userinfo: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("/userinfo: {e}"))?;
+    Ok((data.claims, userinfo))
+}
+
+fn rows(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    format!(
+                        "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                        escape(k),
+                        escape(&text)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn show(claims: &Value, userinfo: &Value) -> HttpResponse {
+    let name = claims["name"].as_str().unwrap_or("bạn");
+    html(
+        StatusCode::OK,
+        "Đăng nhập thành công",
+        &format!(
+            "<h1>Xin chào, {}!</h1><p>Đăng nhập thành công. Chữ ký của ID token đã được kiểm tra với khóa công khai của hệ thống (JWKS).</p>\
+<h2 style=\"font-size:17px\">Thông tin trong ID token</h2><table>{}</table>\
+<h2 style=\"font-size:17px\">Thông tin từ /userinfo</h2><table>{}</table>\
+<p><a class=\"button\" href=\"/demo\">Về trang đầu</a></p>",
+            escape(name),
+            rows(claims),
+            rows(userinfo)
+        ),
+    )
+}

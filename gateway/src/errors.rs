@@ -1,0 +1,146 @@
+//! The one place errors become HTTP: OAuth endpoints answer RFC 6749 §5.2 JSON, bearer endpoints
+//! RFC 6750 `WWW-Authenticate`, pages a Vietnamese page. 5xx bodies are opaque; the cause goes to
+//! the log with the request id.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use vneid_store::StoreError;
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    /// `WWW-Authenticate` for 401 (`Basic realm=…` or `Bearer error=…`).
+    pub www_authenticate: Option<String>,
+}
+
+impl OAuthError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+    }
+    pub fn invalid_client(d: impl Into<String>, basic_used: bool) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", d);
+        // RFC 6749 §5.2: a 401 with the scheme the client tried; we always name Basic.
+        let _ = basic_used;
+        e.www_authenticate = Some("Basic realm=\"vneid-gateway\"".into());
+        e
+    }
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        let d = d.into();
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", d.clone());
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"vneid-gateway\", error=\"invalid_token\", error_description=\"{}\"",
+            d.replace(['"', '\\'], "'")
+        ));
+        e
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        )
+    }
+    pub fn server_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        )
+    }
+
+    /// Logs the cause of a store failure and turns it into 503 or 500.
+    pub fn from_store(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "store unavailable");
+            Self::unavailable()
+        } else {
+            tracing::error!(error = %e, "store error");
+            Self::server_error()
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut b = HttpResponse::build(self.status);
+        b.insert_header(("Cache-Control", "no-store"));
+        if let Some(h) = &self.www_authenticate {
+            b.insert_header(("WWW-Authenticate", h.as_str()));
+        }
+        b.json(json!({"error": self.error, "error_description": self.description}))
+    }
+}
+
+/// An error on a page a person is looking at.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{title}: {message}")]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: String,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn bad_request(title: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+    pub fn unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Hệ thống tạm thời gián đoạn".into(),
+            message:
+                "Hệ thống đăng nhập đang tạm thời không phục vụ được. Vui lòng thử lại sau ít phút."
+                    .into(),
+        }
+    }
+    pub fn internal() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Đã có lỗi xảy ra".into(),
+            message: "Hệ thống gặp lỗi khi xử lý yêu cầu đăng nhập. Vui lòng thử lại.".into(),
+        }
+    }
+    pub fn from_store(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "store unavailable");
+            Self::unavailable()
+        } else {
+            tracing::error!(error = %e, "store error");
+            Self::internal()
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        crate::pages::error_page(self.status, &self.title, &self.message)
+    }
+}

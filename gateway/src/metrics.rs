@@ -1,0 +1,100 @@
+//! Prometheus metrics of the `vneid` namespace, in a registry of their own. Labels are bounded
+//! enums (upstream id, level, outcome, reason, route pattern) — never a person, an IP or a raw
+//! URL.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Logins by upstream, account system, level and outcome (with the refusal reason).
+    pub logins: IntCounterVec,
+    /// Tokens issued, by grant type.
+    pub tokens_issued: IntCounterVec,
+    /// Calls to upstream providers, by upstream and outcome.
+    pub upstream_duration: HistogramVec,
+    /// HTTP requests by route pattern, method and status class.
+    pub http_requests: HistogramVec,
+}
+
+/// The `login_idp` label: the known account systems, everything else folded into `other`.
+pub fn login_idp_label(login_idp: Option<&str>) -> &'static str {
+    match login_idp {
+        Some("BCA") => "BCA",
+        Some("VNPOST") => "VNPOST",
+        Some("DVCQG") => "DVCQG",
+        Some(_) => "other",
+        None => "none",
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("vneid".into()), None)?;
+        let logins = IntCounterVec::new(
+            Opts::new(
+                "logins_total",
+                "Logins by upstream, account system, level and outcome",
+            ),
+            &["upstream", "login_idp", "level", "outcome", "reason"],
+        )?;
+        let tokens_issued = IntCounterVec::new(
+            Opts::new(
+                "tokens_issued_total",
+                "Tokens issued at the token endpoint, by grant",
+            ),
+            &["grant"],
+        )?;
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "upstream_request_duration_seconds",
+                "Time to complete a login at an upstream (code exchange, ID token, userinfo)",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["upstream", "outcome"],
+        )?;
+        let http_requests = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP requests served").buckets(
+                vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
+            ),
+            &["route", "method", "status"],
+        )?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(tokens_issued.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(http_requests.clone()))?;
+        Ok(Self {
+            registry,
+            logins,
+            tokens_issued,
+            upstream_duration,
+            http_requests,
+        })
+    }
+
+    pub fn login(
+        &self,
+        upstream: &str,
+        login_idp: Option<&str>,
+        level: Option<u8>,
+        outcome: &str,
+        reason: &str,
+    ) {
+        let level = match level {
+            Some(1) => "1",
+            Some(2) => "2",
+            _ => "none",
+        };
+        self.logins
+            .with_label_values(&[upstream, login_idp_label(login_idp), level, outcome, reason])
+            .inc();
+    }
+
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}

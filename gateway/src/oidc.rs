@@ -1,0 +1,449 @@
+//! OpenID provider endpoints. Handlers parse, call one service function, render.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::json;
+use vneid_core::AssuranceLevel;
+
+use crate::errors::{OAuthError, PageError};
+use crate::login::{self, AuthRequest, CallbackError, CallbackOutcome, StartError, SESSION_COOKIE};
+use crate::pages;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::telemetry::RequestId;
+use crate::token;
+
+type Data = web::Data<AppState>;
+
+fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Scopes the gateway serves now (discovery must be truthful).
+pub const SCOPES_SUPPORTED: [&str; 3] = ["openid", "profile", "personal_id"];
+
+/// Either an error page (before the redirect URI is trusted) or a redirect with an error.
+enum AuthorizeFailure {
+    Page(PageError),
+    Redirect(String),
+}
+
+/// Validates `/authorize` parameters in the order RFC 6749 §4.1.2.1 asks: client and
+/// redirect URI first (errors there are shown, never redirected), then the rest (redirected).
+fn parse_authorize(state: &AppState, raw: &[u8]) -> Result<AuthRequest, AuthorizeFailure> {
+    let bad = |m: &str| {
+        AuthorizeFailure::Page(PageError::bad_request(
+            "Yêu cầu đăng nhập không hợp lệ",
+            m.to_owned(),
+        ))
+    };
+    let p = Params::parse(raw).map_err(|e| bad(&format!("Tham số không hợp lệ ({e}).")))?;
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| bad("Thiếu mã ứng dụng (client_id)."))?;
+    let client = state
+        .clients
+        .get(client_id)
+        .ok_or_else(|| bad("Ứng dụng (client_id) chưa được đăng ký với hệ thống."))?;
+    let redirect_uri = p
+        .get("redirect_uri")
+        .ok_or_else(|| bad("Thiếu địa chỉ quay lại (redirect_uri)."))?;
+    if !client.has_redirect_uri(redirect_uri) {
+        return Err(bad(
+            "Địa chỉ quay lại (redirect_uri) không khớp với địa chỉ đã đăng ký của ứng dụng.",
+        ));
+    }
+    let mut req = AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        state: p.get("state").map(str::to_owned),
+        nonce: p.get("nonce").map(str::to_owned),
+        code_challenge: None,
+        scopes: Vec::new(),
+        required_level: AssuranceLevel::Level2,
+        prompt_login: false,
+        prompt_none: false,
+        max_age: None,
+    };
+    let fail = |req: &AuthRequest, error: &str, d: &str| {
+        AuthorizeFailure::Redirect(login::error_redirect(state, req, error, d))
+    };
+    if p.has("request") || p.has("request_uri") {
+        return Err(fail(
+            &req,
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    match p.get("response_type") {
+        Some("code") => {}
+        None => return Err(fail(&req, "invalid_request", "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                &req,
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if let Some(mode) = p.get("response_mode") {
+        if mode != "query" {
+            return Err(fail(
+                &req,
+                "invalid_request",
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    let requested: Vec<&str> = p
+        .get("scope")
+        .unwrap_or("")
+        .split_ascii_whitespace()
+        .collect();
+    if !requested.contains(&"openid") {
+        return Err(fail(&req, "invalid_scope", "scope must include openid"));
+    }
+    // Scopes the client may not have, or the gateway does not know, are left out (RFC 6749
+    // §3.3); the token response says which were granted.
+    let mut scopes: Vec<String> = Vec::new();
+    for s in requested {
+        if client.scopes.iter().any(|c| c == s) && !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    req.scopes = scopes;
+    match (p.get("code_challenge"), p.get("code_challenge_method")) {
+        (Some(c), Some("S256")) => {
+            if c.len() < 43
+                || c.len() > 128
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(fail(
+                    &req,
+                    "invalid_request",
+                    "code_challenge is not a S256 challenge",
+                ));
+            }
+            req.code_challenge = Some(c.to_owned());
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                &req,
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ))
+        }
+        (None, Some(_)) => return Err(fail(&req, "invalid_request", "code_challenge is missing")),
+        (None, None) if client.is_public() => {
+            return Err(fail(
+                &req,
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required for public clients",
+            ))
+        }
+        (None, None) => {}
+    }
+    if let Some(prompt) = p.get("prompt") {
+        let values: Vec<&str> = prompt.split_ascii_whitespace().collect();
+        if values.contains(&"none") && values.len() > 1 {
+            return Err(fail(
+                &req,
+                "invalid_request",
+                "prompt=none cannot be combined",
+            ));
+        }
+        req.prompt_none = values.contains(&"none");
+        req.prompt_login = values.contains(&"login");
+    }
+    if let Some(m) = p.get("max_age") {
+        req.max_age = Some(m.parse::<u32>().map(i64::from).map_err(|_| {
+            fail(
+                &req,
+                "invalid_request",
+                "max_age must be a whole number of seconds",
+            )
+        })?);
+    }
+    req.required_level = vneid_policy::required_level(
+        &state.settings.policy,
+        client.min_level,
+        p.get("acr_values"),
+    );
+    Ok(req)
+}
+
+/// `GET /authorize`
+pub async fn authorize(req: HttpRequest, state: Data) -> HttpResponse {
+    let raw = req.query_string().as_bytes().to_vec();
+    let auth = match parse_authorize(&state, &raw) {
+        Ok(a) => a,
+        Err(AuthorizeFailure::Page(e)) => return actix_web::ResponseError::error_response(&e),
+        Err(AuthorizeFailure::Redirect(url)) => return redirect(&url),
+    };
+    let hint = Params::parse(&raw)
+        .ok()
+        .and_then(|p| p.get("idp_hint").map(str::to_owned));
+
+    // SSO: a live session that satisfies the request gets a code without a trip upstream.
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        match login::session(&state, cookie.value()).await {
+            Ok(Some(session)) if login::session_satisfies(&session, &auth, state.clock.now()) => {
+                return match login::issue_code(&state, &auth, &session).await {
+                    Ok(url) => redirect(&url),
+                    Err(e) => service_page_error(e),
+                };
+            }
+            Ok(_) => {}
+            Err(e) => return service_page_error(e),
+        }
+    }
+    if auth.prompt_none {
+        return redirect(&login::error_redirect(
+            &state,
+            &auth,
+            "login_required",
+            "no session satisfies the request",
+        ));
+    }
+
+    let Some(client) = state.clients.get(&auth.client_id) else {
+        return service_page_error(login::ServiceError::Internal("client vanished".into()));
+    };
+    let allowed = login::allowed_upstreams(&state, client);
+    let chosen = match hint {
+        Some(h) => match allowed.iter().find(|u| u.id() == h) {
+            Some(u) => u.id().to_owned(),
+            None => {
+                return redirect(&login::error_redirect(
+                    &state,
+                    &auth,
+                    "invalid_request",
+                    "idp_hint names no upstream this client may use",
+                ))
+            }
+        },
+        None if allowed.len() == 1 => allowed[0].id().to_owned(),
+        None if allowed.is_empty() => {
+            return redirect(&login::error_redirect(
+                &state,
+                &auth,
+                "server_error",
+                "no upstream is configured for this client",
+            ))
+        }
+        None => {
+            let query = String::from_utf8_lossy(&raw);
+            let choices: Vec<(String, String)> = allowed
+                .iter()
+                .map(|u| {
+                    (
+                        format!("{}?{}&idp_hint={}", state.url("/authorize"), query, u.id()),
+                        u.config()
+                            .display_name
+                            .clone()
+                            .unwrap_or_else(|| u.id().to_owned()),
+                    )
+                })
+                .collect();
+            return pages::chooser_page(&choices);
+        }
+    };
+    match login::start_upstream_login(&state, auth.clone(), &chosen).await {
+        Ok(url) => redirect(&url),
+        Err(StartError::UnknownUpstream) => redirect(&login::error_redirect(
+            &state,
+            &auth,
+            "server_error",
+            "unknown upstream",
+        )),
+        Err(StartError::Upstream) => actix_web::ResponseError::error_response(&PageError {
+            status: StatusCode::BAD_GATEWAY,
+            title: "Không kết nối được hệ thống xác thực".into(),
+            message:
+                "Hệ thống xác thực quốc gia đang không phản hồi. Vui lòng thử lại sau ít phút."
+                    .into(),
+        }),
+        Err(StartError::Service(e)) => service_page_error(e),
+    }
+}
+
+fn service_page_error(e: login::ServiceError) -> HttpResponse {
+    let page = match e {
+        login::ServiceError::Store(s) => PageError::from_store(s),
+        login::ServiceError::Internal(m) => {
+            tracing::error!(error = %m, "internal error");
+            PageError::internal()
+        }
+    };
+    actix_web::ResponseError::error_response(&page)
+}
+
+/// `GET /login/{upstream}/callback`
+pub async fn callback(req: HttpRequest, path: web::Path<String>, state: Data) -> HttpResponse {
+    let bad_state = || {
+        actix_web::ResponseError::error_response(&PageError::bad_request(
+            "Phiên đăng nhập không hợp lệ",
+            "Phiên đăng nhập đã hết hạn hoặc không hợp lệ. Vui lòng quay lại trang của cơ quan và đăng nhập lại.",
+        ))
+    };
+    let Ok(p) = Params::parse(req.query_string().as_bytes()) else {
+        return bad_state();
+    };
+    let Some(upstream_state) = p.get("state") else {
+        return bad_state();
+    };
+    let outcome = login::finish_login(
+        &state,
+        &path.into_inner(),
+        upstream_state,
+        p.get("code"),
+        p.get("error"),
+        &request_id(&req),
+    )
+    .await;
+    match outcome {
+        Ok(CallbackOutcome::Admitted { redirect: url, cookie }) => {
+            let c = Cookie::build(SESSION_COOKIE, cookie)
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.issuer.starts_with("https://"))
+                .max_age(actix_web::cookie::time::Duration::seconds(
+                    i64::try_from(state.settings.tokens.session_ttl.as_secs()).unwrap_or(i64::MAX),
+                ))
+                .finish();
+            let mut res = redirect(&url);
+            let _ = res.add_cookie(&c);
+            res
+        }
+        Ok(CallbackOutcome::Refused { refusal, back, portal }) => {
+            pages::refusal_page(&refusal, Some(&back), &portal)
+        }
+        Ok(CallbackOutcome::UpstreamDenied { redirect: url }) => redirect(&url),
+        Ok(CallbackOutcome::UpstreamFailed { back, portal }) => pages::html(
+            StatusCode::BAD_GATEWAY,
+            "Không hoàn tất được đăng nhập",
+            &format!(
+                "<h1>Không hoàn tất được đăng nhập</h1><p>Hệ thống xác thực quốc gia không trả về thông tin hợp lệ. \
+Vui lòng thử lại sau ít phút.</p><p><a class=\"button secondary\" href=\"{}\">Quay lại {}</a></p>",
+                pages::escape(&back),
+                pages::escape(&portal)
+            ),
+        ),
+        Err(CallbackError::UnknownState) => bad_state(),
+        Err(CallbackError::Service(e)) => service_page_error(e),
+    }
+}
+
+/// `POST /token`
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: Data,
+) -> Result<HttpResponse, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let p = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+    let response = token::token(&state, authorization.as_deref(), &p, &request_id(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// `GET|POST /userinfo`
+pub async fn userinfo(req: HttpRequest, state: Data) -> Result<HttpResponse, OAuthError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let bearer = authorization
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty());
+    let Some(bearer) = bearer else {
+        let mut e = OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "a bearer token is required",
+        );
+        e.www_authenticate = Some("Bearer realm=\"vneid-gateway\"".into());
+        return Err(e);
+    };
+    let claims = token::userinfo(&state, bearer).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(claims))
+}
+
+/// `GET /.well-known/openid-configuration`
+pub async fn discovery(state: Data) -> HttpResponse {
+    let alg = state.settings.tokens.signing_alg.as_str();
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(json!({
+            "issuer": state.issuer,
+            "authorization_endpoint": state.url("/authorize"),
+            "token_endpoint": state.url("/token"),
+            "userinfo_endpoint": state.url("/userinfo"),
+            "jwks_uri": state.url("/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [alg],
+            "userinfo_signing_alg_values_supported": [],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SCOPES_SUPPORTED,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id"],
+            "acr_values_supported": [AssuranceLevel::Level1.acr(), AssuranceLevel::Level2.acr()],
+            "prompt_values_supported": ["none", "login"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "ui_locales_supported": ["vi"],
+        }))
+}
+
+/// `GET /jwks`
+pub async fn jwks(state: Data) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.key_set().jwks())
+}

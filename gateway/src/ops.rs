@@ -1,0 +1,96 @@
+//! Health, readiness and metrics for operators.
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpResponse};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: database, ephemeral store and every upstream's discovery answer; 503 with the
+/// failing checks otherwise. Each check is bounded by a timeout so a hung dependency cannot hang
+/// the probe.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let limit = Duration::from_secs(3);
+    let mut checks = serde_json::Map::new();
+    let mut ok = true;
+    let mut record = |name: String, r: Result<(), String>| {
+        ok &= r.is_ok();
+        checks.insert(
+            name,
+            match r {
+                Ok(()) => json!("ok"),
+                Err(e) => json!(e),
+            },
+        );
+    };
+    let db = tokio::time::timeout(limit, state.db.ping()).await;
+    record("database".into(), flatten(db));
+    let eph = tokio::time::timeout(limit, state.ephemeral.ping()).await;
+    record("ephemeral".into(), flatten(eph));
+    for u in &state.upstreams {
+        let r = tokio::time::timeout(limit, u.check_ready()).await;
+        record(format!("upstream:{}", u.id()), flatten(r));
+    }
+    let body = json!({"status": if ok { "ready" } else { "not_ready" }, "checks": checks});
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+fn flatten<E: std::fmt::Display>(
+    r: Result<Result<(), E>, tokio::time::error::Elapsed>,
+) -> Result<(), String> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics encoding failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// Middleware: request duration by route pattern (never the raw path), method and status.
+pub async fn http_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().as_str().to_owned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = res.status().as_u16().to_string();
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[&route, &method, &status])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}

@@ -1,0 +1,87 @@
+//! What every handler shares: settings, stores, keys, upstreams, clients, metrics, the clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use secrecy::ExposeSecret;
+use url::Url;
+use vneid_core::{AssuranceLevel, Clock};
+use vneid_store::{Database, Ephemeral};
+use vneid_tokens::{KeySet, MasterKey};
+use vneid_upstream::Upstream;
+
+use crate::config::{ClientAuthMethod, ClientSettings, Settings};
+use crate::metrics::Metrics;
+
+/// A registered downstream portal, with its secret kept only as a keyed hash.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub auth_method: ClientAuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub min_level: Option<AssuranceLevel>,
+    pub upstreams: Vec<String>,
+}
+
+impl Client {
+    pub fn from_settings(c: &ClientSettings, master: &MasterKey) -> Self {
+        Self {
+            id: c.client_id.clone(),
+            name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+            secret_hash: c
+                .client_secret
+                .as_ref()
+                .map(|s| master.hash_client_secret(s.expose_secret())),
+            auth_method: c.auth_method(),
+            redirect_uris: c.redirect_uris.iter().map(Url::to_string).collect(),
+            scopes: c.scopes.clone(),
+            min_level: c.min_level,
+            upstreams: c.upstreams.clone(),
+        }
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    /// Exact string match, as OAuth 2.0 Security BCP asks.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+pub struct AppState {
+    pub settings: Settings,
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    pub db: Database,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub master: MasterKey,
+    pub keys: RwLock<Arc<KeySet>>,
+    pub upstreams: Vec<Upstream>,
+    pub clients: HashMap<String, Client>,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    /// For the demo portal's back-channel calls to this gateway.
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn upstream(&self, id: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.id() == id)
+    }
+
+    pub fn key_set(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}

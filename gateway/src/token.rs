@@ -1,0 +1,400 @@
+//! The token service: client authentication, the authorization-code grant, userinfo.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use vneid_store::AuditEvent;
+use vneid_tokens::{at_hash, AccessTokenClaims, Audience, IdTokenClaims};
+
+use crate::config::ClientAuthMethod;
+use crate::errors::OAuthError;
+use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
+use crate::params::Params;
+use crate::state::{AppState, Client};
+
+/// Authenticates the client of a token request (RFC 6749 §2.3): HTTP Basic with
+/// form-urlencoded id and secret, or `client_secret_post`, or `none` for a public client. The
+/// method must be the one registered.
+pub fn authenticate_client<'a>(
+    state: &'a AppState,
+    authorization: Option<&str>,
+    p: &Params,
+) -> Result<&'a Client, OAuthError> {
+    let basic = match authorization {
+        Some(h) => {
+            let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(OAuthError::invalid_client(
+                    "unsupported authorization scheme",
+                    false,
+                ));
+            }
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials", true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials", true))?;
+            let id = Params::parse(format!("v={id}").as_bytes())
+                .ok()
+                .and_then(|x| x.get("v").map(str::to_owned));
+            let secret = Params::parse(format!("v={secret}").as_bytes())
+                .ok()
+                .and_then(|x| x.get("v").map(str::to_owned));
+            Some((id.unwrap_or_default(), secret.unwrap_or_default()))
+        }
+        None => None,
+    };
+    if basic.is_some() && p.has("client_secret") {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let (client_id, secret, method) = match &basic {
+        Some((id, s)) => {
+            if let Some(body_id) = p.get("client_id") {
+                if body_id != id {
+                    return Err(OAuthError::invalid_client(
+                        "client_id does not match the credentials",
+                        true,
+                    ));
+                }
+            }
+            (
+                id.as_str(),
+                Some(s.as_str()),
+                ClientAuthMethod::ClientSecretBasic,
+            )
+        }
+        None => match (p.get("client_id"), p.get("client_secret")) {
+            (Some(id), Some(s)) => (id, Some(s), ClientAuthMethod::ClientSecretPost),
+            (Some(id), None) => (id, None, ClientAuthMethod::None),
+            (None, _) => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required",
+                    false,
+                ))
+            }
+        },
+    };
+    let client = state.clients.get(client_id).ok_or_else(|| {
+        OAuthError::invalid_client("unknown client or wrong credentials", basic.is_some())
+    })?;
+    if client.auth_method != method {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "this client authenticates with {}",
+                client.auth_method.as_str()
+            ),
+            basic.is_some(),
+        ));
+    }
+    match (&client.secret_hash, secret) {
+        (None, None) => Ok(client),
+        (Some(hash), Some(s)) if state.master.verify_client_secret(s, hash) => Ok(client),
+        _ => Err(OAuthError::invalid_client(
+            "unknown client or wrong credentials",
+            basic.is_some(),
+        )),
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Verifies a PKCE S256 `code_verifier` against the stored challenge, in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    if verifier.len() < 43
+        || verifier.len() > 128
+        || !verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        return false;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /token`
+pub async fn token(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+    request_id: &str,
+) -> Result<Value, OAuthError> {
+    let client = authenticate_client(state, authorization, p)?;
+    match p.get("grant_type") {
+        Some("authorization_code") => authorization_code(state, client, p, request_id).await,
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+        Some(_) => Err(OAuthError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "supported: authorization_code",
+        )),
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+    request_id: &str,
+) -> Result<Value, OAuthError> {
+    let code = p
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let key = state.master.lookup_hash(NS_CODE, code);
+    let taken = state
+        .ephemeral
+        .take(NS_CODE, &key)
+        .await
+        .map_err(OAuthError::from_store)?;
+    let Some(raw) = taken else {
+        return Err(replayed_code(state, &key, client, request_id).await);
+    };
+    let data: CodeData = serde_json::from_str(&raw).map_err(|e| {
+        tracing::error!(error = %e, "stored code unreadable");
+        OAuthError::server_error()
+    })?;
+    if data.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if p.get("redirect_uri") != Some(data.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&data.code_challenge, p.get("code_verifier")) {
+        (Some(ch), Some(v)) if pkce_matches(v, ch) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but no code_challenge was in the authorization request",
+            ))
+        }
+        (None, None) => {}
+    }
+
+    let now = state.clock.now().timestamp();
+    let settings = &state.settings.tokens;
+    let person = state
+        .db
+        .person(&data.person_id)
+        .await
+        .map_err(OAuthError::from_store)?
+        .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
+    let scope = data.scopes.join(" ");
+    let jti = crate::login::fresh_token(16).map_err(|e| {
+        tracing::error!(error = %e, "no randomness");
+        OAuthError::server_error()
+    })?;
+    let access = AccessTokenClaims {
+        iss: state.issuer.clone(),
+        exp: now + secs(settings.access_token_ttl),
+        aud: Audience::One(client.id.clone()),
+        sub: data.person_id.clone(),
+        client_id: client.id.clone(),
+        iat: now,
+        jti: jti.clone(),
+        scope: scope.clone(),
+        auth_time: Some(data.auth_time),
+        acr: Some(data.level.acr().to_owned()),
+        sid: Some(data.sid.clone()),
+        idp: Some(data.idp.clone()),
+        login_idp: data.login_idp.clone(),
+    };
+    let keys = state.key_set();
+    let access_token = keys.sign("at+jwt", &access).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        OAuthError::server_error()
+    })?;
+    let has = |s: &str| data.scopes.iter().any(|x| x == s);
+    let id = IdTokenClaims {
+        iss: state.issuer.clone(),
+        sub: data.person_id.clone(),
+        aud: client.id.clone(),
+        exp: now + secs(settings.id_token_ttl),
+        iat: now,
+        auth_time: data.auth_time,
+        nonce: data.nonce.clone(),
+        acr: data.level.acr().to_owned(),
+        amr: None,
+        azp: Some(client.id.clone()),
+        sid: data.sid.clone(),
+        idp: data.idp.clone(),
+        login_idp: data.login_idp.clone(),
+        name: if has("profile") {
+            person.name.clone()
+        } else {
+            None
+        },
+        birthdate: if has("profile") {
+            person.birthdate.map(|d| d.format("%Y-%m-%d").to_string())
+        } else {
+            None
+        },
+        personal_id: if has("personal_id") {
+            open_personal_id(state, &person)
+        } else {
+            None
+        },
+        account: None,
+        at_hash: Some(at_hash(&access_token, keys.signing_alg())),
+    };
+    let id_token = keys.sign("JWT", &id).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        OAuthError::server_error()
+    })?;
+    // Remember what this code issued, so a replay can revoke it.
+    let _ = state
+        .ephemeral
+        .put(
+            NS_CODE_USED,
+            &key,
+            &jti,
+            settings.access_token_ttl.max(Duration::from_secs(1)),
+        )
+        .await;
+    state
+        .metrics
+        .tokens_issued
+        .with_label_values(&["authorization_code"])
+        .inc();
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": secs(settings.access_token_ttl),
+        "id_token": id_token,
+        "scope": scope,
+    }))
+}
+
+/// A code that is not (or no longer) there: expired, unknown, or used before. When used before,
+/// revoke the access token it issued (RFC 6749 §4.1.2) and record it.
+async fn replayed_code(
+    state: &AppState,
+    key: &str,
+    client: &Client,
+    request_id: &str,
+) -> OAuthError {
+    if let Ok(Some(jti)) = state.ephemeral.take(NS_CODE_USED, key).await {
+        let ttl = state
+            .settings
+            .tokens
+            .access_token_ttl
+            .max(Duration::from_secs(1));
+        if let Err(e) = state
+            .ephemeral
+            .put(NS_REVOKED, &jti, "code_replay", ttl)
+            .await
+        {
+            tracing::error!(error = %e, "could not revoke after code replay");
+        }
+        tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
+        let _ = state
+            .db
+            .append_audit(
+                &AuditEvent::new("code_replay", "revoked")
+                    .client_id(&client.id)
+                    .request_id(request_id),
+            )
+            .await;
+    }
+    OAuthError::invalid_grant("the code is unknown, expired or already used")
+}
+
+fn open_personal_id(state: &AppState, person: &vneid_store::PersonRecord) -> Option<String> {
+    let sealed = person.personal_id_sealed.as_ref()?;
+    match state.master.open(sealed, b"personal_id") {
+        Ok(bytes) => String::from_utf8(bytes).ok(),
+        Err(e) => {
+            tracing::error!(error = %e, person_id = %person.id, "cannot open a sealed personal ID number");
+            None
+        }
+    }
+}
+
+/// `/userinfo`: the claims the access token's scopes release.
+pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthError> {
+    let now = state.clock.now();
+    let claims: AccessTokenClaims = state
+        .key_set()
+        .verify(bearer, "at+jwt", &state.issuer, now)
+        .map_err(|_| OAuthError::invalid_token("the access token is invalid or expired"))?;
+    if state
+        .ephemeral
+        .get(NS_REVOKED, &claims.jti)
+        .await
+        .map_err(OAuthError::from_store)?
+        .is_some()
+    {
+        return Err(OAuthError::invalid_token("the access token was revoked"));
+    }
+    let person = state
+        .db
+        .person(&claims.sub)
+        .await
+        .map_err(OAuthError::from_store)?
+        .ok_or_else(|| OAuthError::invalid_token("the person no longer exists"))?;
+    let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(claims.sub));
+    if let Some(acr) = &claims.acr {
+        out.insert("acr".into(), json!(acr));
+    }
+    if let Some(idp) = &claims.idp {
+        out.insert("idp".into(), json!(idp));
+    }
+    if let Some(l) = &claims.login_idp {
+        out.insert("login_idp".into(), json!(l));
+    }
+    if scopes.contains(&"profile") {
+        if let Some(n) = &person.name {
+            out.insert("name".into(), json!(n));
+        }
+        if let Some(b) = person.birthdate {
+            out.insert("birthdate".into(), json!(b.format("%Y-%m-%d").to_string()));
+        }
+    }
+    if scopes.contains(&"personal_id") {
+        if let Some(pid) = open_personal_id(state, &person) {
+            out.insert("personal_id".into(), json!(pid));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "short",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+}
