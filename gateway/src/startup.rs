@@ -45,11 +45,20 @@ impl Application {
     }
 
     pub async fn build_with_clock(
-        mut settings: Settings,
+        settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// Builds on a listener the caller bound already (tests that must know the port first).
+    pub async fn build_on(
+        mut settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let issuer = match &settings.server.public_url {
             Some(u) => u.as_str().trim_end_matches('/').to_owned(),

@@ -1,0 +1,8 @@
+//! End-to-end: the real gateway, the real simulator, HTTP only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod login;
+mod process;
+mod refusals;
+mod upstream_config;
