@@ -643,6 +643,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

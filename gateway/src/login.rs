@@ -424,7 +424,7 @@ async fn refused(
     );
     let mut event = event
         .reason(refusal.code())
-        .subject_masked(&vneid_core::mask(
+        .subject_masked(vneid_core::mask(
             identity.personal_id.as_deref().unwrap_or(""),
         ));
     if let Some(idp) = &identity.login_idp {
@@ -474,7 +474,7 @@ async fn admit(
     let mut event = event
         .person_id(&person.id)
         .level(admitted.level.number())
-        .subject_masked(&admitted.personal_id.masked());
+        .subject_masked(admitted.personal_id.masked());
     if let Some(idp) = &identity.login_idp {
         event = event.login_idp(idp);
     }
@@ -518,6 +518,7 @@ async fn admit(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -186,6 +186,7 @@ pub fn unavailable_page() -> HttpResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -82,6 +82,7 @@ impl RootSpanBuilder for GatewaySpan {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     #[test]
     fn request_ids_are_bounded_and_plain() {

@@ -379,6 +379,7 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
