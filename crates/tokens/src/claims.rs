@@ -1,0 +1,291 @@
+//! The claims of the tokens the gateway issues, and `at_hash`.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::SigningAlg;
+
+/// Claims of an ID token (OpenID Connect Core §2, plus the gateway's own, DESIGN.md
+/// "Provider side"). Sign with `typ` [`TYP_ID_TOKEN`](crate::TYP_ID_TOKEN).
+///
+/// `Debug` masks `personal_id` and hides `name` and `birthdate` (personal data, Decree
+/// 13/2023), so the struct can appear in a log line.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// The issuer (the gateway's public URL).
+    pub iss: String,
+    /// The gateway's stable person id, never the personal ID number.
+    pub sub: String,
+    /// The client id.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// When the person authenticated upstream, seconds since the epoch. Always present.
+    pub auth_time: i64,
+    /// The `nonce` of the authorization request, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// `"urn:vneid:loa:1"` or `"urn:vneid:loa:2"` (`AssuranceLevel::acr`).
+    pub acr: String,
+    /// Authentication methods, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// Authorized party (the client id) when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// The SSO session id (for front/back-channel logout). Always present.
+    pub sid: String,
+    /// The upstream id the person logged in through (`[[upstreams]] id`).
+    pub idp: String,
+    /// The account system the person used upstream (`"BCA"` = VNeID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_idp: Option<String>,
+    /// Full name; scope `profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Birth date `YYYY-MM-DD`; scope `profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    /// The 12-digit personal ID number; only with scope `personal_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_id: Option<String>,
+    /// The linked one-stop-shop account (`username`, `unit`); scope `account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<serde_json::Value>,
+    /// [`at_hash`] of the access token issued alongside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+}
+
+impl fmt::Debug for IdTokenClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |o: &Option<String>| o.as_ref().map(|_| "[redacted]");
+        f.debug_struct("IdTokenClaims")
+            .field("iss", &self.iss)
+            .field("sub", &self.sub)
+            .field("aud", &self.aud)
+            .field("exp", &self.exp)
+            .field("iat", &self.iat)
+            .field("auth_time", &self.auth_time)
+            .field("nonce", &self.nonce)
+            .field("acr", &self.acr)
+            .field("amr", &self.amr)
+            .field("azp", &self.azp)
+            .field("sid", &self.sid)
+            .field("idp", &self.idp)
+            .field("login_idp", &self.login_idp)
+            .field("name", &redacted(&self.name))
+            .field("birthdate", &redacted(&self.birthdate))
+            .field(
+                "personal_id",
+                &self.personal_id.as_deref().map(vneid_core::mask),
+            )
+            .field("account", &self.account.as_ref().map(|_| "[redacted]"))
+            .field("at_hash", &self.at_hash)
+            .finish()
+    }
+}
+
+/// `aud` of an access token: one audience or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, serialized as a string.
+    One(String),
+    /// Several audiences, serialized as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `audience` is one of them.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(one) => one == audience,
+            Audience::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// Claims of a JWT access token (RFC 9068 §2.2). Sign with `typ`
+/// [`TYP_ACCESS_TOKEN`](crate::TYP_ACCESS_TOKEN) (`at+jwt`). Carries no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// The issuer.
+    pub iss: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// The resource(s) the token is for.
+    pub aud: Audience,
+    /// The person's stable id, or the client id for `client_credentials`.
+    pub sub: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Unique token id (for revocation and replay detection).
+    pub jti: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// When the person authenticated; absent for `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// `urn:vneid:loa:1|2`; absent for `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The SSO session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The upstream id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// The account system used upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_idp: Option<String>,
+}
+
+impl AccessTokenClaims {
+    /// The granted scopes, one by one.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split_ascii_whitespace()
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6; the same rule gives `c_hash` for a code): base64url, no
+/// padding, of the left half of the hash of the ASCII access token, with the hash of the ID
+/// token's `alg`.
+///
+/// RS256 and ES256 use SHA-256 (16 bytes kept). For EdDSA, whose name does not fix a hash, the
+/// OpenID practice for Ed25519 (the curve's own hash, as OpenID Foundation certification and
+/// common providers use) is SHA-512 (32 bytes kept).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    let (algorithm, keep) = match alg {
+        SigningAlg::RS256 | SigningAlg::ES256 => (&ring::digest::SHA256, 16),
+        SigningAlg::EdDSA => (&ring::digest::SHA512, 32),
+    };
+    let digest = ring::digest::digest(algorithm, access_token.as_bytes());
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(bytes.get(..keep).unwrap_or(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// OpenID Connect Core 1.0, Appendix A.3: this access token and its `at_hash`.
+    const OIDC_ACCESS_TOKEN: &str = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+
+    #[test]
+    fn at_hash_matches_oidc_core_appendix_a3_example() {
+        assert_eq!(
+            at_hash(OIDC_ACCESS_TOKEN, SigningAlg::RS256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(
+            at_hash(OIDC_ACCESS_TOKEN, SigningAlg::ES256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+
+    #[test]
+    fn at_hash_for_eddsa_is_left_half_of_sha512() {
+        // Computed independently (Python hashlib): base64url(sha512(token)[:32]).
+        assert_eq!(
+            at_hash(OIDC_ACCESS_TOKEN, SigningAlg::EdDSA),
+            "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM"
+        );
+    }
+
+    fn id_claims() -> IdTokenClaims {
+        IdTokenClaims {
+            iss: "https://sso.example.gov.vn".into(),
+            sub: "p-1".into(),
+            aud: "portal".into(),
+            exp: 1_700_000_600,
+            iat: 1_700_000_000,
+            auth_time: 1_699_999_990,
+            nonce: None,
+            acr: "urn:vneid:loa:2".into(),
+            amr: None,
+            azp: None,
+            sid: "s-1".into(),
+            idp: "dvcqg".into(),
+            login_idp: Some("BCA".into()),
+            name: Some("Nguyễn Văn A".into()),
+            birthdate: Some("1990-01-02".into()),
+            personal_id: Some("052090123481".into()),
+            account: Some(serde_json::json!({"username": "nva", "unit": "UBND"})),
+            at_hash: None,
+        }
+    }
+
+    #[test]
+    fn absent_optional_id_token_claims_are_left_out() {
+        let value = serde_json::to_value(id_claims()).unwrap();
+        let object = value.as_object().unwrap();
+        for absent in ["nonce", "amr", "azp", "at_hash"] {
+            assert!(!object.contains_key(absent), "{absent}");
+        }
+        for present in ["auth_time", "sid", "idp", "acr", "login_idp", "personal_id"] {
+            assert!(object.contains_key(present), "{present}");
+        }
+        let back: IdTokenClaims = serde_json::from_value(value).unwrap();
+        assert_eq!(back, id_claims());
+    }
+
+    #[test]
+    fn debug_of_id_token_claims_masks_personal_data() {
+        let printed = format!("{:?}", id_claims());
+        assert!(!printed.contains("052090123481"), "{printed}");
+        assert!(printed.contains("052*******81"), "{printed}");
+        assert!(!printed.contains("Nguyễn"), "{printed}");
+        assert!(!printed.contains("1990-01-02"), "{printed}");
+        assert!(!printed.contains("nva"), "{printed}");
+    }
+
+    #[test]
+    fn access_token_audience_is_a_string_or_an_array() {
+        let one: Audience = serde_json::from_str(r#""api""#).unwrap();
+        assert_eq!(one, Audience::One("api".into()));
+        assert!(one.contains("api") && !one.contains("other"));
+        let many: Audience = serde_json::from_str(r#"["a","b"]"#).unwrap();
+        assert_eq!(serde_json::to_string(&many).unwrap(), r#"["a","b"]"#);
+        assert!(many.contains("b") && !many.contains("c"));
+    }
+
+    #[test]
+    fn access_token_scopes_are_space_separated() {
+        let claims = AccessTokenClaims {
+            iss: "https://sso".into(),
+            exp: 2,
+            aud: Audience::One("portal".into()),
+            sub: "p-1".into(),
+            client_id: "portal".into(),
+            iat: 1,
+            jti: "j".into(),
+            scope: "openid profile personal_id".into(),
+            auth_time: None,
+            acr: None,
+            sid: None,
+            idp: None,
+            login_idp: None,
+        };
+        assert!(claims.has_scope("personal_id"));
+        assert!(!claims.has_scope("account"));
+        assert_eq!(claims.scopes().count(), 3);
+        let value = serde_json::to_value(&claims).unwrap();
+        assert!(value.get("auth_time").is_none());
+        assert_eq!(value["aud"], "portal");
+    }
+}

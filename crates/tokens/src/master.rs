@@ -1,0 +1,373 @@
+//! The master key and what it is used for: sealing data at rest (AES-256-GCM), lookup hashes of
+//! personal ID numbers, client-secret hashes, and the OS random tokens.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{aead, hkdf, hmac};
+use secrecy::{ExposeSecret, SecretBox};
+
+use crate::error::CryptoError;
+
+/// Length of the master key in bytes.
+pub const MASTER_KEY_LEN: usize = 32;
+
+/// Smallest number of random bytes [`random_token`] accepts (128 bits).
+pub const MIN_TOKEN_BYTES: usize = 16;
+
+/// First byte of everything [`MasterKey::seal`] produces.
+const SEAL_VERSION: u8 = 1;
+const NONCE_LEN: usize = aead::NONCE_LEN;
+const TAG_LEN: usize = 16;
+
+/// HKDF salt: fixed, names the application and the derivation scheme.
+const HKDF_SALT: &[u8] = b"vneid-gateway/master-key/v1";
+const INFO_AEAD: &[u8] = b"vneid-gateway/aead/aes-256-gcm/v1";
+const INFO_LOOKUP: &[u8] = b"vneid-gateway/lookup-hash/hmac-sha256/v1";
+const INFO_CLIENT_SECRET: &[u8] = b"vneid-gateway/client-secret/hmac-sha256/v1";
+
+/// Prefix of a stored client-secret hash, so that a later scheme can be told apart.
+const CLIENT_SECRET_PREFIX: &str = "hmac-sha256$";
+
+/// Standard alphabet, padding optional: master key files written by hand or by other tools.
+const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+const LENIENT_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The gateway's 32-byte master key.
+///
+/// It is never used directly: HKDF-SHA256 derives an independent subkey per purpose
+/// (AES-256-GCM sealing, lookup hashes, client-secret hashes), so that, for instance, a lookup
+/// hash can never be confused with a MAC over a client secret.
+///
+/// `Debug` prints `[redacted]`. Not `Clone`: share it behind an `Arc`.
+pub struct MasterKey {
+    raw: SecretBox<[u8; MASTER_KEY_LEN]>,
+    aead: aead::LessSafeKey,
+    lookup: hmac::Key,
+    client_secret: hmac::Key,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    /// Makes a new master key from the OS random number generator.
+    pub fn generate() -> Result<Self, CryptoError> {
+        let mut raw = [0u8; MASTER_KEY_LEN];
+        SystemRandom::new()
+            .fill(&mut raw)
+            .map_err(|_| CryptoError::Rng)?;
+        let key = Self::from_bytes(&raw);
+        secrecy::zeroize::Zeroize::zeroize(&mut raw);
+        key
+    }
+
+    /// Reads a master key from base64 (standard or URL-safe alphabet, padding optional,
+    /// surrounding whitespace such as a file's final newline ignored). It must decode to exactly
+    /// 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
+        let text = text.trim();
+        let mut bytes = LENIENT_STANDARD
+            .decode(text)
+            .or_else(|_| LENIENT_URL_SAFE.decode(text))
+            .map_err(|_| CryptoError::InvalidMasterKey)?;
+        let result = <[u8; MASTER_KEY_LEN]>::try_from(bytes.as_slice())
+            .map_err(|_| CryptoError::InvalidMasterKey)
+            .and_then(|raw| Self::from_bytes(&raw));
+        secrecy::zeroize::Zeroize::zeroize(&mut bytes);
+        result
+    }
+
+    /// The key as standard base64 with padding (44 characters): what goes into the key file.
+    /// This is the secret itself; write it only to a file readable by the gateway alone.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.raw.expose_secret())
+    }
+
+    fn from_bytes(raw: &[u8; MASTER_KEY_LEN]) -> Result<Self, CryptoError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(raw);
+        let aead_key: aead::UnboundKey = prk
+            .expand(&[INFO_AEAD], &aead::AES_256_GCM)
+            .map_err(|_| CryptoError::Primitive("hkdf expand"))?
+            .into();
+        let lookup: hmac::Key = prk
+            .expand(&[INFO_LOOKUP], hmac::HMAC_SHA256)
+            .map_err(|_| CryptoError::Primitive("hkdf expand"))?
+            .into();
+        let client_secret: hmac::Key = prk
+            .expand(&[INFO_CLIENT_SECRET], hmac::HMAC_SHA256)
+            .map_err(|_| CryptoError::Primitive("hkdf expand"))?
+            .into();
+        Ok(Self {
+            raw: SecretBox::new(Box::new(*raw)),
+            aead: aead::LessSafeKey::new(aead_key),
+            lookup,
+            client_secret,
+        })
+    }
+
+    /// Encrypts and authenticates `plaintext`, binding it to `aad` (associated data that must be
+    /// given again to open it: a record id, a column name…).
+    ///
+    /// AES-256-GCM with a fresh random 96-bit nonce. Output: version byte (1) ‖ nonce (12) ‖
+    /// ciphertext ‖ tag (16), i.e. 29 bytes longer than the plaintext. The version byte is also
+    /// authenticated. Random nonces are safe far beyond this gateway's volume (the usual bound
+    /// is 2^32 messages per key).
+    ///
+    /// Fails only if the OS random number generator fails.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| CryptoError::Rng)?;
+
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.push(SEAL_VERSION);
+        out.extend_from_slice(&nonce);
+        let mut in_out = plaintext.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(full_aad(SEAL_VERSION, aad)),
+                &mut in_out,
+            )
+            .map_err(|_| CryptoError::Primitive("aes-gcm seal"))?;
+        out.extend_from_slice(&in_out);
+        Ok(out)
+    }
+
+    /// Opens what [`seal`](Self::seal) produced with the same master key and the same `aad`.
+    ///
+    /// Any short, truncated, tampered input, another master key or another `aad` gives
+    /// [`CryptoError::Open`]; an unknown first byte gives [`CryptoError::UnknownVersion`].
+    /// Never panics, whatever the input.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let (&version, rest) = sealed.split_first().ok_or(CryptoError::Open)?;
+        if version != SEAL_VERSION {
+            return Err(CryptoError::UnknownVersion(version));
+        }
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Open);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
+        let mut in_out = ciphertext.to_vec();
+        let plaintext_len = self
+            .aead
+            .open_in_place(nonce, aead::Aad::from(full_aad(version, aad)), &mut in_out)
+            .map_err(|_| CryptoError::Open)?
+            .len();
+        in_out.truncate(plaintext_len);
+        Ok(in_out)
+    }
+
+    /// A deterministic keyed hash to find a record by a value without decrypting anything, e.g.
+    /// a person by personal ID number.
+    ///
+    /// HMAC-SHA256(lookup subkey, `domain` ‖ 0x00 ‖ `value`), as 64 lowercase hex digits (safe
+    /// in any column collation). `domain` separates uses (`"personal_id"`, …) and must not
+    /// contain a NUL byte; it is meant to be a constant in code. Normalise `value` before
+    /// calling (a validated `PersonalId`'s digits).
+    pub fn lookup_hash(&self, domain: &str, value: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.lookup);
+        ctx.update(domain.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        hex(ctx.sign().as_ref())
+    }
+
+    /// The stored form of a client secret: `hmac-sha256$` followed by the base64url (no padding)
+    /// HMAC-SHA256 of the secret under the client-secret subkey.
+    ///
+    /// A keyed fast hash is right here because the gateway makes every client secret with at
+    /// least 256 random bits (see DESIGN.md, "Data rules"): there is nothing to brute-force, and
+    /// a slow password KDF on every token request would cap throughput.
+    pub fn hash_client_secret(&self, secret: &str) -> String {
+        let tag = hmac::sign(&self.client_secret, secret.as_bytes());
+        format!(
+            "{CLIENT_SECRET_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// Whether `secret` matches a value made by [`hash_client_secret`](Self::hash_client_secret)
+    /// with this master key. Compares in constant time; a malformed `stored` value is `false`.
+    pub fn verify_client_secret(&self, secret: &str, stored: &str) -> bool {
+        let Some(encoded) = stored.strip_prefix(CLIENT_SECRET_PREFIX) else {
+            return false;
+        };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(encoded) else {
+            return false;
+        };
+        hmac::verify(&self.client_secret, secret.as_bytes(), &tag).is_ok()
+    }
+}
+
+/// The associated data actually given to AES-GCM: the format version, then the caller's.
+fn full_aad(version: u8, aad: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(1 + aad.len());
+    full.push(version);
+    full.extend_from_slice(aad);
+    full
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// `bytes` random bytes from the OS random number generator, base64url without padding
+/// (`bytes * 4 / 3` characters, rounded up): authorization codes, refresh tokens, session ids,
+/// client secrets, `jti`s.
+///
+/// At least [`MIN_TOKEN_BYTES`] (128 bits) are required, since every such value protects
+/// something; 32 is the usual choice. Fails if fewer are asked for or if the OS random number
+/// generator fails.
+pub fn random_token(bytes: usize) -> Result<String, CryptoError> {
+    if bytes < MIN_TOKEN_BYTES {
+        return Err(CryptoError::TokenTooShort {
+            min: MIN_TOKEN_BYTES,
+            asked: bytes,
+        });
+    }
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| CryptoError::Rng)?;
+    Ok(URL_SAFE_NO_PAD.encode(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn key(byte: u8) -> MasterKey {
+        MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32]))
+            .unwrap()
+    }
+
+    #[test]
+    fn base64_round_trip_keeps_the_key() {
+        let original = MasterKey::generate().unwrap();
+        let text = original.to_base64();
+        assert_eq!(text.len(), 44);
+        let again = MasterKey::from_base64(&format!("  {text}\n")).unwrap();
+        assert_eq!(again.to_base64(), text);
+        let sealed = original.seal(b"x", b"aad").unwrap();
+        assert_eq!(again.open(&sealed, b"aad").unwrap(), b"x");
+    }
+
+    #[test]
+    fn master_key_accepts_unpadded_and_url_safe_base64() {
+        let raw = [0xfbu8; 32];
+        let standard = base64::engine::general_purpose::STANDARD_NO_PAD.encode(raw);
+        let url_safe = URL_SAFE_NO_PAD.encode(raw);
+        assert_ne!(standard, url_safe);
+        assert_eq!(
+            MasterKey::from_base64(&standard).unwrap().to_base64(),
+            MasterKey::from_base64(&url_safe).unwrap().to_base64()
+        );
+    }
+
+    #[test]
+    fn master_key_of_wrong_length_or_not_base64_is_refused() {
+        let short = base64::engine::general_purpose::STANDARD.encode([1u8; 31]);
+        let long = base64::engine::general_purpose::STANDARD.encode([1u8; 33]);
+        for bad in ["", "not base64!", short.as_str(), long.as_str()] {
+            assert_eq!(
+                MasterKey::from_base64(bad).unwrap_err(),
+                CryptoError::InvalidMasterKey,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_of_master_key_is_redacted() {
+        let master = key(7);
+        let printed = format!("{master:?}");
+        assert_eq!(printed, "MasterKey([redacted])");
+        assert!(!printed.contains(&master.to_base64()));
+    }
+
+    #[test]
+    fn sealed_layout_is_version_nonce_ciphertext_tag() {
+        let sealed = key(1).seal(b"hello", b"").unwrap();
+        assert_eq!(sealed.len(), 1 + 12 + 5 + 16);
+        assert_eq!(sealed[0], 1);
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_bytes() {
+        let master = key(1);
+        let a = master.seal(b"052012345678", b"people.personal_id").unwrap();
+        let b = master.seal(b"052012345678", b"people.personal_id").unwrap();
+        assert_ne!(a, b, "fresh nonce each time");
+    }
+
+    #[test]
+    fn unknown_version_byte_is_reported_as_such() {
+        let master = key(1);
+        let mut sealed = master.seal(b"x", b"").unwrap();
+        sealed[0] = 2;
+        assert_eq!(
+            master.open(&sealed, b"").unwrap_err(),
+            CryptoError::UnknownVersion(2)
+        );
+    }
+
+    #[test]
+    fn subkeys_differ_per_purpose() {
+        let master = key(3);
+        let lookup = master.lookup_hash("client_secret", "s3cret");
+        let secret = master.hash_client_secret("s3cret");
+        assert!(!secret.contains(&lookup));
+        let tag = hmac::sign(&master.lookup, b"s3cret");
+        assert_ne!(
+            secret.trim_start_matches(CLIENT_SECRET_PREFIX),
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        );
+    }
+
+    #[test]
+    fn lookup_hash_is_64_lowercase_hex_digits() {
+        let hash = key(5).lookup_hash("personal_id", "052012345678");
+        assert_eq!(hash.len(), 64);
+        assert!(hash
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    }
+
+    #[test]
+    fn random_token_below_128_bits_is_refused() {
+        assert_eq!(
+            random_token(15).unwrap_err(),
+            CryptoError::TokenTooShort { min: 16, asked: 15 }
+        );
+        assert_eq!(random_token(16).unwrap().len(), 22);
+    }
+
+    #[test]
+    fn hex_matches_known_value() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+}
