@@ -65,14 +65,36 @@ qua hệ thống xác thực tập trung.</p>\
 }
 
 fn demo_error(message: &str) -> HttpResponse {
+    demo_error_page(StatusCode::BAD_GATEWAY, message, None)
+}
+
+fn demo_error_page(status: StatusCode, message: &str, detail: Option<&str>) -> HttpResponse {
+    let detail = detail
+        .map(|d| {
+            format!(
+                "<h2 style=\"font-size:15px\">Chi tiết kỹ thuật</h2><p class=\"muted\"><code>{}</code></p>",
+                escape(d)
+            )
+        })
+        .unwrap_or_default();
     html(
-        StatusCode::BAD_GATEWAY,
+        status,
         "Cổng dịch vụ công thử nghiệm",
         &format!(
-            "<h1>Đăng nhập không thành công</h1><div class=\"reason\">{}</div><p><a class=\"button\" href=\"/demo\">Thử lại</a></p>",
+            "<h1>Đăng nhập không thành công</h1><div class=\"reason\">{}</div>{detail}<p><a class=\"button\" href=\"/demo\">Thử lại</a></p>",
             escape(message)
         ),
     )
+}
+
+/// What the portal tells the person for an error the gateway sent back.
+fn error_text(error: &str) -> &'static str {
+    match error {
+        "access_denied" => "Hệ thống xác thực không cho phép đăng nhập (ví dụ: tài khoản chưa đạt mức độ 2, hoặc không phải tài khoản VNeID).",
+        "login_required" => "Bạn chưa đăng nhập.",
+        "temporarily_unavailable" => "Hệ thống xác thực tạm thời gián đoạn. Vui lòng thử lại sau.",
+        _ => "Hệ thống xác thực trả về lỗi.",
+    }
 }
 
 async fn start(state: web::Data<AppState>) -> HttpResponse {
@@ -134,11 +156,11 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         }
     };
     if let Some(err) = p.get("error") {
-        return demo_error(&format!(
-            "Hệ thống xác thực trả về lỗi: {} — {}",
-            err,
+        let detail = format!(
+            "error={err}; error_description={}",
             p.get("error_description").unwrap_or("")
-        ));
+        );
+        return demo_error_page(StatusCode::OK, error_text(err), Some(&detail));
     }
     let Some(code) = p.get("code") else {
         return demo_error("Thiếu mã code.");
@@ -230,7 +252,7 @@ fn rows(v: &Value) -> String {
                         other => other.to_string(),
                     };
                     format!(
-                        "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                        "<tr><th>{}</th><td class=\"value\">{}</td></tr>",
                         escape(k),
                         escape(&text)
                     )

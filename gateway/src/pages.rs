@@ -27,13 +27,13 @@ main{max-width:640px;margin:32px auto;background:#fff;border-radius:8px;box-shad
 h1{font-size:22px;margin:0 0 16px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
 a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;cursor:pointer}\
 a.button.secondary{background:#5b6675}.muted{color:#5b6675;font-size:13px}ul.choices{list-style:none;padding:0}ul.choices li{margin:10px 0}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all}";
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}.value{word-break:break-all}";
 
 /// A whole page: the national header, a title and the body (already HTML).
 pub fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title>\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{title}</title>\
 <style>{STYLE}</style></head><body><header><b>HỆ THỐNG XÁC THỰC TẬP TRUNG</b>\
 <span>Đăng nhập bằng tài khoản định danh điện tử VNeID</span></header><main>{body}</main></body></html>",
         title = escape(title),
@@ -120,9 +120,9 @@ kiểm tra số định danh cá nhân."
 }
 
 const HOW_TO_LEVEL_2: &str = "<h2 style=\"font-size:17px\">Làm thế nào để có tài khoản VNeID mức độ 2?</h2><ul>\
-<li>Đến Công an xã, phường, thị trấn hoặc nơi làm thủ tục cấp thẻ Căn cước công dân, mang theo thẻ CCCD gắn chip; \
+<li>Đến Công an xã, phường hoặc nơi làm thủ tục cấp thẻ căn cước, mang theo thẻ căn cước (hoặc thẻ căn cước công dân gắn chip còn hạn); \
 cán bộ sẽ chụp ảnh chân dung, thu vân tay và đối chiếu với thẻ để kích hoạt tài khoản mức độ 2.</li>\
-<li>Hoặc đăng ký tài khoản mức độ 2 cùng lúc khi làm thủ tục cấp thẻ căn cước có gắn chip.</li>\
+<li>Hoặc đăng ký tài khoản mức độ 2 cùng lúc khi làm thủ tục cấp thẻ căn cước.</li>\
 <li>Sau khi được kích hoạt, đăng nhập ứng dụng VNeID trên điện thoại để kiểm tra mức độ tài khoản, rồi quay lại đây đăng nhập.</li></ul>";
 
 /// The refusal page: why, how to get a level-2 account, and a link back to the portal carrying

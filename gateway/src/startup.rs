@@ -173,7 +173,9 @@ impl Application {
                 .route("/userinfo", web::get().to(oidc::userinfo))
                 .route("/userinfo", web::post().to(oidc::userinfo))
                 .route("/healthz", web::get().to(ops::healthz))
+                .route("/healthz", web::head().to(ops::healthz))
                 .route("/readyz", web::get().to(ops::readyz))
+                .route("/readyz", web::head().to(ops::readyz))
                 .route("/metrics", web::get().to(ops::metrics))
                 .route("/", web::get().to(home));
             if let Some(sim) = &simulator {

@@ -5,7 +5,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use vneid_store::AuditEvent;
-use vneid_tokens::{at_hash, AccessTokenClaims, Audience, IdTokenClaims};
+use vneid_tokens::{
+    at_hash, AccessTokenClaims, Audience, IdTokenClaims, TYP_ACCESS_TOKEN, TYP_ID_TOKEN,
+};
 
 use crate::config::ClientAuthMethod;
 use crate::errors::OAuthError;
@@ -217,11 +219,6 @@ async fn authorization_code(
         idp: Some(data.idp.clone()),
         login_idp: data.login_idp.clone(),
     };
-    let keys = state.key_set();
-    let access_token = keys.sign("at+jwt", &access).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::server_error()
-    })?;
     let has = |s: &str| data.scopes.iter().any(|x| x == s);
     let id = IdTokenClaims {
         iss: state.issuer.clone(),
@@ -253,12 +250,9 @@ async fn authorization_code(
             None
         },
         account: None,
-        at_hash: Some(at_hash(&access_token, keys.signing_alg())),
+        at_hash: None,
     };
-    let id_token = keys.sign("JWT", &id).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::server_error()
-    })?;
+    let (access_token, id_token) = sign_pair(state, access, id).await?;
     // Remember what this code issued, so a replay can revoke it.
     let _ = state
         .ephemeral
@@ -281,6 +275,34 @@ async fn authorization_code(
         "id_token": id_token,
         "scope": scope,
     }))
+}
+
+/// Signs the access token and the ID token (with its `at_hash`) on the blocking pool: two
+/// RSA-2048 signatures are about 2 ms of CPU, too long to hold an async worker.
+async fn sign_pair(
+    state: &AppState,
+    access: AccessTokenClaims,
+    mut id: IdTokenClaims,
+) -> Result<(String, String), OAuthError> {
+    let keys = state.key_set();
+    let signed = actix_web::web::block(move || {
+        let access_token = keys.sign(TYP_ACCESS_TOKEN, &access)?;
+        id.at_hash = Some(at_hash(&access_token, keys.signing_alg()));
+        let id_token = keys.sign(TYP_ID_TOKEN, &id)?;
+        Ok::<_, vneid_tokens::TokenError>((access_token, id_token))
+    })
+    .await;
+    match signed {
+        Ok(Ok(pair)) => Ok(pair),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "signing failed");
+            Err(OAuthError::server_error())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "signing task failed");
+            Err(OAuthError::server_error())
+        }
+    }
 }
 
 /// A code that is not (or no longer) there: expired, unknown, or used before. When used before,
@@ -333,7 +355,7 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
     let now = state.clock.now();
     let claims: AccessTokenClaims = state
         .key_set()
-        .verify(bearer, "at+jwt", &state.issuer, now)
+        .verify(bearer, TYP_ACCESS_TOKEN, &state.issuer, now)
         .map_err(|_| OAuthError::invalid_token("the access token is invalid or expired"))?;
     if state
         .ephemeral

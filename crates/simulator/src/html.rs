@@ -110,7 +110,7 @@ fn document(
         .map(|s| format!("<script nonce=\"{}\">{s}</script>", esc(nonce)))
         .unwrap_or_default();
     format!(
-        "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>{title} – VNeID (giả lập)</title><style nonce=\"{nonce}\">{CSS}</style></head><body>\

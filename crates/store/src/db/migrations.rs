@@ -1,0 +1,86 @@
+//! The schema migrations, embedded in the binary.
+//!
+//! The SQL lives in `crates/store/migrations/<backend>/NNNN_description.sql`, plain and
+//! append-only. Each file is listed here once with `include_str!`, which also makes cargo rebuild
+//! when a file changes; a test checks that this list and the folder agree, so a migration cannot
+//! be added to the folder and forgotten here.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+/// One embedded migration: version, description, SQL.
+pub(crate) type Embedded = (i64, &'static str, &'static str);
+
+/// SQLite migrations, in version order. Append only.
+pub(crate) const SQLITE: &[Embedded] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
+
+#[derive(Debug)]
+struct EmbeddedSource(&'static [Embedded]);
+
+impl<'s> MigrationSource<'s> for EmbeddedSource {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+/// The migrator for one backend's embedded migrations.
+pub(crate) async fn migrator(list: &'static [Embedded]) -> Result<Migrator, crate::StoreError> {
+    Ok(Migrator::new(EmbeddedSource(list)).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SQLITE;
+
+    #[test]
+    fn every_sqlite_migration_file_is_embedded_in_order() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        files.retain(|f| f.ends_with(".sql"));
+        files.sort();
+        let embedded: Vec<String> = SQLITE
+            .iter()
+            .map(|&(v, d, _)| format!("{v:04}_{d}.sql"))
+            .collect();
+        assert_eq!(files, embedded);
+        let sql_on_disk: Vec<String> = files
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("migrations/sqlite")
+                        .join(f),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let sql_embedded: Vec<&str> = SQLITE.iter().map(|&(_, _, s)| s).collect();
+        assert_eq!(sql_on_disk, sql_embedded);
+        Ok(())
+    }
+}

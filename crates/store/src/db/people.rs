@@ -1,0 +1,357 @@
+//! People and their upstream identities.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Sqlite, Transaction};
+
+use super::{from_date_text, to_date_text, to_unix, Database, Pool};
+use crate::StoreError;
+
+/// What a successful upstream login tells the store about a person. Its `Debug` output leaves
+/// out the personal data (hash, sealed ID, name, birth date).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoginUpsert {
+    /// The upstream's id in the gateway configuration (`[[upstreams]] id`).
+    pub upstream: String,
+    /// The account's subject at that upstream.
+    pub subject: String,
+    /// Keyed hash of the personal ID number, for lookup (never the number itself).
+    pub personal_id_hash: Option<String>,
+    /// The personal ID number sealed with the master key (AEAD).
+    pub personal_id_sealed: Option<Vec<u8>>,
+    pub name: Option<String>,
+    pub birthdate: Option<NaiveDate>,
+    /// The account system the person used (`"BCA"` = VNeID).
+    pub login_idp: Option<String>,
+    /// Assurance level of this login (1 or 2).
+    pub level: u8,
+    pub at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for LoginUpsert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginUpsert")
+            .field("upstream", &self.upstream)
+            .field("subject", &self.subject)
+            .field(
+                "personal_id_hash",
+                &self.personal_id_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "personal_id_sealed",
+                &self.personal_id_sealed.as_ref().map(|_| "[sealed]"),
+            )
+            .field("name", &self.name.as_ref().map(|_| "[redacted]"))
+            .field("birthdate", &self.birthdate.as_ref().map(|_| "[redacted]"))
+            .field("login_idp", &self.login_idp)
+            .field("level", &self.level)
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
+/// A person as stored. `id` is the `sub` of every token the gateway issues for them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub id: String,
+    pub personal_id_sealed: Option<Vec<u8>>,
+    pub name: Option<String>,
+    pub birthdate: Option<NaiveDate>,
+    /// True when this call created the person (first login of this human anywhere).
+    pub created: bool,
+}
+
+impl std::fmt::Debug for PersonRecord {
+    // Personal data stays out of logs: the name and birth date are elided, the sealed ID is
+    // only said to be present.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonRecord")
+            .field("id", &self.id)
+            .field(
+                "personal_id_sealed",
+                &self.personal_id_sealed.as_ref().map(|_| "[sealed]"),
+            )
+            .field("name", &self.name.as_ref().map(|_| "[redacted]"))
+            .field("birthdate", &self.birthdate.as_ref().map(|_| "[redacted]"))
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+/// Columns of `people` every query returns, in this order.
+const PERSON_COLUMNS: &str = "id, personal_id_sealed, name, birthdate";
+
+type PersonRow = (String, Option<Vec<u8>>, Option<String>, Option<String>);
+
+fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreError> {
+    let (id, personal_id_sealed, name, birthdate) = row;
+    Ok(PersonRecord {
+        id,
+        personal_id_sealed,
+        name,
+        birthdate: birthdate
+            .as_deref()
+            .map(|b| from_date_text(b, "people.birthdate"))
+            .transpose()?,
+        created,
+    })
+}
+
+/// How many times a login upsert is tried when a concurrent login of the same person won a
+/// race (a unique constraint fired, or the identity appeared between our steps).
+const UPSERT_ATTEMPTS: usize = 5;
+
+enum Attempt {
+    Done(PersonRecord),
+    /// Lost a race with a concurrent login; the transaction was rolled back. Try again.
+    Retry,
+}
+
+impl Database {
+    /// Records a successful upstream login and returns the person it belongs to, in one
+    /// transaction:
+    ///
+    /// 1. a known `(upstream, subject)` → its person: `last_login`, `level` and `login_idp`
+    ///    are set; name, birth date and sealed ID refreshed when given;
+    /// 2. else a person with this `personal_id_hash` → the new identity is attached to them (the
+    ///    same human using a second account system);
+    /// 3. else a new person and identity are created (`created: true`).
+    ///
+    /// Race-safe: two first logins of the same new human at once yield one person (unique
+    /// constraints plus `ON CONFLICT DO NOTHING`, and a retry for the loser).
+    ///
+    /// Fails with [`StoreError::Conflict`] when a known identity's person is on record with a
+    /// *different* personal ID number than this login reports: the account would otherwise be
+    /// handed to someone else, so the login must be refused, not silently re-bound.
+    #[tracing::instrument(skip_all, fields(upstream = %login.upstream, created))]
+    pub async fn upsert_person_on_login(
+        &self,
+        login: &LoginUpsert,
+    ) -> Result<PersonRecord, StoreError> {
+        let mut last_err = None;
+        for _ in 0..UPSERT_ATTEMPTS {
+            let result = match &self.pool {
+                Pool::Sqlite(pool) => match pool.begin().await {
+                    Ok(tx) => upsert_attempt(tx, login).await,
+                    Err(e) => Err(e.into()),
+                },
+            };
+            match result {
+                Ok(Attempt::Done(person)) => {
+                    tracing::Span::current().record("created", person.created);
+                    return Ok(person);
+                }
+                Ok(Attempt::Retry) => last_err = None,
+                Err(e) if e.is_unique_violation() => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            StoreError::Other("login upsert kept losing races with concurrent logins".into())
+        }))
+    }
+
+    /// The person with this id, if any.
+    pub async fn person(&self, id: &str) -> Result<Option<PersonRecord>, StoreError> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = $1");
+        let row: Option<PersonRow> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?,
+        };
+        row.map(|r| person_from_row(r, false)).transpose()
+    }
+
+    /// The person whose personal ID number has this keyed hash, if any.
+    pub async fn person_by_personal_id_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<PersonRecord>, StoreError> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE personal_id_hash = $1");
+        let row: Option<PersonRow> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_as(&sql).bind(hash).fetch_optional(pool).await?,
+        };
+        row.map(|r| person_from_row(r, false)).transpose()
+    }
+}
+
+/// One try of the login upsert in `tx`. Commits on success; a dropped transaction rolls back.
+///
+/// The first statement is a write (`UPDATE upstream_identities`), so on SQLite the transaction
+/// takes the write lock up front, waiting under the busy timeout, instead of upgrading a read
+/// snapshot later (which SQLite refuses with SQLITE_BUSY regardless of the timeout).
+async fn upsert_attempt(
+    mut tx: Transaction<'static, Sqlite>,
+    login: &LoginUpsert,
+) -> Result<Attempt, StoreError> {
+    let at = to_unix(login.at);
+    let level = i64::from(login.level);
+    let birthdate = login.birthdate.map(to_date_text);
+
+    // 1. A known upstream identity.
+    let known: Option<String> = sqlx::query_scalar(
+        "UPDATE upstream_identities SET last_login = $1, level = $2, login_idp = $3 \
+         WHERE upstream = $4 AND subject = $5 RETURNING person_id",
+    )
+    .bind(at)
+    .bind(level)
+    .bind(login.login_idp.as_deref())
+    .bind(&login.upstream)
+    .bind(&login.subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    if let Some(person_id) = known {
+        let stored_hash: Option<Option<String>> =
+            sqlx::query_scalar("SELECT personal_id_hash FROM people WHERE id = $1")
+                .bind(&person_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(stored_hash) = stored_hash else {
+            return Err(StoreError::Corrupt(
+                "upstream identity points at a missing person".into(),
+            ));
+        };
+        // Whether this login's (hash, sealed) pair is written to the person.
+        let write_id = match (&stored_hash, &login.personal_id_hash) {
+            (_, None) => false,
+            (Some(stored), Some(new)) if stored == new => true,
+            (Some(_), Some(_)) => {
+                return Err(StoreError::Conflict(
+                    "this upstream account now reports another personal ID number than the \
+                     one on record for its person"
+                        .into(),
+                ))
+            }
+            (None, Some(new)) => {
+                // The person was created without an ID number; adopt this one unless it
+                // already belongs to someone else (two records of one human: left for an
+                // administrator to merge, never merged silently).
+                let taken: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM people WHERE personal_id_hash = $1")
+                        .bind(new)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    tracing::warn!(
+                        person_id = %person_id,
+                        "personal ID number of this login belongs to another person; not merged"
+                    );
+                }
+                taken.is_none()
+            }
+        };
+        let row: Option<PersonRow> = if write_id {
+            sqlx::query_as(&format!(
+                "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
+                 birthdate = COALESCE($3, birthdate), personal_id_hash = $4, \
+                 personal_id_sealed = COALESCE($5, personal_id_sealed) \
+                 WHERE id = $6 RETURNING {PERSON_COLUMNS}"
+            ))
+            .bind(at)
+            .bind(login.name.as_deref())
+            .bind(birthdate.as_deref())
+            .bind(login.personal_id_hash.as_deref())
+            .bind(login.personal_id_sealed.as_deref())
+            .bind(&person_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_as(&format!(
+                "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
+                 birthdate = COALESCE($3, birthdate) WHERE id = $4 RETURNING {PERSON_COLUMNS}"
+            ))
+            .bind(at)
+            .bind(login.name.as_deref())
+            .bind(birthdate.as_deref())
+            .bind(&person_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        let Some(row) = row else {
+            return Err(StoreError::Corrupt(
+                "upstream identity points at a missing person".into(),
+            ));
+        };
+        let person = person_from_row(row, false)?;
+        tx.commit().await?;
+        return Ok(Attempt::Done(person));
+    }
+
+    // 2./3. A new upstream identity: find or create its person.
+    let new_id = uuid::Uuid::new_v4().to_string();
+    let inserted: Option<PersonRow> = match &login.personal_id_hash {
+        Some(_) => {
+            sqlx::query_as(&format!(
+                "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
+                 personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (personal_id_hash) DO NOTHING RETURNING {PERSON_COLUMNS}"
+            ))
+            .bind(&new_id)
+            .bind(at)
+            .bind(login.personal_id_hash.as_deref())
+            .bind(login.personal_id_sealed.as_deref())
+            .bind(login.name.as_deref())
+            .bind(birthdate.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        None => {
+            // Without an ID number there is nothing to match on: always a new person.
+            sqlx::query_as(&format!(
+                "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
+                 personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, NULL, $3, $4, $5) \
+                 RETURNING {PERSON_COLUMNS}"
+            ))
+            .bind(&new_id)
+            .bind(at)
+            .bind(login.personal_id_sealed.as_deref())
+            .bind(login.name.as_deref())
+            .bind(birthdate.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+    };
+    let person = match inserted {
+        Some(row) => person_from_row(row, true)?,
+        None => {
+            // The hash is taken: the same human, seen before through another account.
+            let row: Option<PersonRow> = sqlx::query_as(&format!(
+                "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
+                 birthdate = COALESCE($3, birthdate), \
+                 personal_id_sealed = COALESCE($4, personal_id_sealed) \
+                 WHERE personal_id_hash = $5 RETURNING {PERSON_COLUMNS}"
+            ))
+            .bind(at)
+            .bind(login.name.as_deref())
+            .bind(birthdate.as_deref())
+            .bind(login.personal_id_sealed.as_deref())
+            .bind(login.personal_id_hash.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => person_from_row(row, false)?,
+                None => return Ok(Attempt::Retry),
+            }
+        }
+    };
+
+    let attached = sqlx::query(
+        "INSERT INTO upstream_identities (upstream, subject, person_id, login_idp, level, \
+         first_seen, last_login) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (upstream, subject) DO NOTHING",
+    )
+    .bind(&login.upstream)
+    .bind(&login.subject)
+    .bind(&person.id)
+    .bind(login.login_idp.as_deref())
+    .bind(level)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if attached == 0 {
+        // A concurrent login created this identity first (possible on Postgres); roll back
+        // the person we may have made and take the known-identity path on the next try.
+        return Ok(Attempt::Retry);
+    }
+    tx.commit().await?;
+    Ok(Attempt::Done(person))
+}

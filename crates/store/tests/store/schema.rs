@@ -1,0 +1,145 @@
+use vneid_store::{Database, StoreError};
+
+use crate::helpers::{empty_db, migrated_db, raw};
+
+#[tokio::test]
+async fn migrate_then_check_schema_succeeds() {
+    let (_dir, db) = migrated_db().await;
+    db.check_schema().await.expect("schema known after migrate");
+    assert_eq!(db.backend(), "sqlite");
+    db.ping().await.expect("ping");
+}
+
+#[tokio::test]
+async fn migrate_twice_is_harmless() {
+    let (_dir, db) = migrated_db().await;
+    db.migrate().await.expect("second migrate");
+    db.check_schema().await.expect("schema");
+}
+
+#[tokio::test]
+async fn check_schema_fails_on_an_empty_database() {
+    let (_dir, db) = empty_db().await;
+    let err = db.check_schema().await.expect_err("no schema");
+    assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+    assert!(!err.is_unavailable());
+}
+
+#[tokio::test]
+async fn check_schema_fails_when_a_known_migration_is_not_applied() {
+    let (dir, db) = migrated_db().await;
+    let pool = raw(&dir).await;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = db.check_schema().await.expect_err("missing migration");
+    assert!(
+        matches!(&err, StoreError::Schema(m) if m.contains("not applied")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_schema_fails_when_the_database_has_a_migration_this_build_does_not_know() {
+    let (dir, db) = migrated_db().await;
+    let pool = raw(&dir).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, X'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = db.check_schema().await.expect_err("unknown migration");
+    assert!(
+        matches!(&err, StoreError::Schema(m) if m.contains("9999")),
+        "{err:?}"
+    );
+    // `migrate` refuses it too rather than running on a newer schema.
+    let err = db.migrate().await.expect_err("newer database");
+    assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn check_schema_fails_when_an_applied_migration_was_edited() {
+    let (dir, db) = migrated_db().await;
+    let pool = raw(&dir).await;
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = db.check_schema().await.expect_err("edited migration");
+    assert!(
+        matches!(&err, StoreError::Schema(m) if m.contains("changed")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_schema_fails_on_a_partially_applied_migration() {
+    let (dir, db) = migrated_db().await;
+    let pool = raw(&dir).await;
+    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = db.check_schema().await.expect_err("dirty migration");
+    assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn connect_creates_the_missing_parent_directories_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a/b/gateway.db");
+    let db = Database::connect(&format!("sqlite://{}", file.display()), 2)
+        .await
+        .expect("connect creates the file");
+    db.migrate().await.unwrap();
+    assert!(file.exists());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&raw_file(&file).await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+async fn raw_file(file: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn in_memory_database_migrates_and_serves() {
+    let db = Database::connect("sqlite::memory:", 4).await.unwrap();
+    db.migrate().await.unwrap();
+    db.check_schema().await.unwrap();
+    let p = db
+        .upsert_person_on_login(&crate::helpers::login("dvcqg", "s1", Some("h1")))
+        .await
+        .unwrap();
+    assert!(db.person(&p.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn postgres_and_unknown_urls_are_unsupported_and_never_echo_the_url() {
+    let err = Database::connect("postgres://gw:s3cret@db/gateway", 4)
+        .await
+        .expect_err("postgres not yet");
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+    assert!(!err.to_string().contains("s3cret"));
+    let err = Database::connect("mysql://gw:s3cret@db/gateway", 4)
+        .await
+        .expect_err("unknown scheme");
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+    assert!(!err.to_string().contains("s3cret"));
+}
+
+#[tokio::test]
+async fn a_closed_pool_is_reported_unavailable() {
+    let (_dir, db) = migrated_db().await;
+    db.close().await;
+    let err = db.ping().await.expect_err("closed");
+    assert!(err.is_unavailable(), "{err:?}");
+}
