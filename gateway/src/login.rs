@@ -308,6 +308,7 @@ pub async fn finish_login(
 
     let audit = |outcome: &str| {
         AuditEvent::new("login", outcome)
+            .at(state.clock.now())
             .request_id(request_id)
             .client_id(&req.client_id)
             .upstream(upstream_id)

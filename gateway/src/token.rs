@@ -331,6 +331,7 @@ async fn replayed_code(
             .db
             .append_audit(
                 &AuditEvent::new("code_replay", "revoked")
+                    .at(state.clock.now())
                     .client_id(&client.id)
                     .request_id(request_id),
             )
