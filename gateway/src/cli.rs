@@ -111,9 +111,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = load(config.as_ref())?;
             telemetry::init(&settings.log);
             runtime()?.block_on(async {
-                let db = vneid_store::Database::connect(&settings.database.url, 2)
-                    .await
-                    .map_err(|e| format!("database.url: {e}"))?;
+                let db = vneid_store::Database::connect_with(&vneid_store::DbOptions {
+                    url: settings.database.url.clone(),
+                    max_connections: 2,
+                    acquire_timeout: settings.database.acquire_timeout,
+                })
+                .await
+                .map_err(|e| format!("database.url: {e}"))?;
                 db.migrate()
                     .await
                     .map_err(|e| format!("migration failed: {e}"))?;
@@ -127,8 +131,20 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = load(config.as_ref())?;
             telemetry::init(&settings.log);
             runtime()?.block_on(async {
-                let kid = startup::rotate_keys(&settings).await.map_err(|e| format!("{e:#}"))?;
-                println!("new signing key {kid} added; it is published now and signs from now on; older keys stay in the JWKS");
+                let r = startup::rotate_keys(&settings)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                println!(
+                    "new signing key {} is published now and signs from {}",
+                    r.kid,
+                    r.activates_at.to_rfc3339()
+                );
+                for (kid, at) in &r.retiring {
+                    println!(
+                        "key {kid} signs until then and leaves the JWKS at {}",
+                        at.to_rfc3339()
+                    );
+                }
                 Ok(())
             })
         }

@@ -75,6 +75,9 @@ impl Default for ServerSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    #[serde(deserialize_with = "de_duration")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for DatabaseSettings {
@@ -82,6 +85,7 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://data/gateway.db".into(),
             max_connections: 8,
+            acquire_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -90,12 +94,19 @@ impl Default for DatabaseSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct EphemeralSettings {
     pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Bound on each command; past it the request is answered 503.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
 }
 
 impl Default for EphemeralSettings {
     fn default() -> Self {
         Self {
             url: "memory://".into(),
+            key_prefix: "vneid:".into(),
+            timeout: Duration::from_secs(2),
         }
     }
 }
@@ -128,6 +139,17 @@ pub struct TokenSettings {
     /// SSO session lifetime.
     #[serde(deserialize_with = "de_duration")]
     pub session_ttl: Duration,
+    /// A key made by `gateway keys rotate` is published at once but signs only after this
+    /// delay, so no portal holding a cached JWKS meets an unknown `kid`. Must exceed
+    /// `jwks_max_age` + `key_reload_interval`.
+    #[serde(deserialize_with = "de_duration")]
+    pub key_prepublish: Duration,
+    /// `Cache-Control: max-age` of the JWKS and discovery documents.
+    #[serde(deserialize_with = "de_duration")]
+    pub jwks_max_age: Duration,
+    /// How often every replica re-reads the signing keys from the database.
+    #[serde(deserialize_with = "de_duration")]
+    pub key_reload_interval: Duration,
 }
 
 impl Default for TokenSettings {
@@ -140,6 +162,9 @@ impl Default for TokenSettings {
             code_ttl: Duration::from_secs(60),
             login_ttl: Duration::from_secs(600),
             session_ttl: Duration::from_secs(8 * 3600),
+            key_prepublish: Duration::from_secs(600),
+            jwks_max_age: Duration::from_secs(300),
+            key_reload_interval: Duration::from_secs(60),
         }
     }
 }
@@ -409,10 +434,23 @@ impl Settings {
             ("tokens.code_ttl", t.code_ttl),
             ("tokens.login_ttl", t.login_ttl),
             ("tokens.session_ttl", t.session_ttl),
+            ("tokens.key_reload_interval", t.key_reload_interval),
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("ephemeral.timeout", self.ephemeral.timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::new(key, "must be longer than zero"));
             }
+        }
+        if t.key_prepublish <= t.jwks_max_age + t.key_reload_interval {
+            return Err(ConfigError::new(
+                "tokens.key_prepublish",
+                format!(
+                    "must be longer than tokens.jwks_max_age + tokens.key_reload_interval ({}s), \
+or a portal holding a cached JWKS could meet a token signed by a key it has not seen",
+                    (t.jwks_max_age + t.key_reload_interval).as_secs()
+                ),
+            ));
         }
         let mut ids = std::collections::HashSet::new();
         for (i, u) in self.upstreams.iter().enumerate() {

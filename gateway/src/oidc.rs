@@ -411,10 +411,17 @@ pub async fn userinfo(req: HttpRequest, state: Data) -> Result<HttpResponse, OAu
 }
 
 /// `GET /.well-known/openid-configuration`
+fn cache_control(state: &AppState) -> String {
+    format!(
+        "public, max-age={}",
+        state.settings.tokens.jwks_max_age.as_secs()
+    )
+}
+
 pub async fn discovery(state: Data) -> HttpResponse {
     let alg = state.settings.tokens.signing_alg.as_str();
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, cache_control(&state)))
         .json(json!({
             "issuer": state.issuer,
             "authorization_endpoint": state.url("/authorize"),
@@ -444,6 +451,6 @@ pub async fn discovery(state: Data) -> HttpResponse {
 /// `GET /jwks`
 pub async fn jwks(state: Data) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, cache_control(&state)))
         .json(state.key_set().jwks())
 }

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 use vneid_core::{Clock, SystemClock};
 use vneid_simulator::{SimClient, Simulator, SimulatorConfig};
-use vneid_store::{Database, SigningKeyRow};
+use vneid_store::{Database, DbOptions, EphemeralOptions, SigningKeyRow};
 use vneid_tokens::{generate_signing_key, random_token, KeyRecord, KeySet, MasterKey};
 use vneid_upstream::{Upstream, UpstreamConfig};
 
@@ -73,9 +73,7 @@ impl Application {
             }
         };
 
-        let db = Database::connect(&settings.database.url, settings.database.max_connections)
-            .await
-            .context("database.url: cannot connect")?;
+        let db = connect_database(&settings, settings.database.max_connections).await?;
         if settings.database.url.starts_with("sqlite:") {
             // The embedded database migrates itself; a shared one is migrated by `gateway migrate`.
             db.migrate().await.context("migrating the database")?;
@@ -84,9 +82,16 @@ impl Application {
             "the database schema is not the one this build knows: run `gateway migrate`",
         )?;
         let master = load_master_key(&settings)?;
-        let ephemeral = vneid_store::connect_ephemeral(&settings.ephemeral.url, clock.clone())
-            .await
-            .context("ephemeral.url: cannot connect")?;
+        let ephemeral = vneid_store::connect_ephemeral_with(
+            &EphemeralOptions {
+                url: settings.ephemeral.url.clone(),
+                key_prefix: settings.ephemeral.key_prefix.clone(),
+                timeout: settings.ephemeral.timeout,
+            },
+            clock.clone(),
+        )
+        .await
+        .context("ephemeral.url: cannot connect")?;
         let keys = ensure_keys(&db, &master, &settings, clock.now()).await?;
 
         // The embedded default: the simulator in this process is the upstream.
@@ -337,24 +342,33 @@ pub async fn load_keys(
     ))
 }
 
-/// Makes a new signing key and stores it. `activates_at` = now for the first key.
+/// Makes a new signing key and stores it; it signs `delay` after it is stored (and so
+/// published), counted from after the key generation, which takes a noticeable time for RSA.
 pub async fn add_signing_key(
     db: &Database,
     master: &MasterKey,
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
-    activates_at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<String> {
+    delay: chrono::Duration,
+) -> anyhow::Result<(String, chrono::DateTime<chrono::Utc>)> {
     let alg = settings.tokens.signing_alg;
+    let started = std::time::Instant::now();
     let key = tokio::task::spawn_blocking(move || generate_signing_key(alg, now))
         .await?
         .map_err(|e| anyhow::anyhow!("generating a signing key: {e}"))?;
+    let stored_at = now + chrono::Duration::from_std(started.elapsed())?;
+    // The very first key signs at once: there is nothing a portal could have cached.
+    let activates_at = if delay.is_zero() {
+        now
+    } else {
+        stored_at + delay
+    };
     let record = master
         .seal_signing_key(&key, activates_at)
         .map_err(|e| anyhow::anyhow!("sealing the signing key: {e}"))?;
     let kid = record.kid.clone();
     db.insert_signing_key(&to_row(record)).await?;
-    Ok(kid)
+    Ok((kid, activates_at))
 }
 
 async fn ensure_keys(
@@ -366,29 +380,41 @@ async fn ensure_keys(
     if let Some(k) = load_keys(db, master, now).await? {
         return Ok(k);
     }
-    let kid = add_signing_key(db, master, settings, now, now).await?;
+    let (kid, _) = add_signing_key(db, master, settings, now, chrono::Duration::zero()).await?;
     tracing::info!(kid = %kid, alg = settings.tokens.signing_alg.as_str(), "made the first signing key");
     load_keys(db, master, now)
         .await?
         .context("the signing key just stored is not there")
 }
 
-/// Every replica re-reads the keys once a minute, so a rotation made elsewhere is picked up
-/// without a restart.
+/// Every replica re-reads the keys every `tokens.key_reload_interval`, and at the moment a
+/// published key becomes the signing key or a retired one leaves the JWKS, so a rotation made
+/// anywhere is picked up without a restart.
 fn spawn_key_reloader(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.tick().await;
         loop {
-            tick.tick().await;
+            let interval = state.settings.tokens.key_reload_interval;
+            let now = state.clock.now();
+            let wait = state
+                .key_set()
+                .next_transition()
+                .and_then(|t| (t - now).to_std().ok())
+                .map(|d| d.min(interval))
+                .unwrap_or(interval);
+            tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
             match load_keys(&state.db, &state.master, state.clock.now()).await {
                 Ok(Some(k)) => {
                     if let Ok(mut g) = state.keys.write() {
+                        if g.signing_kid() != k.signing_kid() {
+                            tracing::info!(kid = %k.signing_kid(), "signing with a new key");
+                        }
                         *g = Arc::new(k);
                     }
                 }
                 Ok(None) => tracing::error!("no signing keys in the database"),
-                Err(e) => tracing::warn!(error = %e, "reloading signing keys failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones")
+                }
             }
         }
     });
@@ -434,12 +460,61 @@ pub fn new_client_secret() -> anyhow::Result<SecretString> {
 }
 
 /// `gateway keys rotate`: adds a new key, active now; the old keys stay published.
-pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<String> {
-    let db = Database::connect(&settings.database.url, 2).await?;
+pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<Rotation> {
+    let db = connect_database(settings, 2).await?;
     db.check_schema()
         .await
         .context("run `gateway migrate` first")?;
     let master = load_master_key(settings)?;
-    let now = chrono::Utc::now();
-    add_signing_key(&db, &master, settings, now, now).await
+    rotate(&db, &master, settings, chrono::Utc::now()).await
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub kid: String,
+    /// When the new key starts signing (now + `tokens.key_prepublish`).
+    pub activates_at: chrono::DateTime<chrono::Utc>,
+    /// Keys that stop being published, and when: after the last token they can sign expires.
+    pub retiring: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Adds a key that is published now and signs after the pre-publication delay; every key not
+/// yet scheduled for retirement leaves the JWKS once the last token it may sign has expired.
+pub async fn rotate(
+    db: &Database,
+    master: &MasterKey,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Rotation> {
+    let t = &settings.tokens;
+    let prepublish = chrono::Duration::from_std(t.key_prepublish)?;
+    let longest = chrono::Duration::from_std(t.access_token_ttl.max(t.id_token_ttl))?;
+    let (kid, activates_at) = add_signing_key(db, master, settings, now, prepublish).await?;
+    // Old keys may sign until the new one activates; their tokens live `longest` after that,
+    // plus a minute for clock skew between replicas.
+    let retires_at = activates_at + longest + chrono::Duration::seconds(60);
+    let mut retiring = Vec::new();
+    for row in db.list_signing_keys().await? {
+        if row.kid != kid && row.retires_at.is_none() {
+            db.retire_signing_key(&row.kid, retires_at).await?;
+            retiring.push((row.kid, retires_at));
+        }
+    }
+    tracing::info!(kid = %kid, activates_at = %activates_at, "signing key rotated");
+    Ok(Rotation {
+        kid,
+        activates_at,
+        retiring,
+    })
+}
+
+async fn connect_database(settings: &Settings, max_connections: u32) -> anyhow::Result<Database> {
+    Database::connect_with(&DbOptions {
+        url: settings.database.url.clone(),
+        max_connections,
+        acquire_timeout: settings.database.acquire_timeout,
+    })
+    .await
+    .context("database.url: cannot connect")
 }

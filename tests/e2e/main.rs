@@ -5,4 +5,5 @@ mod bad_input;
 mod login;
 mod process;
 mod refusals;
+mod scale;
 mod upstream_config;

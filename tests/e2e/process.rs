@@ -3,12 +3,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn gateway_bin() -> std::path::PathBuf {
-    // target/debug/deps/e2e-… → target/debug/gateway
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX))
-}
+use vneid_e2e::gateway_bin;
 
 #[test]
 fn gateway_serve_with_no_config_runs_the_embedded_default_and_prints_the_url() {

@@ -56,7 +56,7 @@ level = "assurance"
 login_idp = "idp_system"
 "#
     );
-    let settings = settings_from(&base_config(dir.path(), &extra), dir.path());
+    let settings = settings_from(&base_config(dir.path(), &extra).await, dir.path());
     let gw = start(settings, dir, Some(gw_listener)).await;
     let b = browser();
     let p = pkce();

@@ -39,15 +39,87 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
 }
 
-/// The base configuration every test starts from: a portal client, SQLite in `dir`.
-pub fn base_config(dir: &std::path::Path, extra: &str) -> String {
+/// Which backends the tests run on: `VNEID_TEST_BACKEND=postgres` for Postgres + Redis (CI runs
+/// the suite on both), anything else for the embedded SQLite + memory.
+pub fn postgres_backend() -> bool {
+    std::env::var("VNEID_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+pub fn admin_postgres_url() -> String {
+    std::env::var("VNEID_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("VNEID_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+static CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// A fresh, migrated Postgres database for one test. Databases left by earlier runs of this
+/// suite are dropped once per process.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection as _;
+    let admin = admin_postgres_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("Postgres for the tests");
+    CLEANUP
+        .get_or_init(|| async {
+            let mut c = sqlx::PgConnection::connect(&admin_postgres_url()).await.unwrap();
+            let old: Vec<(String,)> = sqlx::query_as(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'vneid_e2e_%' \
+                 AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            for (name,) in old {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\"")).execute(&mut c).await;
+            }
+        })
+        .await;
+    let name = format!("vneid_e2e_{}", rand_hex());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = match admin.rfind('/') {
+        Some(i) => format!("{}/{name}", &admin[..i]),
+        None => panic!("VNEID_TEST_POSTGRES_URL must end with /DATABASE"),
+    };
+    let db = vneid_store::Database::connect(&url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    url
+}
+
+/// The `[database]` and `[ephemeral]` sections for the backend under test.
+pub async fn backend_sections(dir: &std::path::Path) -> String {
+    if postgres_backend() {
+        format!(
+            "[database]\nurl = \"{}\"\n\n[ephemeral]\nurl = \"{}\"\nkey_prefix = \"e2e-{}:\"\n",
+            fresh_postgres_database().await,
+            redis_url(),
+            rand_hex()
+        )
+    } else {
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n",
+            dir.join("gateway.db").display()
+        )
+    }
+}
+
+/// The base configuration every test starts from: a portal client, the backend under test.
+pub async fn base_config(dir: &std::path::Path, extra: &str) -> String {
+    let backend = backend_sections(dir).await;
     format!(
         r#"
 [server]
 bind = "127.0.0.1:0"
 
-[database]
-url = "sqlite://{db}"
+{backend}
 
 [keys]
 master_key_file = "{key}"
@@ -70,12 +142,24 @@ redirect_uris = ["http://127.0.0.1:9/app"]
 scopes = ["openid", "profile"]
 {extra}
 "#,
-        db = dir.join("gateway.db").display(),
         key = dir.join("master.key").display(),
     )
 }
 
+/// A shared database needs a master key made by the operator; make `dir/master.key` as they
+/// would (`openssl rand -base64 32`).
+pub fn ensure_master_key(dir: &std::path::Path) -> std::path::PathBuf {
+    let key = dir.join("master.key");
+    if !key.exists() {
+        let mut b = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+        std::fs::write(&key, base64::engine::general_purpose::STANDARD.encode(b)).unwrap();
+    }
+    key
+}
+
 pub fn settings_from(text: &str, dir: &std::path::Path) -> Settings {
+    ensure_master_key(dir);
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text).unwrap();
     Settings::load(Some(&path), Vec::new()).unwrap()
@@ -84,7 +168,7 @@ pub fn settings_from(text: &str, dir: &std::path::Path) -> Settings {
 /// The gateway with the simulator mounted in it at `/simulator` as its only upstream.
 pub async fn spawn_embedded(extra: &str) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = base_config(dir.path(), &format!("[simulator]\nenabled = true\n{extra}"));
+    let cfg = base_config(dir.path(), &format!("[simulator]\nenabled = true\n{extra}")).await;
     let settings = settings_from(&cfg, dir.path());
     start(settings, dir, None).await
 }
@@ -319,4 +403,62 @@ pub async fn verify(gw: &str, token: &str, audience: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .unwrap()
         .claims
+}
+
+pub mod services;
+
+/// The gateway binary next to the test executable (`target/debug/gateway`).
+pub fn gateway_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A `gateway serve --config` process.
+pub struct GatewayProcess {
+    pub url: String,
+    pub child: std::process::Child,
+}
+
+impl GatewayProcess {
+    /// Starts the binary with `config` (which must bind `port`) and waits for `/healthz`.
+    pub async fn start(config: &str, dir: &std::path::Path, name: &str, port: u16) -> Self {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let mut child = std::process::Command::new(gateway_bin())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
+                if r.status().is_success() {
+                    return Self { url, child };
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("gateway {name} did not start");
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

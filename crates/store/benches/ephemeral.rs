@@ -1,8 +1,10 @@
-//! Throughput of the memory ephemeral store and of the SQLite login upsert.
+//! Throughput of the memory ephemeral store and of the login upsert on SQLite and Postgres.
 //!
 //! `cargo bench -p vneid-store --bench ephemeral` prints operations per second, the median of 5
-//! runs each. `BENCH_ONLY=memory` or `BENCH_ONLY=sqlite` runs one half. A benchmark, not a
-//! test: nothing here fails on a time.
+//! runs each. `BENCH_ONLY=memory`, `BENCH_ONLY=sqlite` or `BENCH_ONLY=postgres` runs one part.
+//! The Postgres part makes (and drops) a fresh database per run on the server at
+//! `VNEID_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`). A
+//! benchmark, not a test: nothing here fails on a time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -102,11 +104,60 @@ fn login(i: usize, run: usize) -> LoginUpsert {
     }
 }
 
-/// `tasks` tasks each doing `per_task` upserts; new people on the first pass, the same
-/// identities again (known path) on the second. Returns (new/s, known/s).
-async fn sqlite_upserts(tasks: usize, per_task: usize, run: usize) -> (f64, f64) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/bench.db", dir.path().display());
+/// A fresh, empty database on one backend for one run; dropped with the value.
+enum BenchDb {
+    /// The temp dir holding the file, kept until the run ends.
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin: String,
+        name: String,
+    },
+}
+
+impl BenchDb {
+    async fn new(backend: &str) -> (Self, String) {
+        if backend == "sqlite" {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/bench.db", dir.path().display());
+            return (BenchDb::Sqlite { _dir: dir }, url);
+        }
+        use sqlx::Connection as _;
+        let admin = std::env::var("VNEID_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("vneid_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("Postgres for the benchmark (VNEID_TEST_POSTGRES_URL)");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let slash = admin
+            .rfind('/')
+            .expect("VNEID_TEST_POSTGRES_URL ends with /DATABASE");
+        let url = format!("{}/{name}", &admin[..slash]);
+        (BenchDb::Postgres { admin, name }, url)
+    }
+
+    async fn drop_database(self) {
+        if let BenchDb::Postgres { admin, name } = self {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `tasks` tasks each doing `per_task` upserts on `backend` (a pool of 8 connections); new
+/// people on the first pass, the same identities again (known path) on the second. Returns
+/// (new/s, known/s).
+async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f64, f64) {
+    let (bench_db, url) = BenchDb::new(backend).await;
     let db = Arc::new(Database::connect(&url, 8).await.unwrap());
     db.migrate().await.unwrap();
     let mut rates = [0.0; 2];
@@ -130,6 +181,7 @@ async fn sqlite_upserts(tasks: usize, per_task: usize, run: usize) -> (f64, f64)
         *rate = (tasks * per_task) as f64 / start.elapsed().as_secs_f64();
     }
     db.close().await;
+    bench_db.drop_database().await;
     (rates[0], rates[1])
 }
 
@@ -186,29 +238,29 @@ fn main() {
                 total / shards as f64
             );
         }
-        let sqlite = if only.is_empty() || only == "sqlite" {
-            &[1, 8][..]
-        } else {
-            &[]
-        };
-        for &tasks in sqlite {
-            let per_task = 4000 / tasks;
-            let (mut new, mut known) = (Vec::new(), Vec::new());
-            for run in 0..RUNS {
-                let (n, k) = sqlite_upserts(tasks, per_task, run).await;
-                new.push(n);
-                known.push(k);
+        for backend in ["sqlite", "postgres"] {
+            if !(only.is_empty() || only == backend) {
+                continue;
             }
-            report(
-                &format!("sqlite upsert_person_on_login, new person, {tasks} task(s)"),
-                new,
-                "logins/s",
-            );
-            report(
-                &format!("sqlite upsert_person_on_login, known identity, {tasks} task(s)"),
-                known,
-                "logins/s",
-            );
+            for tasks in [1, 8] {
+                let per_task = 4000 / tasks;
+                let (mut new, mut known) = (Vec::new(), Vec::new());
+                for run in 0..RUNS {
+                    let (n, k) = upserts(backend, tasks, per_task, run).await;
+                    new.push(n);
+                    known.push(k);
+                }
+                report(
+                    &format!("{backend} upsert_person_on_login, new person, {tasks} task(s)"),
+                    new,
+                    "logins/s",
+                );
+                report(
+                    &format!("{backend} upsert_person_on_login, known identity, {tasks} task(s)"),
+                    known,
+                    "logins/s",
+                );
+            }
         }
     });
 }

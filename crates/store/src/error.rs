@@ -84,10 +84,9 @@ fn database_is_unavailable(e: &(dyn sqlx::error::DatabaseError + 'static)) -> bo
     }
     if let Some(e) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         let code = e.code();
-        // 08: connection exception; 53: insufficient resources; 57P01-03: shutting down.
-        return code.starts_with("08")
-            || code.starts_with("53")
-            || matches!(code, "57P01" | "57P02" | "57P03");
+        // 08: connection exception; 53: insufficient resources; 57P0x: operator intervention
+        // (admin/crash shutdown, cannot connect now, database dropped, idle session timeout).
+        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0");
     }
     false
 }

@@ -1,9 +1,10 @@
 //! Persistence of vneid-gateway.
 //!
 //! - [`Database`]: the durable store (people, upstream identities, signing keys, audit
-//!   events) over SQLite now and Postgres next, with embedded, append-only migrations.
+//!   events) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
+//!   append-only migrations; [`DbOptions`] says how to open it.
 //! - [`Ephemeral`]: the ephemeral store (pending logins, codes, sessions, replay caches,
-//!   rate limits) in memory now ([`MemoryEphemeral`]) and Redis next.
+//!   rate limits) in memory ([`MemoryEphemeral`]) or in Redis ([`RedisEphemeral`]).
 //!
 //! Every failure is a [`StoreError`]; [`StoreError::is_unavailable`] tells the gateway to
 //! answer 503.
@@ -13,7 +14,11 @@ mod ephemeral;
 mod error;
 
 pub use db::{
-    AuditEvent, AuditFilter, Database, LoginUpsert, PersonRecord, SigningKeyRow, AUDIT_LIST_MAX,
+    AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,
+    AUDIT_LIST_MAX,
 };
-pub use ephemeral::{connect_ephemeral, Ephemeral, MemoryEphemeral, DEFAULT_MAX_ENTRIES};
+pub use ephemeral::{
+    connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,
+    RedisEphemeral, DEFAULT_KEY_PREFIX, DEFAULT_MAX_ENTRIES, DEFAULT_TIMEOUT,
+};
 pub use error::{BoxError, StoreError};

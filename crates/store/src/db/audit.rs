@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use super::{from_unix, to_unix, Database, Pool};
+use super::{from_unix, to_unix, Database};
 use crate::StoreError;
 
 /// The most events one [`Database::list_audit`] call returns, whatever the filter asks.
@@ -144,27 +143,57 @@ impl Default for AuditFilter {
 const AUDIT_COLUMNS: &str = "id, at, kind, outcome, reason, request_id, client_id, upstream, \
                              person_id, login_idp, level, subject_masked, detail";
 
-fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent, StoreError> {
-    let level: Option<i64> = row.try_get("level")?;
+/// The [`AUDIT_COLUMNS`] of one row, in that order (a tuple decodes on either backend).
+type EventRow = (
+    i64,            // id
+    i64,            // at
+    String,         // kind
+    String,         // outcome
+    Option<String>, // reason
+    Option<String>, // request_id
+    Option<String>, // client_id
+    Option<String>, // upstream
+    Option<String>, // person_id
+    Option<String>, // login_idp
+    Option<i64>,    // level
+    Option<String>, // subject_masked
+    String,         // detail
+);
+
+fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
+    let (
+        id,
+        at,
+        kind,
+        outcome,
+        reason,
+        request_id,
+        client_id,
+        upstream,
+        person_id,
+        login_idp,
+        level,
+        subject_masked,
+        detail,
+    ) = row;
     let level = level
         .map(|l| u8::try_from(l).map_err(|_| StoreError::Corrupt("audit_events.level".into())))
         .transpose()?;
-    let detail: String = row.try_get("detail")?;
     let detail = serde_json::from_str(&detail)
         .map_err(|_| StoreError::Corrupt("audit_events.detail is not JSON".into()))?;
     Ok(AuditEvent {
-        id: Some(row.try_get("id")?),
-        at: from_unix(row.try_get("at")?, "audit_events.at")?,
-        kind: row.try_get("kind")?,
-        outcome: row.try_get("outcome")?,
-        reason: row.try_get("reason")?,
-        request_id: row.try_get("request_id")?,
-        client_id: row.try_get("client_id")?,
-        upstream: row.try_get("upstream")?,
-        person_id: row.try_get("person_id")?,
-        login_idp: row.try_get("login_idp")?,
+        id: Some(id),
+        at: from_unix(at, "audit_events.at")?,
+        kind,
+        outcome,
+        reason,
+        request_id,
+        client_id,
+        upstream,
+        person_id,
+        login_idp,
         level,
-        subject_masked: row.try_get("subject_masked")?,
+        subject_masked,
         detail,
     })
 }
@@ -176,26 +205,27 @@ impl Database {
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
         let detail =
             serde_json::to_string(&event.detail).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let q = sqlx::query_scalar(
-            "INSERT INTO audit_events (at, kind, outcome, reason, request_id, client_id, \
-             upstream, person_id, login_idp, level, subject_masked, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-        )
-        .bind(to_unix(event.at))
-        .bind(&event.kind)
-        .bind(&event.outcome)
-        .bind(event.reason.as_deref())
-        .bind(event.request_id.as_deref())
-        .bind(event.client_id.as_deref())
-        .bind(event.upstream.as_deref())
-        .bind(event.person_id.as_deref())
-        .bind(event.login_idp.as_deref())
-        .bind(event.level.map(i64::from))
-        .bind(event.subject_masked.as_deref())
-        .bind(detail);
-        let id: i64 = match &self.pool {
-            Pool::Sqlite(pool) => q.fetch_one(pool).await?,
-        };
+        let id: i64 = on_pool!(&self.pool, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO audit_events (at, kind, outcome, reason, request_id, client_id, \
+                 upstream, person_id, login_idp, level, subject_masked, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            )
+            .bind(to_unix(event.at))
+            .bind(&event.kind)
+            .bind(&event.outcome)
+            .bind(event.reason.as_deref())
+            .bind(event.request_id.as_deref())
+            .bind(event.client_id.as_deref())
+            .bind(event.upstream.as_deref())
+            .bind(event.person_id.as_deref())
+            .bind(event.login_idp.as_deref())
+            .bind(event.level.map(i64::from))
+            .bind(event.subject_masked.as_deref())
+            .bind(&detail)
+            .fetch_one(pool)
+            .await?
+        });
         Ok(id)
     }
 
@@ -226,22 +256,20 @@ impl Database {
             "SELECT {AUDIT_COLUMNS} FROM audit_events {where_clause} \
              ORDER BY id DESC LIMIT ${limit_param}"
         );
-        let mut q = sqlx::query(&sql);
-        if let Some(kind) = &filter.kind {
-            q = q.bind(kind);
-        }
-        if let Some(since) = filter.since {
-            q = q.bind(to_unix(since));
-        }
-        if let Some(before_id) = filter.before_id {
-            q = q.bind(before_id);
-        }
-        q = q.bind(i64::from(filter.limit.min(AUDIT_LIST_MAX)));
-        match &self.pool {
-            Pool::Sqlite(pool) => {
-                let rows = q.fetch_all(pool).await?;
-                rows.iter().map(event_from_row).collect()
+        let limit = i64::from(filter.limit.min(AUDIT_LIST_MAX));
+        let rows: Vec<EventRow> = on_pool!(&self.pool, |pool| {
+            let mut q = sqlx::query_as(&sql);
+            if let Some(kind) = &filter.kind {
+                q = q.bind(kind);
             }
-        }
+            if let Some(since) = filter.since {
+                q = q.bind(to_unix(since));
+            }
+            if let Some(before_id) = filter.before_id {
+                q = q.bind(before_id);
+            }
+            q.bind(limit).fetch_all(pool).await?
+        });
+        rows.into_iter().map(event_from_row).collect()
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_unix, to_unix, Database, Pool};
+use super::{from_unix, to_unix, Database};
 use crate::StoreError;
 
 /// A signing key as stored. Timestamps keep whole seconds.
@@ -54,20 +54,22 @@ impl Database {
     /// Stores a new signing key. A `kid` already present is a [`StoreError::Conflict`].
     #[tracing::instrument(skip_all, fields(kid = %key.kid, alg = %key.alg))]
     pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<(), StoreError> {
-        let q = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-             private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(to_unix(key.created_at))
-        .bind(to_unix(key.activates_at))
-        .bind(key.retires_at.map(to_unix))
-        .bind(&key.private_key_sealed)
-        .bind(&key.public_jwk);
-        let result = match &self.pool {
-            Pool::Sqlite(pool) => q.execute(pool).await,
-        };
+        let result: Result<(), sqlx::Error> = on_pool!(&self.pool, |pool| {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
+                 private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(to_unix(key.created_at))
+            .bind(to_unix(key.activates_at))
+            .bind(key.retires_at.map(to_unix))
+            .bind(&key.private_key_sealed)
+            .bind(&key.public_jwk)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
         match result.map_err(StoreError::from) {
             Ok(_) => Ok(()),
             Err(e) if e.is_unique_violation() => Err(StoreError::Conflict(format!(
@@ -82,9 +84,9 @@ impl Database {
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let sql = "SELECT kid, alg, created_at, activates_at, retires_at, private_key_sealed, \
                    public_jwk FROM signing_keys ORDER BY activates_at, kid";
-        let rows: Vec<KeyRow> = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
-        };
+        let rows: Vec<KeyRow> = on_pool!(&self.pool, |pool| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await?);
         rows.into_iter().map(key_from_row).collect()
     }
 
@@ -96,12 +98,14 @@ impl Database {
         kid: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let q = sqlx::query("UPDATE signing_keys SET retires_at = $1 WHERE kid = $2")
-            .bind(to_unix(at))
-            .bind(kid);
-        let done = match &self.pool {
-            Pool::Sqlite(pool) => q.execute(pool).await?,
-        };
-        Ok(done.rows_affected() > 0)
+        let affected: u64 = on_pool!(&self.pool, |pool| {
+            sqlx::query("UPDATE signing_keys SET retires_at = $1 WHERE kid = $2")
+                .bind(to_unix(at))
+                .bind(kid)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected > 0)
     }
 }

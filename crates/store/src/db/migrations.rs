@@ -22,6 +22,14 @@ pub(crate) const SQLITE: &[Embedded] = &[(
     include_str!("../../migrations/sqlite/0001_initial.sql"),
 )];
 
+/// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
+/// descriptions, the same schema in Postgres types). Append only.
+pub(crate) const POSTGRES: &[Embedded] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
+
 #[derive(Debug)]
 struct EmbeddedSource(&'static [Embedded]);
 
@@ -53,34 +61,53 @@ pub(crate) async fn migrator(list: &'static [Embedded]) -> Result<Migrator, crat
 
 #[cfg(test)]
 mod tests {
-    use super::SQLITE;
+    use super::{Embedded, POSTGRES, SQLITE};
 
-    #[test]
-    fn every_sqlite_migration_file_is_embedded_in_order() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        let mut files: Vec<String> = std::fs::read_dir(dir)?
+    /// The folder `migrations/<backend>` holds exactly the files of `list`, in order, with the
+    /// same SQL.
+    fn folder_and_list_agree(
+        backend: &str,
+        list: &[Embedded],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut files: Vec<String> = std::fs::read_dir(&dir)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<Result<_, _>>()?;
         files.retain(|f| f.ends_with(".sql"));
         files.sort();
-        let embedded: Vec<String> = SQLITE
+        let embedded: Vec<String> = list
             .iter()
             .map(|&(v, d, _)| format!("{v:04}_{d}.sql"))
             .collect();
-        assert_eq!(files, embedded);
+        assert_eq!(files, embedded, "{backend}");
         let sql_on_disk: Vec<String> = files
             .iter()
-            .map(|f| {
-                std::fs::read_to_string(
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("migrations/sqlite")
-                        .join(f),
-                )
-            })
+            .map(|f| std::fs::read_to_string(dir.join(f)))
             .collect::<Result<_, _>>()?;
-        let sql_embedded: Vec<&str> = SQLITE.iter().map(|&(_, _, s)| s).collect();
-        assert_eq!(sql_on_disk, sql_embedded);
+        let sql_embedded: Vec<&str> = list.iter().map(|&(_, _, s)| s).collect();
+        assert_eq!(sql_on_disk, sql_embedded, "{backend}");
         Ok(())
+    }
+
+    #[test]
+    fn every_sqlite_migration_file_is_embedded_in_order() -> Result<(), Box<dyn std::error::Error>>
+    {
+        folder_and_list_agree("sqlite", SQLITE)
+    }
+
+    #[test]
+    fn every_postgres_migration_file_is_embedded_in_order() -> Result<(), Box<dyn std::error::Error>>
+    {
+        folder_and_list_agree("postgres", POSTGRES)
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let versions = |list: &[Embedded]| -> Vec<(i64, &str)> {
+            list.iter().map(|&(v, d, _)| (v, d)).collect()
+        };
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
     }
 }

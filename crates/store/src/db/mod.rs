@@ -1,9 +1,23 @@
 //! The durable store: people, upstream identities, signing keys, audit events.
 //!
-//! SQLite now; Postgres comes behind the same [`Database`] API. The SQL is written to run on
-//! both unchanged: `$N` placeholders (SQLite accepts them), `INSERT … ON CONFLICT … DO NOTHING`,
+//! Two backends behind one [`Database`] API, chosen by the URL's scheme: SQLite (`sqlite:`) and
+//! PostgreSQL (`postgres://` or `postgresql://`). The SQL is written once and runs on both
+//! unchanged: `$N` placeholders (SQLite accepts them), `INSERT … ON CONFLICT … DO NOTHING`,
 //! `RETURNING`, TEXT ids, timestamps as INTEGER/BIGINT unix seconds, dates as TEXT
-//! `YYYY-MM-DD`, ciphertext as BLOB/BYTEA.
+//! `YYYY-MM-DD`, ciphertext as BLOB/BYTEA. [`on_pool!`] writes a query once and type-checks it
+//! once per backend.
+
+/// Evaluates `$body` with `$p` bound to the concrete pool (`&SqlitePool` or `&PgPool`) of
+/// `$pool` (a `&Pool`). The body is written once and compiled once per backend, so one piece of
+/// SQL serves both without a dynamic driver.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite($p) => $body,
+            $crate::db::Pool::Postgres($p) => $body,
+        }
+    };
+}
 
 mod audit;
 mod keys;
@@ -15,6 +29,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::StoreError;
@@ -26,8 +41,54 @@ pub use people::{LoginUpsert, PersonRecord};
 /// How long a SQLite connection waits for another writer before giving up (then the operation
 /// fails as [`StoreError::Unavailable`]).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an operation waits for a free pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pooled Postgres connection may live before it is replaced, so that connections
+/// follow a fail-over (a DNS name that now points elsewhere) and server-side memory is returned.
+const PG_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// How long a Postgres connection may sit idle in the pool before it is closed.
+const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// `application_name` of the gateway's Postgres sessions (visible in `pg_stat_activity`) unless
+/// the URL sets one.
+const PG_APPLICATION_NAME: &str = "vneid-gateway";
+
+/// How to open the durable store.
+///
+/// `Debug` shows the URL's scheme only: a Postgres URL may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbOptions {
+    /// `sqlite://FILE`, `sqlite::memory:`, `postgres://…` or `postgresql://…`.
+    pub url: String,
+    /// The most connections the pool opens (at least 1; an in-memory SQLite database always
+    /// uses exactly one).
+    pub max_connections: u32,
+    /// How long an operation waits for a pooled connection, including opening a new one (TCP
+    /// connect, start-up and authentication, retried while the server refuses connections).
+    /// Past it the operation fails as [`StoreError::Unavailable`]. Must be more than zero.
+    pub acquire_timeout: Duration,
+}
+
+impl DbOptions {
+    /// The acquire timeout [`Database::connect`] uses.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Options for `url` with `max_connections` and the default acquire timeout.
+    pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
+        Self {
+            url: url.into(),
+            max_connections,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+impl std::fmt::Debug for DbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbOptions")
+            .field("url", &format_args!("{}:[redacted]", url_scheme(&self.url)))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
 
 /// The durable store. Cheap to clone (a pool handle).
 #[derive(Debug, Clone)]
@@ -38,34 +99,83 @@ pub struct Database {
 #[derive(Debug, Clone)]
 enum Pool {
     Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The part of a database URL before the first `:`.
+fn url_scheme(url: &str) -> &str {
+    url.split_once(':').map_or("", |(s, _)| s)
 }
 
 impl Database {
-    /// Opens the database named by `url`.
+    /// Opens the database named by `url` with at most `max_connections` connections and the
+    /// default acquire timeout ([`DbOptions::DEFAULT_ACQUIRE_TIMEOUT`]). See
+    /// [`Database::connect_with`].
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(&DbOptions::new(url, max_connections)).await
+    }
+
+    /// Opens the database named by `opts.url`:
     ///
     /// - `sqlite://data/gateway.db` or `sqlite:data/gateway.db` (relative to the working
     ///   directory; the parent directory and the file are created when missing): WAL journal,
     ///   foreign keys on, a busy timeout, synchronous FULL (a committed audit event survives a
     ///   power cut).
     /// - `sqlite::memory:`: a private in-memory database on one connection, for tests.
-    /// - `postgres://…`: [`StoreError::Unsupported`] in this build.
+    /// - `postgres://user:password@host:port/database?…` (or `postgresql://`): a pool of up to
+    ///   `max_connections`. Every idle connection is tested with a round trip before it is
+    ///   handed out and every connection is tested when it is given back, so connections that
+    ///   died (the server restarted, an administrator terminated them, the network dropped them)
+    ///   are discarded and replaced by the pool without help. Opening a connection (TCP, start-up,
+    ///   authentication) is bounded by the acquire timeout, and a refused connection is retried
+    ///   until then.
+    ///
+    /// One connection is opened before this returns, so a wrong URL or an unreachable server
+    /// shows at start-up: [`StoreError::Unavailable`] when the server cannot be reached within
+    /// the acquire timeout, [`StoreError::Config`] for a malformed URL,
+    /// [`StoreError::Unsupported`] for another scheme. No error message carries the URL.
     ///
     /// Nothing is written to the schema here: call [`Database::migrate`] or
     /// [`Database::check_schema`].
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
-        match scheme {
-            "sqlite" => Self::connect_sqlite(url, max_connections).await,
-            "postgres" | "postgresql" => Err(StoreError::Unsupported(
-                "postgres:// databases are not supported by this build yet".into(),
-            )),
+    pub async fn connect_with(opts: &DbOptions) -> Result<Self, StoreError> {
+        if opts.acquire_timeout.is_zero() {
+            return Err(StoreError::Config(
+                "database.acquire_timeout must be more than zero".into(),
+            ));
+        }
+        match url_scheme(&opts.url) {
+            "sqlite" => Self::connect_sqlite(opts).await,
+            "postgres" | "postgresql" => Self::connect_postgres(opts).await,
             other => Err(StoreError::Unsupported(format!(
                 "unknown database URL scheme {other:?} (expected sqlite: or postgres:)"
             ))),
         }
     }
 
-    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    async fn connect_postgres(opts: &DbOptions) -> Result<Self, StoreError> {
+        let mut options = PgConnectOptions::from_str(&opts.url)
+            .map_err(|e| StoreError::Config(format!("database.url: {e}")))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name(PG_APPLICATION_NAME);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(opts.acquire_timeout)
+            // One round trip per checkout buys self-healing after an outage: a dead idle
+            // connection is found here and replaced instead of failing the caller's query.
+            .test_before_acquire(true)
+            .idle_timeout(Some(PG_IDLE_TIMEOUT))
+            .max_lifetime(Some(PG_MAX_LIFETIME))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    async fn connect_sqlite(opts: &DbOptions) -> Result<Self, StoreError> {
+        let url = opts.url.as_str();
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("database.url: {e}")))?
             .foreign_keys(true)
@@ -79,7 +189,7 @@ impl Database {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await?
         } else {
@@ -102,8 +212,8 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
             SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await?
         };
@@ -113,12 +223,17 @@ impl Database {
     }
 
     /// Applies every migration this build knows and the database lacks. Safe to run on every
-    /// start and from several processes (the migrator takes a lock where the backend has one).
+    /// start. On Postgres also from several replicas at once: the migrator holds an advisory
+    /// lock and runs each migration in a transaction. (A SQLite file has one gateway process.)
     #[tracing::instrument(skip(self), fields(backend = self.backend()))]
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let migrator = migrations::migrator(migrations::SQLITE).await?;
+                migrator.run(pool).await?;
+            }
+            Pool::Postgres(pool) => {
+                let migrator = migrations::migrator(migrations::POSTGRES).await?;
                 migrator.run(pool).await?;
             }
         }
@@ -129,27 +244,38 @@ impl Database {
     /// applied completely and unchanged. `serve` calls this and refuses to start otherwise.
     #[tracing::instrument(skip(self), fields(backend = self.backend()))]
     pub async fn check_schema(&self) -> Result<(), StoreError> {
-        let (applied, known) = match &self.pool {
+        let (has_table, known) = match &self.pool {
             Pool::Sqlite(pool) => {
-                let has_table: i64 = sqlx::query_scalar(
+                let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
                 )
                 .fetch_one(pool)
                 .await?;
-                if has_table == 0 {
-                    return Err(StoreError::Schema(
-                        "the database has no schema; run `gateway migrate`".into(),
-                    ));
-                }
-                let applied: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(
-                    "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
-                )
-                .fetch_all(pool)
-                .await?;
-                let known = migrations::migrator(migrations::SQLITE).await?;
-                (applied, known)
+                (n > 0, migrations::SQLITE)
+            }
+            Pool::Postgres(pool) => {
+                // The migrator creates its table unqualified, i.e. in the first schema of the
+                // search path; look it up the same way.
+                let found: bool =
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                        .fetch_one(pool)
+                        .await?;
+                (found, migrations::POSTGRES)
             }
         };
+        if !has_table {
+            return Err(StoreError::Schema(
+                "the database has no schema; run `gateway migrate`".into(),
+            ));
+        }
+        let applied: Vec<(i64, Vec<u8>, bool)> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(
+                "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let known = migrations::migrator(known).await?;
         let known: BTreeMap<i64, &[u8]> = known
             .iter()
             .filter(|m| !m.migration_type.is_down_migration())
@@ -193,27 +319,44 @@ impl Database {
 
     /// A round trip to the database, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
+        on_pool!(&self.pool, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
-    /// `"sqlite"` (later also `"postgres"`), for logs, metrics and `/readyz`.
+    /// `"sqlite"` or `"postgres"`, for logs, metrics and `/readyz`.
     pub fn backend(&self) -> &'static str {
         match &self.pool {
             Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 
     /// Closes every pooled connection, waiting for those in use to be returned.
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-        }
+        on_pool!(&self.pool, |pool| pool.close().await)
     }
+}
+
+/// Postgres SQLSTATEs after which the whole transaction may simply be tried again:
+/// `40001` serialization_failure and `40P01` deadlock_detected.
+const PG_RETRYABLE: [&str; 2] = ["40001", "40P01"];
+
+/// True when `e` means "a concurrent transaction got in the way; try again": a unique
+/// constraint fired, or (Postgres) a serialization failure or a deadlock aborted us.
+pub(crate) fn lost_a_race(e: &StoreError) -> bool {
+    if e.is_unique_violation() {
+        return true;
+    }
+    let StoreError::Other(source) = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .and_then(|d| d.code())
+        .is_some_and(|code| PG_RETRYABLE.contains(&code.as_ref()))
 }
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `…?mode=memory`.
@@ -246,7 +389,15 @@ pub(crate) fn from_date_text(s: &str, column: &str) -> Result<NaiveDate, StoreEr
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_url_is_memory;
+    use super::{sqlite_url_is_memory, DbOptions};
+
+    #[test]
+    fn db_options_debug_output_hides_the_url() {
+        let shown = format!("{:?}", DbOptions::new("postgres://gw:s3cret@db/gateway", 4));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("db/gateway"), "{shown}");
+        assert!(shown.contains("postgres:"), "{shown}");
+    }
 
     #[test]
     fn memory_urls_are_recognised() {

@@ -1,10 +1,50 @@
 //! People and their upstream identities.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 
-use super::{from_date_text, to_date_text, to_unix, Database, Pool};
+use super::{from_date_text, lost_a_race, to_date_text, to_unix, Database, Pool};
 use crate::StoreError;
+
+/// A transaction on either backend.
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Evaluates `$body` with `$c` bound to the transaction's connection (`&mut SqliteConnection`
+/// or `&mut PgConnection`), like [`on_pool!`] for a [`Tx`].
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    async fn begin(pool: &Pool) -> Result<Self, StoreError> {
+        Ok(match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
 
 /// What a successful upstream login tells the store about a person. Its `Debug` output leaves
 /// out the personal data (hash, sealed ID, name, birth date).
@@ -97,8 +137,9 @@ fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreE
 }
 
 /// How many times a login upsert is tried when a concurrent login of the same person won a
-/// race (a unique constraint fired, or the identity appeared between our steps).
-const UPSERT_ATTEMPTS: usize = 5;
+/// race (a unique constraint fired, the identity appeared between our steps, or Postgres
+/// aborted us for a deadlock or a serialization failure).
+const UPSERT_ATTEMPTS: usize = 8;
 
 enum Attempt {
     Done(PersonRecord),
@@ -116,8 +157,14 @@ impl Database {
     ///    same human using a second account system);
     /// 3. else a new person and identity are created (`created: true`).
     ///
-    /// Race-safe: two first logins of the same new human at once yield one person (unique
-    /// constraints plus `ON CONFLICT DO NOTHING`, and a retry for the loser).
+    /// Race-safe on both backends: two first logins of the same new human at once yield one
+    /// person (unique constraints plus `ON CONFLICT DO NOTHING`, and a retry of the whole
+    /// transaction for the loser). On Postgres (READ COMMITTED) a concurrent insert of the same
+    /// key makes `ON CONFLICT` wait for the other transaction and then do nothing; each
+    /// statement sees what committed before it, so the loser finds the winner's row. Every path
+    /// writes the upstream identity before the person, so concurrent logins of one human queue
+    /// instead of deadlocking; should Postgres still abort one (`40P01` deadlock, `40001`
+    /// serialization failure), it is rolled back and retried like a lost race.
     ///
     /// Fails with [`StoreError::Conflict`] when a known identity's person is on record with a
     /// *different* personal ID number than this login reports: the account would otherwise be
@@ -129,11 +176,9 @@ impl Database {
     ) -> Result<PersonRecord, StoreError> {
         let mut last_err = None;
         for _ in 0..UPSERT_ATTEMPTS {
-            let result = match &self.pool {
-                Pool::Sqlite(pool) => match pool.begin().await {
-                    Ok(tx) => upsert_attempt(tx, login).await,
-                    Err(e) => Err(e.into()),
-                },
+            let result = match Tx::begin(&self.pool).await {
+                Ok(tx) => upsert_attempt(tx, login).await,
+                Err(e) => Err(e),
             };
             match result {
                 Ok(Attempt::Done(person)) => {
@@ -141,7 +186,10 @@ impl Database {
                     return Ok(person);
                 }
                 Ok(Attempt::Retry) => last_err = None,
-                Err(e) if e.is_unique_violation() => last_err = Some(e),
+                Err(e) if lost_a_race(&e) => {
+                    tracing::debug!(error = %e, "login upsert lost a race; retrying");
+                    last_err = Some(e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -153,9 +201,9 @@ impl Database {
     /// The person with this id, if any.
     pub async fn person(&self, id: &str) -> Result<Option<PersonRecord>, StoreError> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = $1");
-        let row: Option<PersonRow> = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?,
-        };
+        let row: Option<PersonRow> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
         row.map(|r| person_from_row(r, false)).transpose()
     }
 
@@ -165,9 +213,9 @@ impl Database {
         hash: &str,
     ) -> Result<Option<PersonRecord>, StoreError> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE personal_id_hash = $1");
-        let row: Option<PersonRow> = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as(&sql).bind(hash).fetch_optional(pool).await?,
-        };
+        let row: Option<PersonRow> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql).bind(hash).fetch_optional(pool).await?
+        });
         row.map(|r| person_from_row(r, false)).transpose()
     }
 }
@@ -176,34 +224,35 @@ impl Database {
 ///
 /// The first statement is a write (`UPDATE upstream_identities`), so on SQLite the transaction
 /// takes the write lock up front, waiting under the busy timeout, instead of upgrading a read
-/// snapshot later (which SQLite refuses with SQLITE_BUSY regardless of the timeout).
-async fn upsert_attempt(
-    mut tx: Transaction<'static, Sqlite>,
-    login: &LoginUpsert,
-) -> Result<Attempt, StoreError> {
+/// snapshot later (which SQLite refuses with SQLITE_BUSY regardless of the timeout). On
+/// Postgres it locks the identity row, if any, so concurrent logins of one known identity queue.
+async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, StoreError> {
     let at = to_unix(login.at);
     let level = i64::from(login.level);
     let birthdate = login.birthdate.map(to_date_text);
 
     // 1. A known upstream identity.
-    let known: Option<String> = sqlx::query_scalar(
-        "UPDATE upstream_identities SET last_login = $1, level = $2, login_idp = $3 \
-         WHERE upstream = $4 AND subject = $5 RETURNING person_id",
-    )
-    .bind(at)
-    .bind(level)
-    .bind(login.login_idp.as_deref())
-    .bind(&login.upstream)
-    .bind(&login.subject)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let known: Option<String> = on_tx!(&mut tx, |c| {
+        sqlx::query_scalar(
+            "UPDATE upstream_identities SET last_login = $1, level = $2, login_idp = $3 \
+             WHERE upstream = $4 AND subject = $5 RETURNING person_id",
+        )
+        .bind(at)
+        .bind(level)
+        .bind(login.login_idp.as_deref())
+        .bind(&login.upstream)
+        .bind(&login.subject)
+        .fetch_optional(c)
+        .await?
+    });
 
     if let Some(person_id) = known {
-        let stored_hash: Option<Option<String>> =
+        let stored_hash: Option<Option<String>> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar("SELECT personal_id_hash FROM people WHERE id = $1")
                 .bind(&person_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                .fetch_optional(c)
+                .await?
+        });
         let Some(stored_hash) = stored_hash else {
             return Err(StoreError::Corrupt(
                 "upstream identity points at a missing person".into(),
@@ -224,11 +273,12 @@ async fn upsert_attempt(
                 // The person was created without an ID number; adopt this one unless it
                 // already belongs to someone else (two records of one human: left for an
                 // administrator to merge, never merged silently).
-                let taken: Option<String> =
+                let taken: Option<String> = on_tx!(&mut tx, |c| {
                     sqlx::query_scalar("SELECT id FROM people WHERE personal_id_hash = $1")
                         .bind(new)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                        .fetch_optional(c)
+                        .await?
+                });
                 if taken.is_some() {
                     tracing::warn!(
                         person_id = %person_id,
@@ -239,31 +289,37 @@ async fn upsert_attempt(
             }
         };
         let row: Option<PersonRow> = if write_id {
-            sqlx::query_as(&format!(
+            let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
                  birthdate = COALESCE($3, birthdate), personal_id_hash = $4, \
                  personal_id_sealed = COALESCE($5, personal_id_sealed) \
                  WHERE id = $6 RETURNING {PERSON_COLUMNS}"
-            ))
-            .bind(at)
-            .bind(login.name.as_deref())
-            .bind(birthdate.as_deref())
-            .bind(login.personal_id_hash.as_deref())
-            .bind(login.personal_id_sealed.as_deref())
-            .bind(&person_id)
-            .fetch_optional(&mut *tx)
-            .await?
+            );
+            on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(at)
+                    .bind(login.name.as_deref())
+                    .bind(birthdate.as_deref())
+                    .bind(login.personal_id_hash.as_deref())
+                    .bind(login.personal_id_sealed.as_deref())
+                    .bind(&person_id)
+                    .fetch_optional(c)
+                    .await?
+            })
         } else {
-            sqlx::query_as(&format!(
+            let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
                  birthdate = COALESCE($3, birthdate) WHERE id = $4 RETURNING {PERSON_COLUMNS}"
-            ))
-            .bind(at)
-            .bind(login.name.as_deref())
-            .bind(birthdate.as_deref())
-            .bind(&person_id)
-            .fetch_optional(&mut *tx)
-            .await?
+            );
+            on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(at)
+                    .bind(login.name.as_deref())
+                    .bind(birthdate.as_deref())
+                    .bind(&person_id)
+                    .fetch_optional(c)
+                    .await?
+            })
         };
         let Some(row) = row else {
             return Err(StoreError::Corrupt(
@@ -279,79 +335,119 @@ async fn upsert_attempt(
     let new_id = uuid::Uuid::new_v4().to_string();
     let inserted: Option<PersonRow> = match &login.personal_id_hash {
         Some(_) => {
-            sqlx::query_as(&format!(
+            let sql = format!(
                 "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
                  personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, $3, $4, $5, $6) \
                  ON CONFLICT (personal_id_hash) DO NOTHING RETURNING {PERSON_COLUMNS}"
-            ))
-            .bind(&new_id)
-            .bind(at)
-            .bind(login.personal_id_hash.as_deref())
-            .bind(login.personal_id_sealed.as_deref())
-            .bind(login.name.as_deref())
-            .bind(birthdate.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?
+            );
+            on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(&new_id)
+                    .bind(at)
+                    .bind(login.personal_id_hash.as_deref())
+                    .bind(login.personal_id_sealed.as_deref())
+                    .bind(login.name.as_deref())
+                    .bind(birthdate.as_deref())
+                    .fetch_optional(c)
+                    .await?
+            })
         }
         None => {
             // Without an ID number there is nothing to match on: always a new person.
-            sqlx::query_as(&format!(
+            let sql = format!(
                 "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
                  personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, NULL, $3, $4, $5) \
                  RETURNING {PERSON_COLUMNS}"
-            ))
-            .bind(&new_id)
-            .bind(at)
-            .bind(login.personal_id_sealed.as_deref())
-            .bind(login.name.as_deref())
-            .bind(birthdate.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?
+            );
+            on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(&new_id)
+                    .bind(at)
+                    .bind(login.personal_id_sealed.as_deref())
+                    .bind(login.name.as_deref())
+                    .bind(birthdate.as_deref())
+                    .fetch_optional(c)
+                    .await?
+            })
         }
     };
     let person = match inserted {
-        Some(row) => person_from_row(row, true)?,
+        Some(row) => {
+            let person = person_from_row(row, true)?;
+            if !attach_identity(&mut tx, login, &person.id).await? {
+                return Ok(Attempt::Retry);
+            }
+            person
+        }
         None => {
-            // The hash is taken: the same human, seen before through another account.
-            let row: Option<PersonRow> = sqlx::query_as(&format!(
+            // The hash is taken: the same human, seen before through another account. (On
+            // Postgres the INSERT above waited for the transaction that took it to commit, and
+            // this statement's fresh snapshot sees its row.)
+            let existing: Option<String> = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar("SELECT id FROM people WHERE personal_id_hash = $1")
+                    .bind(login.personal_id_hash.as_deref())
+                    .fetch_optional(c)
+                    .await?
+            });
+            let Some(person_id) = existing else {
+                return Ok(Attempt::Retry);
+            };
+            // The identity first, then the person: the order in which the known-identity path
+            // above locks them. The other order deadlocks on Postgres against a concurrent
+            // login of an identity of the same person.
+            if !attach_identity(&mut tx, login, &person_id).await? {
+                return Ok(Attempt::Retry);
+            }
+            let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
                  birthdate = COALESCE($3, birthdate), \
                  personal_id_sealed = COALESCE($4, personal_id_sealed) \
-                 WHERE personal_id_hash = $5 RETURNING {PERSON_COLUMNS}"
-            ))
-            .bind(at)
-            .bind(login.name.as_deref())
-            .bind(birthdate.as_deref())
-            .bind(login.personal_id_sealed.as_deref())
-            .bind(login.personal_id_hash.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?;
+                 WHERE id = $5 RETURNING {PERSON_COLUMNS}"
+            );
+            let row: Option<PersonRow> = on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(at)
+                    .bind(login.name.as_deref())
+                    .bind(birthdate.as_deref())
+                    .bind(login.personal_id_sealed.as_deref())
+                    .bind(&person_id)
+                    .fetch_optional(c)
+                    .await?
+            });
             match row {
                 Some(row) => person_from_row(row, false)?,
                 None => return Ok(Attempt::Retry),
             }
         }
     };
-
-    let attached = sqlx::query(
-        "INSERT INTO upstream_identities (upstream, subject, person_id, login_idp, level, \
-         first_seen, last_login) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         ON CONFLICT (upstream, subject) DO NOTHING",
-    )
-    .bind(&login.upstream)
-    .bind(&login.subject)
-    .bind(&person.id)
-    .bind(login.login_idp.as_deref())
-    .bind(level)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if attached == 0 {
-        // A concurrent login created this identity first (possible on Postgres); roll back
-        // the person we may have made and take the known-identity path on the next try.
-        return Ok(Attempt::Retry);
-    }
     tx.commit().await?;
     Ok(Attempt::Done(person))
+}
+
+/// Inserts the login's upstream identity for `person_id`. False when a concurrent login
+/// created this identity first (on Postgres the INSERT waited for it to commit): the caller
+/// rolls back (with the person it may have made) and takes the known-identity path next try.
+async fn attach_identity(
+    tx: &mut Tx,
+    login: &LoginUpsert,
+    person_id: &str,
+) -> Result<bool, StoreError> {
+    let at = to_unix(login.at);
+    let attached: u64 = on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO upstream_identities (upstream, subject, person_id, login_idp, level, \
+             first_seen, last_login) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (upstream, subject) DO NOTHING",
+        )
+        .bind(&login.upstream)
+        .bind(&login.subject)
+        .bind(person_id)
+        .bind(login.login_idp.as_deref())
+        .bind(i64::from(login.level))
+        .bind(at)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(attached > 0)
 }

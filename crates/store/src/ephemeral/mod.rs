@@ -2,11 +2,14 @@
 //! counters. Every value expires; losing them all (a restart of the memory store) logs people
 //! out but loses nothing durable.
 //!
-//! In memory now; Redis comes behind the same [`Ephemeral`] trait. The semantics are Redis's:
-//! `put` = `SET PX`, `put_if_absent` = `SET NX PX`, `take` = `GETDEL`, `incr` = `INCR` plus
-//! `PEXPIRE` on the first increment. TTLs are rounded up to whole milliseconds (at least 1 ms).
+//! Two backends behind the same [`Ephemeral`] trait: [`MemoryEphemeral`] (one process: the
+//! embedded default, tests) and [`RedisEphemeral`] (shared by every replica). The semantics are
+//! Redis's: `put` = `SET PX`, `put_if_absent` = `SET NX PX`, `take` = `GETDEL`, `incr` = `INCR`
+//! plus `PEXPIRE` on the first increment. TTLs are rounded up to whole milliseconds (at least
+//! 1 ms).
 
 mod memory;
+mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use vneid_core::Clock;
 
 use crate::StoreError;
 
+pub use self::redis::RedisEphemeral;
 pub use memory::{MemoryEphemeral, DEFAULT_MAX_ENTRIES};
 
 /// Short-lived key/value storage. Keys live in namespaces (`ns`: "code", "state", "jti", …) so
@@ -52,18 +56,87 @@ pub trait Ephemeral: Send + Sync + 'static {
     /// A round trip to the store, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// `"memory"` (later also `"redis"`), for logs, metrics and `/readyz`.
+    /// `"memory"`, `"redis"` or `"redis-cluster"`, for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
 }
 
-/// Opens the ephemeral store named by `url`: `memory://` in this build; `redis://`,
-/// `rediss://`, `redis+cluster://` and `redis+sentinel://` are [`StoreError::Unsupported`] for
-/// now. `clock` decides expiry in the memory store.
+/// The key prefix of [`EphemeralOptions::default`]: `"vneid:"`.
+pub const DEFAULT_KEY_PREFIX: &str = "vneid:";
+
+/// The command timeout of [`EphemeralOptions::default`]: 2 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How to open the ephemeral store (`[ephemeral]` in the gateway's configuration).
+#[derive(Clone)]
+pub struct EphemeralOptions {
+    /// `memory://`, `redis://[user:pass@]host[:port][/db]`, `redis+unix:///path.sock` or
+    /// `redis+cluster://[user:pass@]host:port[,host:port…]`. May hold a password: never logged.
+    pub url: String,
+    /// Put in front of every Redis key, so several gateways (and test runs) share one Redis
+    /// without meeting each other's keys. Unused by the memory store. (On a cluster, a `{…}`
+    /// hash tag here would put every key in one slot: leave braces out.)
+    pub key_prefix: String,
+    /// The longest any Redis command (and the first connection) may take; past it the
+    /// operation fails with [`StoreError::Unavailable`]. Unused by the memory store.
+    pub timeout: Duration,
+}
+
+impl EphemeralOptions {
+    /// `url` with the default prefix and timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for EphemeralOptions {
+    /// `memory://`, prefix [`DEFAULT_KEY_PREFIX`], timeout [`DEFAULT_TIMEOUT`].
+    fn default() -> Self {
+        Self {
+            url: "memory://".into(),
+            key_prefix: DEFAULT_KEY_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl std::fmt::Debug for EphemeralOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the scheme: the rest of a Redis URL may carry a password.
+        let scheme = self.url.split_once(':').map_or("?", |(s, _)| s);
+        f.debug_struct("EphemeralOptions")
+            .field("url", &format_args!("{scheme}://…"))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Opens the ephemeral store named by `url` with the default key prefix and timeout: see
+/// [`connect_ephemeral_with`].
 pub async fn connect_ephemeral(
     url: &str,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Ephemeral>, StoreError> {
-    // Only the scheme is ever echoed: a Redis URL may carry a password.
+    connect_ephemeral_with(&EphemeralOptions::new(url), clock).await
+}
+
+/// Opens the ephemeral store named by `opts.url`:
+///
+/// - `memory://`: a [`MemoryEphemeral`]; `clock` decides its expiry.
+/// - `redis://`, `redis+unix://`, `redis+cluster://`: a [`RedisEphemeral`], connected before
+///   this returns. A Redis that cannot be reached within `opts.timeout` is an error (the start
+///   fails, naming `ephemeral.url` and the address); see [`RedisEphemeral::connect`].
+/// - `rediss://` (TLS), `redis+sentinel://` and anything else: [`StoreError::Unsupported`].
+///
+/// No error message carries the URL, only its scheme or address: it may hold a password.
+pub async fn connect_ephemeral_with(
+    opts: &EphemeralOptions,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Ephemeral>, StoreError> {
+    let url = opts.url.as_str();
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
     match scheme {
         "memory" => {
@@ -75,11 +148,10 @@ pub async fn connect_ephemeral(
             }
             Ok(Arc::new(MemoryEphemeral::new(clock)))
         }
-        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => Err(StoreError::Unsupported(
-            format!("{scheme}:// ephemeral stores are not supported by this build yet"),
-        )),
+        s if s.starts_with("redis") => Ok(Arc::new(RedisEphemeral::connect(opts).await?)),
         other => Err(StoreError::Unsupported(format!(
-            "unknown ephemeral store URL scheme {other:?} (expected memory: or redis:)"
+            "unknown ephemeral store URL scheme {other:?} (expected memory:, redis:, \
+             redis+unix: or redis+cluster:)"
         ))),
     }
 }

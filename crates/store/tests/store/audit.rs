@@ -1,11 +1,11 @@
 use serde_json::json;
 use vneid_store::{AuditEvent, AuditFilter};
 
-use crate::helpers::{migrated_db, raw, t};
+use crate::helpers::{migrated_db, t, Backend};
+use crate::on_every_backend;
 
-#[tokio::test]
-async fn audit_events_round_trip_every_field() {
-    let (_dir, db) = migrated_db().await;
+async fn audit_events_round_trip_every_field(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let event = AuditEvent::new("login", "denied")
         .at(t(5))
         .reason("level_too_low")
@@ -28,9 +28,8 @@ async fn audit_events_round_trip_every_field() {
     );
 }
 
-#[tokio::test]
-async fn audit_events_list_newest_first_filtered_by_kind_and_time() {
-    let (_dir, db) = migrated_db().await;
+async fn audit_events_list_newest_first_filtered_by_kind_and_time(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let mut ids = Vec::new();
     for (i, kind) in ["login", "key_rotation", "login", "link", "login"]
         .iter()
@@ -99,23 +98,36 @@ async fn audit_events_list_newest_first_filtered_by_kind_and_time() {
     );
 }
 
-#[tokio::test]
-async fn audit_events_cannot_be_updated_or_deleted() {
-    let (dir, db) = migrated_db().await;
+async fn audit_events_cannot_be_updated_or_deleted(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
     db.append_audit(&AuditEvent::new("login", "success"))
         .await
         .unwrap();
-    let pool = raw(&dir).await;
-    assert!(sqlx::query("UPDATE audit_events SET outcome = 'denied'")
-        .execute(&pool)
-        .await
-        .is_err());
-    assert!(sqlx::query("DELETE FROM audit_events")
-        .execute(&pool)
-        .await
-        .is_err());
+    let pool = dir.raw().await;
+    let update = pool
+        .execute("UPDATE audit_events SET outcome = 'denied'")
+        .await;
+    assert!(
+        update
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("append-only")),
+        "{update:?}"
+    );
+    let delete = pool.execute("DELETE FROM audit_events").await;
+    assert!(
+        delete
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("append-only")),
+        "{delete:?}"
+    );
     assert_eq!(
         db.list_audit(&AuditFilter::default()).await.unwrap().len(),
         1
     );
+}
+
+on_every_backend! {
+    audit_events_round_trip_every_field,
+    audit_events_list_newest_first_filtered_by_kind_and_time,
+    audit_events_cannot_be_updated_or_deleted,
 }

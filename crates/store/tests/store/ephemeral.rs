@@ -193,7 +193,7 @@ async fn expired_entries_are_swept_so_memory_does_not_grow_with_writes() {
 }
 
 #[tokio::test]
-async fn connect_ephemeral_opens_memory_and_refuses_redis_for_now() {
+async fn connect_ephemeral_opens_memory_and_refuses_what_it_cannot_open() {
     let e = connect_ephemeral("memory://", clock() as Arc<dyn Clock>)
         .await
         .unwrap();
@@ -202,10 +202,23 @@ async fn connect_ephemeral_opens_memory_and_refuses_redis_for_now() {
     e.put("ns", "k", "v", MIN).await.unwrap();
     assert_eq!(e.take("ns", "k").await.unwrap().as_deref(), Some("v"));
 
-    let err = connect_ephemeral("redis://:s3cret@cache:6379/0", clock() as Arc<dyn Clock>)
+    let err = connect_ephemeral("memory://somewhere", clock() as Arc<dyn Clock>)
         .await
         .err()
-        .expect("redis not yet");
+        .expect("memory takes no host");
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+
+    // Redis is opened for real (tests/store/redis.rs); nothing listens on port 1 of the loopback.
+    let err = connect_ephemeral("redis://:s3cret@127.0.0.1:1/0", clock() as Arc<dyn Clock>)
+        .await
+        .err()
+        .expect("nothing listens there");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(!format!("{err} {:?}", std::error::Error::source(&err)).contains("s3cret"));
+    let err = connect_ephemeral("rediss://:s3cret@cache:6379/0", clock() as Arc<dyn Clock>)
+        .await
+        .err()
+        .expect("no TLS for Redis in this build");
     assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
     assert!(!err.to_string().contains("s3cret"));
     let err = connect_ephemeral("memcached://x", clock() as Arc<dyn Clock>)

@@ -1,6 +1,7 @@
 use vneid_store::{SigningKeyRow, StoreError};
 
-use crate::helpers::{migrated_db, t};
+use crate::helpers::{migrated_db, t, Backend};
+use crate::on_every_backend;
 
 fn key(kid: &str, activates: i64) -> SigningKeyRow {
     SigningKeyRow {
@@ -14,9 +15,8 @@ fn key(kid: &str, activates: i64) -> SigningKeyRow {
     }
 }
 
-#[tokio::test]
-async fn signing_keys_round_trip_in_activation_order() {
-    let (_dir, db) = migrated_db().await;
+async fn signing_keys_round_trip_in_activation_order(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let late = key("k-late", 3600);
     let early = key("k-early", 0);
     let middle = key("k-middle", 60);
@@ -27,9 +27,8 @@ async fn signing_keys_round_trip_in_activation_order() {
     assert_eq!(listed, vec![early, middle, late]);
 }
 
-#[tokio::test]
-async fn a_retired_key_keeps_its_place_and_records_when() {
-    let (_dir, db) = migrated_db().await;
+async fn a_retired_key_keeps_its_place_and_records_when(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     db.insert_signing_key(&key("k1", 0)).await.unwrap();
     db.insert_signing_key(&key("k2", 60)).await.unwrap();
     assert!(db.retire_signing_key("k1", t(120)).await.unwrap());
@@ -40,9 +39,8 @@ async fn a_retired_key_keeps_its_place_and_records_when() {
     assert_eq!(listed[1].retires_at, None);
 }
 
-#[tokio::test]
-async fn a_duplicate_kid_is_a_conflict() {
-    let (_dir, db) = migrated_db().await;
+async fn a_duplicate_kid_is_a_conflict(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     db.insert_signing_key(&key("k1", 0)).await.unwrap();
     let err = db
         .insert_signing_key(&key("k1", 60))
@@ -56,4 +54,10 @@ async fn signing_key_debug_output_hides_the_sealed_private_key() {
     let shown = format!("{:?}", key("k1", 0));
     assert!(shown.contains("[sealed]"));
     assert!(!shown.contains("255"));
+}
+
+on_every_backend! {
+    signing_keys_round_trip_in_activation_order,
+    a_retired_key_keeps_its_place_and_records_when,
+    a_duplicate_kid_is_a_conflict,
 }

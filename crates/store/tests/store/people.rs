@@ -3,11 +3,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use vneid_store::StoreError;
 
-use crate::helpers::{count, login, migrated_db, raw, t};
+use crate::helpers::{count, login, migrated_db, t, Backend, TestDb};
+use crate::on_every_backend;
 
-#[tokio::test]
-async fn the_same_identity_logging_in_twice_is_the_same_person() {
-    let (dir, db) = migrated_db().await;
+async fn the_same_identity_logging_in_twice_is_the_same_person(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
     let first = db
         .upsert_person_on_login(&login("dvcqg", "sub-1", Some("hash-1")))
         .await
@@ -25,23 +25,21 @@ async fn the_same_identity_logging_in_twice_is_the_same_person() {
     assert_eq!(second.name.as_deref(), Some("Nguyễn Văn Bình"));
     assert_eq!(second.birthdate, NaiveDate::from_ymd_opt(1990, 5, 17));
 
-    let pool = raw(&dir).await;
+    let pool = dir.raw().await;
     assert_eq!(count(&pool, "people").await, 1);
     assert_eq!(count(&pool, "upstream_identities").await, 1);
-    let (level, last_login, first_seen): (i64, i64, i64) = sqlx::query_as(
-        "SELECT level, last_login, first_seen FROM upstream_identities WHERE subject = 'sub-1'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(level, 1);
-    assert_eq!(last_login, t(60).timestamp());
-    assert_eq!(first_seen, t(0).timestamp());
+    let row = pool
+        .fetch_i64s(
+            "SELECT level, last_login, first_seen FROM upstream_identities WHERE subject = 'sub-1'",
+        )
+        .await;
+    assert_eq!(row, vec![1, t(60).timestamp(), t(0).timestamp()]);
 }
 
-#[tokio::test]
-async fn a_second_upstream_identity_with_the_same_personal_id_hash_is_the_same_person() {
-    let (dir, db) = migrated_db().await;
+async fn a_second_upstream_identity_with_the_same_personal_id_hash_is_the_same_person(
+    backend: Backend,
+) {
+    let (dir, db) = migrated_db(backend).await;
     let vneid = db
         .upsert_person_on_login(&login("dvcqg", "vneid-sub", Some("hash-1")))
         .await
@@ -51,14 +49,13 @@ async fn a_second_upstream_identity_with_the_same_personal_id_hash_is_the_same_p
     let other = db.upsert_person_on_login(&post).await.unwrap();
     assert_eq!(other.id, vneid.id);
     assert!(!other.created);
-    let pool = raw(&dir).await;
+    let pool = dir.raw().await;
     assert_eq!(count(&pool, "people").await, 1);
     assert_eq!(count(&pool, "upstream_identities").await, 2);
 }
 
-#[tokio::test]
-async fn different_personal_id_hashes_are_different_people() {
-    let (dir, db) = migrated_db().await;
+async fn different_personal_id_hashes_are_different_people(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
     let a = db
         .upsert_person_on_login(&login("dvcqg", "sub-a", Some("hash-a")))
         .await
@@ -69,12 +66,11 @@ async fn different_personal_id_hashes_are_different_people() {
         .unwrap();
     assert_ne!(a.id, b.id);
     assert!(a.created && b.created);
-    assert_eq!(count(&raw(&dir).await, "people").await, 2);
+    assert_eq!(count(&dir.raw().await, "people").await, 2);
 }
 
-#[tokio::test]
-async fn identities_without_a_personal_id_never_merge() {
-    let (_dir, db) = migrated_db().await;
+async fn identities_without_a_personal_id_never_merge(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let a = db
         .upsert_person_on_login(&login("dvcqg", "sub-a", None))
         .await
@@ -87,9 +83,10 @@ async fn identities_without_a_personal_id_never_merge() {
     assert_eq!(a.personal_id_sealed, None);
 }
 
-#[tokio::test]
-async fn a_person_created_without_a_personal_id_adopts_the_one_a_later_login_reports() {
-    let (_dir, db) = migrated_db().await;
+async fn a_person_created_without_a_personal_id_adopts_the_one_a_later_login_reports(
+    backend: Backend,
+) {
+    let (_dir, db) = migrated_db(backend).await;
     let first = db
         .upsert_person_on_login(&login("dvcqg", "sub-a", None))
         .await
@@ -107,9 +104,10 @@ async fn a_person_created_without_a_personal_id_adopts_the_one_a_later_login_rep
     assert_eq!(found.map(|p| p.id), Some(first.id));
 }
 
-#[tokio::test]
-async fn a_known_identity_that_reports_another_personal_id_is_refused_as_a_conflict() {
-    let (_dir, db) = migrated_db().await;
+async fn a_known_identity_that_reports_another_personal_id_is_refused_as_a_conflict(
+    backend: Backend,
+) {
+    let (_dir, db) = migrated_db(backend).await;
     db.upsert_person_on_login(&login("dvcqg", "sub-a", Some("hash-a")))
         .await
         .unwrap();
@@ -125,9 +123,8 @@ async fn a_known_identity_that_reports_another_personal_id_is_refused_as_a_confl
         .is_none());
 }
 
-#[tokio::test]
-async fn people_are_found_by_id_and_by_personal_id_hash() {
-    let (_dir, db) = migrated_db().await;
+async fn people_are_found_by_id_and_by_personal_id_hash(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let p = db
         .upsert_person_on_login(&login("dvcqg", "sub-a", Some("hash-a")))
         .await
@@ -151,9 +148,8 @@ async fn people_are_found_by_id_and_by_personal_id_hash() {
         .is_none());
 }
 
-#[tokio::test]
-async fn person_debug_output_hides_personal_data() {
-    let (_dir, db) = migrated_db().await;
+async fn person_debug_output_hides_personal_data(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     let p = db
         .upsert_person_on_login(&login("dvcqg", "sub-a", Some("hash-a")))
         .await
@@ -169,9 +165,10 @@ async fn person_debug_output_hides_personal_data() {
 }
 
 async fn concurrent_first_logins(
+    backend: Backend,
     logins: Vec<vneid_store::LoginUpsert>,
-) -> (tempfile::TempDir, Vec<String>) {
-    let (dir, db) = migrated_db().await;
+) -> (TestDb, Vec<String>) {
+    let (dir, db) = migrated_db(backend).await;
     let db = Arc::new(db);
     let barrier = Arc::new(tokio::sync::Barrier::new(logins.len()));
     let tasks: Vec<_> = logins
@@ -192,35 +189,58 @@ async fn concurrent_first_logins(
     (dir, ids)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_first_logins_of_one_identity_make_exactly_one_person() {
+async fn twenty_concurrent_first_logins_of_one_identity_make_exactly_one_person(backend: Backend) {
     let logins = (0..20)
         .map(|_| login("dvcqg", "sub-new", Some("hash-new")))
         .collect();
-    let (dir, ids) = concurrent_first_logins(logins).await;
+    let (dir, ids) = concurrent_first_logins(backend, logins).await;
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let pool = raw(&dir).await;
+    let pool = dir.raw().await;
     assert_eq!(count(&pool, "people").await, 1);
     assert_eq!(count(&pool, "upstream_identities").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_first_logins_of_one_identity_without_personal_id_make_exactly_one_person(
+    backend: Backend,
 ) {
     let logins = (0..20).map(|_| login("dvcqg", "sub-new", None)).collect();
-    let (dir, ids) = concurrent_first_logins(logins).await;
+    let (dir, ids) = concurrent_first_logins(backend, logins).await;
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    assert_eq!(count(&raw(&dir).await, "people").await, 1);
+    assert_eq!(count(&dir.raw().await, "people").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_logins_through_two_account_systems_make_exactly_one_person() {
+async fn concurrent_first_logins_through_two_account_systems_make_exactly_one_person(
+    backend: Backend,
+) {
     let logins = (0..20)
         .map(|i| login("dvcqg", &format!("sub-{}", i % 2), Some("hash-new")))
         .collect();
-    let (dir, ids) = concurrent_first_logins(logins).await;
+    let (dir, ids) = concurrent_first_logins(backend, logins).await;
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let pool = raw(&dir).await;
+    let pool = dir.raw().await;
     assert_eq!(count(&pool, "people").await, 1);
     assert_eq!(count(&pool, "upstream_identities").await, 2);
+}
+
+on_every_backend! {
+    the_same_identity_logging_in_twice_is_the_same_person,
+    a_second_upstream_identity_with_the_same_personal_id_hash_is_the_same_person,
+    different_personal_id_hashes_are_different_people,
+    identities_without_a_personal_id_never_merge,
+    a_person_created_without_a_personal_id_adopts_the_one_a_later_login_reports,
+    a_known_identity_that_reports_another_personal_id_is_refused_as_a_conflict,
+    people_are_found_by_id_and_by_personal_id_hash,
+    person_debug_output_hides_personal_data,
+    twenty_concurrent_first_logins_of_one_identity_make_exactly_one_person(
+        flavor = "multi_thread",
+        worker_threads = 4
+    ),
+    twenty_concurrent_first_logins_of_one_identity_without_personal_id_make_exactly_one_person(
+        flavor = "multi_thread",
+        worker_threads = 4
+    ),
+    concurrent_first_logins_through_two_account_systems_make_exactly_one_person(
+        flavor = "multi_thread",
+        worker_threads = 4
+    ),
 }

@@ -1,36 +1,36 @@
 use vneid_store::{Database, StoreError};
 
-use crate::helpers::{empty_db, migrated_db, raw};
+use crate::helpers::{empty_db, migrated_db, Backend};
+use crate::on_every_backend;
 
-#[tokio::test]
-async fn migrate_then_check_schema_succeeds() {
-    let (_dir, db) = migrated_db().await;
+async fn migrate_then_check_schema_succeeds(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     db.check_schema().await.expect("schema known after migrate");
-    assert_eq!(db.backend(), "sqlite");
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(db.backend(), expected);
     db.ping().await.expect("ping");
 }
 
-#[tokio::test]
-async fn migrate_twice_is_harmless() {
-    let (_dir, db) = migrated_db().await;
+async fn migrate_twice_is_harmless(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     db.migrate().await.expect("second migrate");
     db.check_schema().await.expect("schema");
 }
 
-#[tokio::test]
-async fn check_schema_fails_on_an_empty_database() {
-    let (_dir, db) = empty_db().await;
+async fn check_schema_fails_on_an_empty_database(backend: Backend) {
+    let (_dir, db) = empty_db(backend).await;
     let err = db.check_schema().await.expect_err("no schema");
     assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
     assert!(!err.is_unavailable());
 }
 
-#[tokio::test]
-async fn check_schema_fails_when_a_known_migration_is_not_applied() {
-    let (dir, db) = migrated_db().await;
-    let pool = raw(&dir).await;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 1")
-        .execute(&pool)
+async fn check_schema_fails_when_a_known_migration_is_not_applied(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
+    let pool = dir.raw().await;
+    pool.execute("DELETE FROM _sqlx_migrations WHERE version = 1")
         .await
         .unwrap();
     let err = db.check_schema().await.expect_err("missing migration");
@@ -40,15 +40,15 @@ async fn check_schema_fails_when_a_known_migration_is_not_applied() {
     );
 }
 
-#[tokio::test]
-async fn check_schema_fails_when_the_database_has_a_migration_this_build_does_not_know() {
-    let (dir, db) = migrated_db().await;
-    let pool = raw(&dir).await;
-    sqlx::query(
+async fn check_schema_fails_when_the_database_has_a_migration_this_build_does_not_know(
+    backend: Backend,
+) {
+    let (dir, db) = migrated_db(backend).await;
+    let pool = dir.raw().await;
+    pool.execute(&pool.dialect(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from the future', TRUE, X'00', 0)",
-    )
-    .execute(&pool)
+    ))
     .await
     .unwrap();
     let err = db.check_schema().await.expect_err("unknown migration");
@@ -61,12 +61,10 @@ async fn check_schema_fails_when_the_database_has_a_migration_this_build_does_no
     assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn check_schema_fails_when_an_applied_migration_was_edited() {
-    let (dir, db) = migrated_db().await;
-    let pool = raw(&dir).await;
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1")
-        .execute(&pool)
+async fn check_schema_fails_when_an_applied_migration_was_edited(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
+    let pool = dir.raw().await;
+    pool.execute(&pool.dialect("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1"))
         .await
         .unwrap();
     let err = db.check_schema().await.expect_err("edited migration");
@@ -76,12 +74,10 @@ async fn check_schema_fails_when_an_applied_migration_was_edited() {
     );
 }
 
-#[tokio::test]
-async fn check_schema_fails_on_a_partially_applied_migration() {
-    let (dir, db) = migrated_db().await;
-    let pool = raw(&dir).await;
-    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 1")
-        .execute(&pool)
+async fn check_schema_fails_on_a_partially_applied_migration(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
+    let pool = dir.raw().await;
+    pool.execute("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 1")
         .await
         .unwrap();
     let err = db.check_schema().await.expect_err("dirty migration");
@@ -123,23 +119,32 @@ async fn in_memory_database_migrates_and_serves() {
 }
 
 #[tokio::test]
-async fn postgres_and_unknown_urls_are_unsupported_and_never_echo_the_url() {
-    let err = Database::connect("postgres://gw:s3cret@db/gateway", 4)
-        .await
-        .expect_err("postgres not yet");
-    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
-    assert!(!err.to_string().contains("s3cret"));
-    let err = Database::connect("mysql://gw:s3cret@db/gateway", 4)
-        .await
-        .expect_err("unknown scheme");
-    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
-    assert!(!err.to_string().contains("s3cret"));
+async fn unknown_urls_are_unsupported_and_never_echo_the_url() {
+    for url in [
+        "mysql://gw:s3cret@db/gateway",
+        "s3cret",
+        "redis://:s3cret@db",
+    ] {
+        let err = Database::connect(url, 4).await.expect_err("unknown scheme");
+        assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
 }
 
-#[tokio::test]
-async fn a_closed_pool_is_reported_unavailable() {
-    let (_dir, db) = migrated_db().await;
+async fn a_closed_pool_is_reported_unavailable(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
     db.close().await;
     let err = db.ping().await.expect_err("closed");
     assert!(err.is_unavailable(), "{err:?}");
+}
+
+on_every_backend! {
+    migrate_then_check_schema_succeeds,
+    migrate_twice_is_harmless,
+    check_schema_fails_on_an_empty_database,
+    check_schema_fails_when_a_known_migration_is_not_applied,
+    check_schema_fails_when_the_database_has_a_migration_this_build_does_not_know,
+    check_schema_fails_when_an_applied_migration_was_edited,
+    check_schema_fails_on_a_partially_applied_migration,
+    a_closed_pool_is_reported_unavailable,
 }
