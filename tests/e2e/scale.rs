@@ -490,3 +490,45 @@ redirect_uris = ["{PORTAL_CB}"]
     assert!(exit.success(), "exit status {exit:?}");
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+/// `serve` refuses a shared database that `gateway migrate` has not prepared, naming the fix;
+/// after `gateway migrate` it starts.
+#[actix_web::test]
+async fn serve_refuses_an_unmigrated_database_until_gateway_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ensure_master_key(dir.path());
+    let port = free_port();
+    let cfg = format!(
+        "[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[keys]\nmaster_key_file = \"{key}\"\n[simulator]\nenabled = true\n",
+        db = empty_postgres_database().await,
+        key = key.display()
+    );
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, &cfg).unwrap();
+    let out = std::process::Command::new(gateway_bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gateway migrate"), "{err}");
+    let out = std::process::Command::new(gateway_bin())
+        .args(["migrate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gw = GatewayProcess::start(&cfg, dir.path(), "after-migrate", port).await;
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", gw.url))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -56,9 +56,18 @@ pub fn redis_url() -> String {
 
 static CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
-/// A fresh, migrated Postgres database for one test. Databases left by earlier runs of this
-/// suite are dropped once per process.
+/// A fresh, migrated Postgres database for one test.
 pub async fn fresh_postgres_database() -> String {
+    let url = empty_postgres_database().await;
+    let db = vneid_store::Database::connect(&url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    url
+}
+
+/// A fresh, empty (unmigrated) Postgres database. Databases left by earlier runs of this suite
+/// are dropped once per process.
+pub async fn empty_postgres_database() -> String {
     use sqlx::Connection as _;
     let admin = admin_postgres_url();
     let mut conn = sqlx::PgConnection::connect(&admin)
@@ -88,9 +97,6 @@ pub async fn fresh_postgres_database() -> String {
         Some(i) => format!("{}/{name}", &admin[..i]),
         None => panic!("VNEID_TEST_POSTGRES_URL must end with /DATABASE"),
     };
-    let db = vneid_store::Database::connect(&url, 2).await.unwrap();
-    db.migrate().await.unwrap();
-    db.close().await;
     url
 }
 
