@@ -244,6 +244,8 @@ pub struct ClientSettings {
     pub client_secret: Option<SecretString>,
     #[serde(default)]
     pub token_endpoint_auth_method: Option<ClientAuthMethod>,
+    /// Exact-match redirect URIs; required with the `authorization_code` grant.
+    #[serde(default)]
     pub redirect_uris: Vec<Url>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<Url>,
@@ -272,13 +274,27 @@ fn default_client_scopes() -> Vec<String> {
 }
 
 /// Scopes the gateway knows.
-pub const KNOWN_SCOPES: [&str; 5] = [
+pub const KNOWN_SCOPES: [&str; 7] = [
+    "openid",
+    "profile",
+    "personal_id",
+    "account",
+    "offline_access",
+    "admin",
+    "admin:pii",
+];
+
+/// Scopes about a person: they make no sense for a machine client (`client_credentials`).
+pub const PERSON_SCOPES: [&str; 5] = [
     "openid",
     "profile",
     "personal_id",
     "account",
     "offline_access",
 ];
+
+/// Grant types the token endpoint serves.
+pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "client_credentials"];
 
 /// A configuration error naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -483,10 +499,11 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                     format!("empty or duplicate client_id {:?}", c.client_id),
                 ));
             }
-            if c.redirect_uris.is_empty() {
+            let browser_client = c.grant_types.iter().any(|g| g == "authorization_code");
+            if browser_client && c.redirect_uris.is_empty() {
                 return Err(ConfigError::new(
                     format!("{key}.redirect_uris"),
-                    "at least one is required",
+                    "at least one is required with the authorization_code grant",
                 ));
             }
             for (j, u) in c.redirect_uris.iter().enumerate() {
@@ -512,17 +529,32 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                     ));
                 }
             }
-            if !c.scopes.iter().any(|s| s == "openid") {
+            if browser_client && !c.scopes.iter().any(|s| s == "openid") {
                 return Err(ConfigError::new(
                     format!("{key}.scopes"),
-                    "must include \"openid\"",
+                    "must include \"openid\" with the authorization_code grant",
+                ));
+            }
+            if c.grant_types.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{key}.grant_types"),
+                    "at least one is required",
                 ));
             }
             for g in &c.grant_types {
-                if g != "authorization_code" {
+                if !GRANT_TYPES.contains(&g.as_str()) {
                     return Err(ConfigError::new(
                         format!("{key}.grant_types"),
-                        format!("{g:?} is not supported yet (authorization_code)"),
+                        format!(
+                            "{g:?} is not supported (supported: {})",
+                            GRANT_TYPES.join(", ")
+                        ),
+                    ));
+                }
+                if g == "client_credentials" && c.client_secret.is_none() {
+                    return Err(ConfigError::new(
+                        format!("{key}.grant_types"),
+                        "client_credentials needs a confidential client (a client_secret)",
                     ));
                 }
             }

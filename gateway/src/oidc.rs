@@ -79,6 +79,13 @@ fn parse_authorize(state: &AppState, raw: &[u8]) -> Result<AuthRequest, Authoriz
     let fail = |req: &AuthRequest, error: &str, d: &str| {
         AuthorizeFailure::Redirect(login::error_redirect(state, req, error, d))
     };
+    if !client.has_grant("authorization_code") {
+        return Err(fail(
+            &req,
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
     if p.has("request") || p.has("request_uri") {
         return Err(fail(
             &req,
@@ -348,12 +355,9 @@ Vui lòng thử lại sau ít phút.</p><p><a class=\"button secondary\" href=\"
     }
 }
 
-/// `POST /token`
-pub async fn token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: Data,
-) -> Result<HttpResponse, OAuthError> {
+/// The form body and `Authorization` header of a client-authenticated POST (token,
+/// introspection, revocation).
+fn client_form(req: &HttpRequest, body: &[u8]) -> Result<(Params, Option<String>), OAuthError> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -371,16 +375,51 @@ pub async fn token(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let p = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let p = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+    Ok((p, authorization))
+}
+
+fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    b
+}
+
+/// `POST /token`
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: Data,
+) -> Result<HttpResponse, OAuthError> {
+    let (p, authorization) = client_form(&req, &body)?;
     let response = token::token(&state, authorization.as_deref(), &p, &request_id(&req)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(response))
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+/// `POST /introspect` (RFC 7662)
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: Data,
+) -> Result<HttpResponse, OAuthError> {
+    let (p, authorization) = client_form(&req, &body)?;
+    let response = token::introspect(&state, authorization.as_deref(), &p).await?;
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+/// `POST /revoke` (RFC 7009)
+pub async fn revoke(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: Data,
+) -> Result<HttpResponse, OAuthError> {
+    let (p, authorization) = client_form(&req, &body)?;
+    token::revoke(&state, authorization.as_deref(), &p).await?;
+    Ok(no_store(HttpResponse::Ok()).finish())
 }
 
 /// `GET|POST /userinfo`
@@ -430,11 +469,15 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "jwks_uri": state.url("/jwks"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "introspection_endpoint": state.url("/introspect"),
+            "revocation_endpoint": state.url("/revoke"),
+            "grant_types_supported": crate::config::GRANT_TYPES,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [alg],
             "userinfo_signing_alg_values_supported": [],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": SCOPES_SUPPORTED,
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id"],

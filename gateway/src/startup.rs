@@ -175,6 +175,8 @@ impl Application {
                 .route("/authorize", web::get().to(oidc::authorize))
                 .route("/login/{upstream}/callback", web::get().to(oidc::callback))
                 .route("/token", web::post().to(oidc::token))
+                .route("/introspect", web::post().to(oidc::introspect))
+                .route("/revoke", web::post().to(oidc::revoke))
                 .route("/userinfo", web::get().to(oidc::userinfo))
                 .route("/userinfo", web::post().to(oidc::userinfo))
                 .route("/healthz", web::get().to(ops::healthz))

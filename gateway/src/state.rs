@@ -24,6 +24,7 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub min_level: Option<AssuranceLevel>,
     pub upstreams: Vec<String>,
+    pub grant_types: Vec<String>,
 }
 
 impl Client {
@@ -40,11 +41,16 @@ impl Client {
             scopes: c.scopes.clone(),
             min_level: c.min_level,
             upstreams: c.upstreams.clone(),
+            grant_types: c.grant_types.clone(),
         }
     }
 
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    pub fn has_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
     }
 
     /// Exact string match, as OAuth 2.0 Security BCP asks.

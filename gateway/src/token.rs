@@ -9,7 +9,9 @@ use vneid_tokens::{
     at_hash, AccessTokenClaims, Audience, IdTokenClaims, TYP_ACCESS_TOKEN, TYP_ID_TOKEN,
 };
 
-use crate::config::ClientAuthMethod;
+use actix_web::http::StatusCode;
+
+use crate::config::{ClientAuthMethod, GRANT_TYPES, PERSON_SCOPES};
 use crate::errors::OAuthError;
 use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
 use crate::params::Params;
@@ -136,15 +138,183 @@ pub async fn token(
     request_id: &str,
 ) -> Result<Value, OAuthError> {
     let client = authenticate_client(state, authorization, p)?;
-    match p.get("grant_type") {
-        Some("authorization_code") => authorization_code(state, client, p, request_id).await,
-        None => Err(OAuthError::invalid_request("grant_type is required")),
-        Some(_) => Err(OAuthError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
+    let grant = p
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if !GRANT_TYPES.contains(&grant) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "supported: authorization_code",
-        )),
+            format!("supported: {}", GRANT_TYPES.join(", ")),
+        ));
     }
+    if !client.has_grant(grant) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            format!("this client may not use the {grant} grant"),
+        ));
+    }
+    match grant {
+        "client_credentials" => client_credentials(state, client, p).await,
+        _ => authorization_code(state, client, p, request_id).await,
+    }
+}
+
+/// `client_credentials` (RFC 6749 §4.4): an access token for the client itself, `sub` = its
+/// client id, scopes limited to the client's list (person scopes never apply). No scope asked:
+/// every scope the client has.
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+) -> Result<Value, OAuthError> {
+    let machine: Vec<&str> = client
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !PERSON_SCOPES.contains(s))
+        .collect();
+    let granted: Vec<&str> = match p.get("scope") {
+        None => machine.clone(),
+        Some(asked) => {
+            let asked: Vec<&str> = asked.split_ascii_whitespace().collect();
+            if let Some(bad) = asked.iter().find(|s| !machine.contains(s)) {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    format!("scope {bad:?} is not granted to this client"),
+                ));
+            }
+            asked
+        }
+    };
+    let now = state.clock.now().timestamp();
+    let ttl = secs(state.settings.tokens.access_token_ttl);
+    let jti = crate::login::fresh_token(16).map_err(|_| OAuthError::server_error())?;
+    let scope = granted.join(" ");
+    let claims = AccessTokenClaims {
+        iss: state.issuer.clone(),
+        exp: now + ttl,
+        aud: Audience::One(client.id.clone()),
+        sub: client.id.clone(),
+        client_id: client.id.clone(),
+        iat: now,
+        jti,
+        scope: scope.clone(),
+        auth_time: None,
+        acr: None,
+        sid: None,
+        idp: None,
+        login_idp: None,
+    };
+    let keys = state.key_set();
+    let token = actix_web::web::block(move || keys.sign(TYP_ACCESS_TOKEN, &claims))
+        .await
+        .map_err(|_| OAuthError::server_error())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            OAuthError::server_error()
+        })?;
+    state
+        .metrics
+        .tokens_issued
+        .with_label_values(&["client_credentials"])
+        .inc();
+    Ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scope,
+    }))
+}
+
+/// A gateway access token that is valid now and not revoked, or `None`.
+async fn live_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let Ok(claims) = state.key_set().verify::<AccessTokenClaims>(
+        token,
+        TYP_ACCESS_TOKEN,
+        &state.issuer,
+        state.clock.now(),
+    ) else {
+        return Ok(None);
+    };
+    let revoked = state
+        .ephemeral
+        .get(NS_REVOKED, &claims.jti)
+        .await
+        .map_err(OAuthError::from_store)?
+        .is_some();
+    Ok((!revoked).then_some(claims))
+}
+
+/// `POST /introspect` (RFC 7662). Any confidential client may ask; anything unknown, expired,
+/// revoked or not ours is `{"active": false}`.
+pub async fn introspect(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+) -> Result<Value, OAuthError> {
+    let client = authenticate_client(state, authorization, p)?;
+    if client.is_public() {
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect",
+            false,
+        ));
+    }
+    let token = p
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok(match live_access_token(state, token).await? {
+        Some(c) => json!({
+            "active": true,
+            "scope": c.scope,
+            "client_id": c.client_id,
+            "sub": c.sub,
+            "aud": c.aud,
+            "iss": c.iss,
+            "exp": c.exp,
+            "iat": c.iat,
+            "jti": c.jti,
+            "token_type": "Bearer",
+            "acr": c.acr,
+            "auth_time": c.auth_time,
+        }),
+        None => json!({"active": false}),
+    })
+}
+
+/// `POST /revoke` (RFC 7009). Revokes an access token issued to the calling client: it becomes
+/// inactive at introspection and userinfo. Unknown tokens, and tokens of other clients, are
+/// answered 200 as the RFC asks, and nothing happens.
+pub async fn revoke(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+) -> Result<(), OAuthError> {
+    let client = authenticate_client(state, authorization, p)?;
+    let token = p
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if let Some(c) = live_access_token(state, token).await? {
+        if c.client_id == client.id {
+            let left = (c.exp - state.clock.now().timestamp()).max(1);
+            state
+                .ephemeral
+                .put(
+                    NS_REVOKED,
+                    &c.jti,
+                    "revoked",
+                    Duration::from_secs(left.unsigned_abs()),
+                )
+                .await
+                .map_err(OAuthError::from_store)?;
+        }
+    }
+    Ok(())
 }
 
 async fn authorization_code(
@@ -353,19 +523,13 @@ fn open_personal_id(state: &AppState, person: &vneid_store::PersonRecord) -> Opt
 
 /// `/userinfo`: the claims the access token's scopes release.
 pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthError> {
-    let now = state.clock.now();
-    let claims: AccessTokenClaims = state
-        .key_set()
-        .verify(bearer, TYP_ACCESS_TOKEN, &state.issuer, now)
-        .map_err(|_| OAuthError::invalid_token("the access token is invalid or expired"))?;
-    if state
-        .ephemeral
-        .get(NS_REVOKED, &claims.jti)
-        .await
-        .map_err(OAuthError::from_store)?
-        .is_some()
-    {
-        return Err(OAuthError::invalid_token("the access token was revoked"));
+    let claims = live_access_token(state, bearer).await?.ok_or_else(|| {
+        OAuthError::invalid_token("the access token is invalid, expired or revoked")
+    })?;
+    if claims.sid.is_none() {
+        return Err(OAuthError::invalid_token(
+            "this access token is not about a person",
+        ));
     }
     let person = state
         .db

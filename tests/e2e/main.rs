@@ -4,6 +4,7 @@
 mod bad_input;
 mod login;
 mod process;
+mod provider;
 mod refusals;
 mod scale;
 mod upstream_config;

@@ -66,7 +66,8 @@ fn main() {
             .await
             .expect("a Redis at VNEID_TEST_REDIS_URL");
         println!(
-            "vneid-store Redis benchmark ({}; median of {RUNS} runs of {PAIRS} pairs; 2 tokio workers)",
+            "vneid-store Redis benchmark ({}; median of {RUNS} runs of {PAIRS} pairs; \
+             2 tokio workers)",
             store.backend()
         );
         // Warm up the connection and Redis's allocator.

@@ -444,9 +444,10 @@ impl Target {
                 Ok(Target::Cluster(nodes))
             }
             "rediss" | "rediss+cluster" | "rediss+unix" => Err(StoreError::Unsupported(format!(
-                "ephemeral.url: {scheme}:// (Redis over TLS) is not supported: this build links no \
-                 TLS stack for Redis, to keep a single one in the gateway; reach Redis with redis:// \
-                 over a private network, or through a local TLS tunnel (stunnel, a sidecar)"
+                "ephemeral.url: {scheme}:// (Redis over TLS) is not supported: this build links \
+                 no TLS stack for Redis, to keep a single one in the gateway; reach Redis with \
+                 redis:// over a private network, or through a local TLS tunnel (stunnel, a \
+                 sidecar)"
             ))),
             "redis+sentinel" | "rediss+sentinel" => Err(StoreError::Unsupported(format!(
                 "ephemeral.url: {scheme}:// is not supported by this build; use redis:// (a \

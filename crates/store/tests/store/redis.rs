@@ -901,33 +901,3 @@ async fn a_redis_cluster_passes_the_same_behaviour() {
         );
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_experiment() {
-    let Some(mut server) = OwnRedis::start(&[]).await else {
-        return;
-    };
-    let s = open(&server.url(), &random_prefix(), Duration::from_millis(400)).await;
-    for round in 0..15 {
-        s.put("code", "c", "v", MIN).await.unwrap();
-        server.kill();
-        let mut outage = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            let e = s.get("code", "c").await.unwrap_err();
-            outage.push(format!("{:?} {}", t.elapsed(), chain(&e).chars().take(60).collect::<String>()));
-        }
-        server.restart().await;
-        if round % 2 == 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let mut errs = Vec::new();
-        loop {
-            match s.put("code", "d", "w", MIN).await {
-                Ok(()) => break,
-                Err(e) => errs.push(chain(&e)),
-            }
-        }
-        eprintln!("round {round}: outage {outage:?} after: {errs:?}");
-    }
-}
