@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod errors;
 pub mod login;
+pub mod logout;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;

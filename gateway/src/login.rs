@@ -201,6 +201,45 @@ pub async fn session(state: &AppState, cookie: &str) -> Result<Option<Session>, 
     }
 }
 
+/// Ends the SSO session behind a cookie value and returns it.
+pub async fn end_session(state: &AppState, cookie: &str) -> Result<Option<Session>, ServiceError> {
+    let key = state.master.lookup_hash(NS_SESSION, cookie);
+    match state.ephemeral.take(NS_SESSION, &key).await? {
+        Some(s) => Ok(Some(from_json(&s)?)),
+        None => Ok(None),
+    }
+}
+
+/// Records that `client_id` received a code in this session (back-channel logout tells every
+/// such portal). The session keeps its original end.
+pub async fn remember_client(
+    state: &AppState,
+    cookie: &str,
+    session: &Session,
+    client_id: &str,
+) -> Result<(), ServiceError> {
+    if session.clients.iter().any(|c| c == client_id) {
+        return Ok(());
+    }
+    let mut s = session.clone();
+    s.clients.push(client_id.to_owned());
+    let lived = state.clock.now().timestamp() - session.auth_time;
+    let left = i64::try_from(state.settings.tokens.session_ttl.as_secs())
+        .unwrap_or(i64::MAX)
+        .saturating_sub(lived)
+        .max(1);
+    state
+        .ephemeral
+        .put(
+            NS_SESSION,
+            &state.master.lookup_hash(NS_SESSION, cookie),
+            &to_json(&s)?,
+            Duration::from_secs(left.unsigned_abs()),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Whether an existing session satisfies a request without a new upstream login.
 pub fn session_satisfies(session: &Session, req: &AuthRequest, now: DateTime<Utc>) -> bool {
     if req.prompt_login || session.level < req.required_level {

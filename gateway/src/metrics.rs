@@ -17,6 +17,8 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     /// HTTP requests by route pattern, method and status class.
     pub http_requests: HistogramVec,
+    /// Back-channel logout deliveries, by outcome (delivered | failed).
+    pub backchannel_logout: IntCounterVec,
 }
 
 /// The `login_idp` label: the known account systems, everything else folded into `other`.
@@ -65,12 +67,21 @@ impl Metrics {
         registry.register(Box::new(tokens_issued.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
+        let backchannel_logout = IntCounterVec::new(
+            Opts::new(
+                "backchannel_logout_total",
+                "Back-channel logout tokens sent to portals, by outcome (after retries)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(backchannel_logout.clone()))?;
         Ok(Self {
             registry,
             logins,
             tokens_issued,
             upstream_duration,
             http_requests,
+            backchannel_logout,
         })
     }
 

@@ -208,7 +208,12 @@ pub async fn authorize(req: HttpRequest, state: Data) -> HttpResponse {
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         match login::session(&state, cookie.value()).await {
             Ok(Some(session)) if login::session_satisfies(&session, &auth, state.clock.now()) => {
-                return match login::issue_code(&state, &auth, &session).await {
+                let issued = async {
+                    login::remember_client(&state, cookie.value(), &session, &auth.client_id)
+                        .await?;
+                    login::issue_code(&state, &auth, &session).await
+                };
+                return match issued.await {
                     Ok(url) => redirect(&url),
                     Err(e) => service_page_error(e),
                 };
@@ -469,6 +474,10 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "jwks_uri": state.url("/jwks"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
+            "end_session_endpoint": state.url("/logout"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
+            "frontchannel_logout_supported": false,
             "introspection_endpoint": state.url("/introspect"),
             "revocation_endpoint": state.url("/revoke"),
             "grant_types_supported": crate::config::GRANT_TYPES,

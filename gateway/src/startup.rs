@@ -22,7 +22,7 @@ use vneid_upstream::{Upstream, UpstreamConfig};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Client};
-use crate::{demo, oidc, ops, pages, telemetry};
+use crate::{demo, logout, oidc, ops, pages, telemetry};
 
 /// The id of the built-in upstream in the embedded default.
 pub const EMBEDDED_UPSTREAM: &str = "vneid";
@@ -177,6 +177,8 @@ impl Application {
                 .route("/token", web::post().to(oidc::token))
                 .route("/introspect", web::post().to(oidc::introspect))
                 .route("/revoke", web::post().to(oidc::revoke))
+                .route("/logout", web::get().to(logout::logout))
+                .route("/logout", web::post().to(logout::logout))
                 .route("/userinfo", web::get().to(oidc::userinfo))
                 .route("/userinfo", web::post().to(oidc::userinfo))
                 .route("/healthz", web::get().to(ops::healthz))

@@ -25,6 +25,8 @@ pub struct Client {
     pub min_level: Option<AssuranceLevel>,
     pub upstreams: Vec<String>,
     pub grant_types: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -42,6 +44,12 @@ impl Client {
             min_level: c.min_level,
             upstreams: c.upstreams.clone(),
             grant_types: c.grant_types.clone(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(Url::to_string)
+                .collect(),
+            backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(Url::to_string),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod login;
+mod logout;
 mod process;
 mod provider;
 mod refusals;

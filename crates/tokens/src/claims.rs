@@ -289,3 +289,44 @@ mod tests {
         assert_eq!(value["aud"], "portal");
     }
 }
+
+/// The `events` member of a logout token (OpenID Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Claims of a back-channel logout token (OpenID Back-Channel Logout 1.0 §2.4). Sign with `typ`
+/// [`TYP_LOGOUT_TOKEN`](crate::TYP_LOGOUT_TOKEN). It never carries a `nonce`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutTokenClaims {
+    pub iss: String,
+    /// The client being told.
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// The person's `sub`, as in the ID tokens the client received.
+    pub sub: String,
+    /// The session that ended, as in the ID tokens' `sid`.
+    pub sid: String,
+    /// `{"http://schemas.openid.net/event/backchannel-logout": {}}`.
+    pub events: serde_json::Value,
+}
+
+impl LogoutTokenClaims {
+    pub fn new(iss: String, aud: String, sub: String, sid: String, jti: String, now: i64) -> Self {
+        let mut events = serde_json::Map::new();
+        events.insert(
+            BACKCHANNEL_LOGOUT_EVENT.to_owned(),
+            serde_json::Value::Object(serde_json::Map::new()),
+        );
+        Self {
+            iss,
+            aud,
+            iat: now,
+            exp: now + 120,
+            jti,
+            sub,
+            sid,
+            events: serde_json::Value::Object(events),
+        }
+    }
+}

@@ -198,6 +198,28 @@ impl KeySet {
         issuer: &str,
         now: DateTime<Utc>,
     ) -> Result<T, TokenError> {
+        self.verify_at(token, expected_typ, issuer, Some(now))
+    }
+
+    /// Like [`KeySet::verify`] but accepts an expired token: for `id_token_hint` at logout
+    /// (OpenID RP-Initiated Logout 1.0 §2: "the OP need not be concerned with whether the ID
+    /// Token has expired"). The signature must still be one of ours and `iss` ours.
+    pub fn verify_ignoring_expiry<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected_typ: &str,
+        issuer: &str,
+    ) -> Result<T, TokenError> {
+        self.verify_at(token, expected_typ, issuer, None)
+    }
+
+    fn verify_at<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected_typ: &str,
+        issuer: &str,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<T, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         let key = header
@@ -238,18 +260,20 @@ impl KeySet {
         if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
             return Err(TokenError::WrongIssuer);
         }
-        let now = now.timestamp();
-        let exp = claims
-            .get("exp")
-            .and_then(|v| v.as_i64())
-            .ok_or(TokenError::MissingClaim("exp"))?;
-        if now >= exp {
-            return Err(TokenError::Expired);
-        }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf.as_i64().ok_or(TokenError::MissingClaim("nbf"))?;
-            if now < nbf {
-                return Err(TokenError::NotYetValid);
+        if let Some(now) = now {
+            let now = now.timestamp();
+            let exp = claims
+                .get("exp")
+                .and_then(|v| v.as_i64())
+                .ok_or(TokenError::MissingClaim("exp"))?;
+            if now >= exp {
+                return Err(TokenError::Expired);
+            }
+            if let Some(nbf) = claims.get("nbf") {
+                let nbf = nbf.as_i64().ok_or(TokenError::MissingClaim("nbf"))?;
+                if now < nbf {
+                    return Err(TokenError::NotYetValid);
+                }
             }
         }
         serde_json::from_value(claims).map_err(|e| TokenError::Claims(e.to_string()))

@@ -18,7 +18,10 @@ mod keys;
 mod keyset;
 mod master;
 
-pub use claims::{at_hash, AccessTokenClaims, Audience, IdTokenClaims};
+pub use claims::{
+    at_hash, AccessTokenClaims, Audience, IdTokenClaims, LogoutTokenClaims,
+    BACKCHANNEL_LOGOUT_EVENT,
+};
 pub use error::{CryptoError, TokenError};
 pub use keys::{
     generate_signing_key, JwkKey, KeyRecord, PublicJwk, SigningAlg, SigningKey, UnknownSigningAlg,

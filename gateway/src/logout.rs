@@ -1,0 +1,244 @@
+//! Logout: OpenID RP-Initiated Logout 1.0 at `/logout`, and Back-Channel Logout 1.0 tokens
+//! POSTed to every portal that took part in the session.
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use vneid_store::AuditEvent;
+use vneid_tokens::{IdTokenClaims, LogoutTokenClaims, TYP_ID_TOKEN, TYP_LOGOUT_TOKEN};
+
+use crate::errors::PageError;
+use crate::login::{self, Session, SESSION_COOKIE};
+use crate::pages::{escape, html};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::telemetry::RequestId;
+
+type Data = web::Data<AppState>;
+
+/// A validated logout request.
+struct LogoutRequest {
+    client_id: Option<String>,
+    redirect: Option<String>,
+    hint_sid: Option<String>,
+}
+
+fn bad(message: &str) -> PageError {
+    PageError::bad_request("Yêu cầu đăng xuất không hợp lệ", message)
+}
+
+/// Checks `id_token_hint`, `client_id` and `post_logout_redirect_uri` (exact match against the
+/// client's registered list). Errors are shown, never redirected.
+fn parse(state: &AppState, p: &Params) -> Result<LogoutRequest, PageError> {
+    let hint = match p.get("id_token_hint") {
+        Some(h) => Some(
+            state
+                .key_set()
+                .verify_ignoring_expiry::<IdTokenClaims>(h, TYP_ID_TOKEN, &state.issuer)
+                .map_err(|_| bad("id_token_hint không phải ID token do hệ thống này cấp."))?,
+        ),
+        None => None,
+    };
+    let client_id = match (hint.as_ref().map(|h| h.aud.as_str()), p.get("client_id")) {
+        (Some(a), Some(c)) if a != c => {
+            return Err(bad("client_id không khớp với id_token_hint."));
+        }
+        (Some(a), _) => Some(a.to_owned()),
+        (None, c) => c.map(str::to_owned),
+    };
+    let redirect = match p.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let client = client_id
+                .as_deref()
+                .and_then(|c| state.clients.get(c))
+                .ok_or_else(|| bad("Cần id_token_hint hoặc client_id để quay lại ứng dụng."))?;
+            if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+                return Err(bad(
+                    "Địa chỉ quay lại sau khi đăng xuất (post_logout_redirect_uri) chưa được đăng ký.",
+                ));
+            }
+            let mut params = Vec::new();
+            if let Some(s) = p.get("state") {
+                params.push(("state", s));
+            }
+            Some(login::redirect_with(uri, &params))
+        }
+    };
+    Ok(LogoutRequest {
+        client_id,
+        redirect,
+        hint_sid: hint.map(|h| h.sid),
+    })
+}
+
+/// `GET|POST /logout`
+pub async fn logout(req: HttpRequest, body: web::Bytes, state: Data) -> HttpResponse {
+    let raw: Vec<u8> = if req.method() == actix_web::http::Method::POST {
+        body.to_vec()
+    } else {
+        req.query_string().as_bytes().to_vec()
+    };
+    let p = match Params::parse(&raw) {
+        Ok(p) => p,
+        Err(e) => return actix_web::ResponseError::error_response(&bad(&e.to_string())),
+    };
+    let request = match parse(&state, &p) {
+        Ok(r) => r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    // Without proof that a portal asked (id_token_hint), ask the person: a link on another site
+    // must not be able to log them out.
+    let confirmed = request.hint_sid.is_some() || p.get("confirm") == Some("yes");
+    if !confirmed {
+        return confirmation_page(&p);
+    }
+    let cookie = req.cookie(SESSION_COOKIE);
+    let ended = match &cookie {
+        Some(c) => match login::end_session(&state, c.value()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "ending the session failed");
+                return actix_web::ResponseError::error_response(&PageError::unavailable());
+            }
+        },
+        None => None,
+    };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut event = AuditEvent::new("logout", "success")
+        .at(state.clock.now())
+        .request_id(request_id);
+    if let Some(c) = &request.client_id {
+        event = event.client_id(c);
+    }
+    if let Some(s) = &ended {
+        event = event.person_id(&s.person_id).detail(serde_json::json!({
+            "clients": s.clients,
+        }));
+    }
+    if let Err(e) = state.db.append_audit(&event).await {
+        tracing::warn!(error = %e, "audit of a logout failed");
+        return actix_web::ResponseError::error_response(&PageError::from_store(e));
+    }
+    if let Some(session) = ended {
+        notify_backchannel(state.clone(), session);
+    }
+
+    let mut res = match &request.redirect {
+        Some(url) => HttpResponse::Found()
+            .insert_header((header::LOCATION, url.as_str()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        None => html(
+            StatusCode::OK,
+            "Đã đăng xuất",
+            "<h1>Bạn đã đăng xuất</h1><p>Phiên đăng nhập bằng tài khoản định danh điện tử VNeID trên hệ thống đã kết thúc. \
+Để bảo vệ thông tin cá nhân, hãy đóng trình duyệt nếu bạn dùng máy tính chung.</p>",
+        ),
+    };
+    let gone = Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.issuer.starts_with("https://"))
+        .max_age(actix_web::cookie::time::Duration::ZERO)
+        .finish();
+    let _ = res.add_cookie(&gone);
+    res
+}
+
+fn confirmation_page(p: &Params) -> HttpResponse {
+    let hidden: String = ["client_id", "post_logout_redirect_uri", "state"]
+        .iter()
+        .filter_map(|k| {
+            p.get(k).map(|v| {
+                format!(
+                    "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                    escape(v)
+                )
+            })
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        "Đăng xuất",
+        &format!(
+            "<h1>Bạn có muốn đăng xuất?</h1><p>Bạn sẽ đăng xuất khỏi hệ thống xác thực tập trung và các cổng dịch vụ công \
+đã đăng nhập bằng phiên này.</p><form method=\"post\" action=\"/logout\">{hidden}\
+<input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\">Đăng xuất</button></form>"
+        ),
+    )
+}
+
+/// Sends a logout token to every portal of the session that registered a back-channel logout
+/// URI, in the background, with three attempts each (0.5 s and 2 s apart).
+pub fn notify_backchannel(state: Data, session: Session) {
+    actix_web::rt::spawn(async move {
+        for client_id in &session.clients {
+            let Some(uri) = state
+                .clients
+                .get(client_id)
+                .and_then(|c| c.backchannel_logout_uri.clone())
+            else {
+                continue;
+            };
+            let outcome = match deliver(&state, &session, client_id, &uri).await {
+                Ok(()) => "delivered",
+                Err(e) => {
+                    tracing::warn!(client_id = %client_id, error = %e, "back-channel logout failed");
+                    "failed"
+                }
+            };
+            state
+                .metrics
+                .backchannel_logout
+                .with_label_values(&[outcome])
+                .inc();
+        }
+    });
+}
+
+async fn deliver(
+    state: &AppState,
+    session: &Session,
+    client_id: &str,
+    uri: &str,
+) -> Result<(), String> {
+    let jti = login::fresh_token(16).map_err(|e| e.to_string())?;
+    let claims = LogoutTokenClaims::new(
+        state.issuer.clone(),
+        client_id.to_owned(),
+        session.person_id.clone(),
+        session.sid.clone(),
+        jti,
+        state.clock.now().timestamp(),
+    );
+    let token = state
+        .key_set()
+        .sign(TYP_LOGOUT_TOKEN, &claims)
+        .map_err(|e| e.to_string())?;
+    let mut last = String::new();
+    for (attempt, pause) in [0u64, 500, 2000].into_iter().enumerate() {
+        if pause > 0 {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        match state
+            .http
+            .post(uri)
+            .form(&[("logout_token", token.as_str())])
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("attempt {}: HTTP {}", attempt + 1, r.status()),
+            Err(e) => last = format!("attempt {}: {e}", attempt + 1),
+        }
+    }
+    Err(last)
+}
