@@ -221,6 +221,8 @@ pub enum ClientAuthMethod {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with a key from the client's registered `jwks` (RFC 7523).
+    PrivateKeyJwt,
     None,
 }
 
@@ -229,6 +231,7 @@ impl ClientAuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
@@ -263,6 +266,9 @@ pub struct ClientSettings {
     /// Shown on pages ("Quay lại …").
     #[serde(default)]
     pub name: Option<String>,
+    /// The client's public keys (a JWKS as JSON text) for `private_key_jwt`.
+    #[serde(default)]
+    pub jwks: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -551,15 +557,34 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                         ),
                     ));
                 }
-                if g == "client_credentials" && c.client_secret.is_none() {
+                if g == "client_credentials" && c.auth_method() == ClientAuthMethod::None {
                     return Err(ConfigError::new(
                         format!("{key}.grant_types"),
-                        "client_credentials needs a confidential client (a client_secret)",
+                        "client_credentials needs a confidential client",
+                    ));
+                }
+            }
+            if c.auth_method() == ClientAuthMethod::PrivateKeyJwt {
+                let ok = c
+                    .jwks
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+                    .is_some_and(|v| v["keys"].as_array().is_some_and(|k| !k.is_empty()));
+                if !ok {
+                    return Err(ConfigError::new(
+                        format!("{key}.jwks"),
+                        "private_key_jwt needs the client's public keys as a JWKS ({\"keys\": [...]})",
                     ));
                 }
             }
             match (&c.client_secret, c.auth_method()) {
-                (None, ClientAuthMethod::None) => {}
+                (None, ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt) => {}
+                (Some(_), ClientAuthMethod::PrivateKeyJwt) => {
+                    return Err(ConfigError::new(
+                        format!("{key}.client_secret"),
+                        "a private_key_jwt client has no secret",
+                    ))
+                }
                 (None, m) => {
                     return Err(ConfigError::new(
                         format!("{key}.client_secret"),

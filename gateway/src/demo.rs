@@ -36,6 +36,7 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         min_level: None,
         upstreams: vec![],
         name: Some("Cổng dịch vụ công thử nghiệm".into()),
+        jwks: None,
     })
 }
 

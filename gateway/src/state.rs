@@ -27,6 +27,8 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// Public keys for `private_key_jwt` (JWKS JSON).
+    pub jwks: Option<String>,
 }
 
 impl Client {
@@ -50,11 +52,12 @@ impl Client {
                 .map(Url::to_string)
                 .collect(),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(Url::to_string),
+            jwks: c.jwks.clone(),
         }
     }
 
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.auth_method == ClientAuthMethod::None
     }
 
     pub fn has_grant(&self, grant: &str) -> bool {

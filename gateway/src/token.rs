@@ -6,7 +6,8 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use vneid_store::AuditEvent;
 use vneid_tokens::{
-    at_hash, AccessTokenClaims, Audience, IdTokenClaims, TYP_ACCESS_TOKEN, TYP_ID_TOKEN,
+    at_hash, verify_client_assertion, AccessTokenClaims, Audience, IdTokenClaims, TYP_ACCESS_TOKEN,
+    TYP_ID_TOKEN,
 };
 
 use actix_web::http::StatusCode;
@@ -17,10 +18,16 @@ use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
 use crate::params::Params;
 use crate::state::{AppState, Client};
 
-/// Authenticates the client of a token request (RFC 6749 §2.3): HTTP Basic with
-/// form-urlencoded id and secret, or `client_secret_post`, or `none` for a public client. The
-/// method must be the one registered.
-pub fn authenticate_client<'a>(
+/// `client_assertion_type` of RFC 7523 client assertions.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Ephemeral namespace of seen client-assertion `jti`s.
+pub const NS_ASSERTION_JTI: &str = "assertion_jti";
+
+/// Authenticates the client of a token, introspection or revocation request (RFC 6749 §2.3):
+/// HTTP Basic with form-urlencoded id and secret, `client_secret_post`, `private_key_jwt`
+/// (RFC 7523, `jti` single use), or `none` for a public client. The method must be the one
+/// registered, and only one may be used.
+pub async fn authenticate_client<'a>(
     state: &'a AppState,
     authorization: Option<&str>,
     p: &Params,
@@ -52,10 +59,26 @@ pub fn authenticate_client<'a>(
         }
         None => None,
     };
-    if basic.is_some() && p.has("client_secret") {
+    let assertion = match (p.get("client_assertion_type"), p.get("client_assertion")) {
+        (Some(JWT_BEARER), Some(a)) => Some(a),
+        (None, None) => None,
+        _ => {
+            return Err(OAuthError::invalid_client(
+                format!("client_assertion_type must be {JWT_BEARER}, with a client_assertion"),
+                false,
+            ))
+        }
+    };
+    let methods = usize::from(basic.is_some())
+        + usize::from(p.has("client_secret"))
+        + usize::from(assertion.is_some());
+    if methods > 1 {
         return Err(OAuthError::invalid_request(
             "use one client authentication method, not two",
         ));
+    }
+    if let Some(assertion) = assertion {
+        return authenticate_assertion(state, assertion, p.get("client_id")).await;
     }
     let (client_id, secret, method) = match &basic {
         Some((id, s)) => {
@@ -106,6 +129,67 @@ pub fn authenticate_client<'a>(
     }
 }
 
+/// `private_key_jwt`: the assertion names the client (`iss`/`sub`), is signed by one of its
+/// registered keys, is meant for us, and its `jti` has not been seen before.
+async fn authenticate_assertion<'a>(
+    state: &'a AppState,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<&'a Client, OAuthError> {
+    let bad = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"), false);
+    // Find the client named inside the assertion before trusting anything in it.
+    let unverified = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .ok_or_else(|| bad("not a JWT"))?;
+    let named = unverified["sub"].as_str().ok_or_else(|| bad("no sub"))?;
+    if client_id.is_some_and(|c| c != named) {
+        return Err(bad("client_id does not match the assertion"));
+    }
+    let client = state
+        .clients
+        .get(named)
+        .ok_or_else(|| bad("unknown client"))?;
+    if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
+        return Err(bad("this client does not use private_key_jwt"));
+    }
+    let jwks = client
+        .jwks
+        .as_deref()
+        .ok_or_else(|| bad("no registered keys"))?;
+    let token_endpoint = state.url("/token");
+    let now = state.clock.now();
+    let claims = verify_client_assertion(
+        jwks,
+        assertion,
+        &client.id,
+        &[token_endpoint.as_str(), state.issuer.as_str()],
+        now,
+    )
+    .map_err(|e| bad(&e.to_string()))?;
+    let ttl = Duration::from_secs((claims.exp - now.timestamp()).max(1).unsigned_abs());
+    let first = state
+        .ephemeral
+        .put_if_absent(
+            NS_ASSERTION_JTI,
+            &format!("{}:{}", client.id, claims.jti),
+            "1",
+            ttl,
+        )
+        .await
+        .map_err(OAuthError::from_store)?;
+    if !first {
+        return Err(bad("jti was used before"));
+    }
+    Ok(client)
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -137,7 +221,7 @@ pub async fn token(
     p: &Params,
     request_id: &str,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate_client(state, authorization, p)?;
+    let client = authenticate_client(state, authorization, p).await?;
     let grant = p
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -258,7 +342,7 @@ pub async fn introspect(
     authorization: Option<&str>,
     p: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate_client(state, authorization, p)?;
+    let client = authenticate_client(state, authorization, p).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect",
@@ -295,7 +379,7 @@ pub async fn revoke(
     authorization: Option<&str>,
     p: &Params,
 ) -> Result<(), OAuthError> {
-    let client = authenticate_client(state, authorization, p)?;
+    let client = authenticate_client(state, authorization, p).await?;
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 use vneid_e2e::*;
@@ -294,4 +296,52 @@ async fn pages_carry_security_headers_and_requests_get_an_id() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
+}
+
+#[actix_web::test]
+async fn sso_needs_a_fresh_upstream_login_when_max_age_is_exceeded_or_a_higher_level_is_needed() {
+    let extra = r#"
+[[clients]]
+client_id = "info-portal"
+client_secret = "info-portal-secret-0123456789-abcdefghij"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+min_level = 1
+"#;
+    let gw = spawn_embedded(extra).await;
+    // A level-1 session made through a portal that accepts level 1.
+    let b = browser();
+    let url =
+        authorize_url(&gw.url, &pkce(), &[]).replace("client_id=portal&", "client_id=info-portal&");
+    let Ended::Portal(_) = login(&b, &url, people::LEVEL1_CITIZEN).await else {
+        panic!()
+    };
+    // The same portal gets a code from the session…
+    let res = b.get(&url).send().await.unwrap();
+    assert!(location(&res).starts_with(PORTAL_CB));
+    // …but a portal needing level 2 sends the browser upstream again (step-up).
+    let res = b
+        .get(authorize_url(&gw.url, &pkce(), &[]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&res).contains("/simulator/oauth2/authorize"),
+        "step-up goes upstream"
+    );
+    // And so does max_age when the session is older.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = b.get(format!("{url}&max_age=0")).send().await.unwrap();
+    assert!(
+        location(&res).contains("/simulator/oauth2/authorize"),
+        "max_age exceeded goes upstream"
+    );
+    let res = b.get(format!("{url}&max_age=3600")).send().await.unwrap();
+    assert!(location(&res).starts_with(PORTAL_CB));
+    // prompt=none where the session is not enough: login_required, no page.
+    let res = b
+        .get(authorize_url(&gw.url, &pkce(), &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&res))["error"], "login_required");
 }

@@ -255,3 +255,123 @@ async fn discovery_advertises_introspection_revocation_and_machine_clients() {
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
 }
+
+/// A private_key_jwt client: an ES256 key pair made here, its public half registered as JWKS.
+fn es256_client() -> (String, jsonwebtoken::EncodingKey) {
+    use base64::Engine as _;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref(); // 0x04 ‖ x ‖ y
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]), "kid": "k1", "alg": "ES256", "use": "sig"}]});
+    (
+        jwks.to_string(),
+        jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+}
+
+fn assertion(
+    key: &jsonwebtoken::EncodingKey,
+    client: &str,
+    aud: &str,
+    jti: &str,
+    exp_in: i64,
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    h.kid = Some("k1".into());
+    jsonwebtoken::encode(&h, &serde_json::json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in}), key).unwrap()
+}
+
+#[actix_web::test]
+async fn private_key_jwt_authenticates_once_per_assertion() {
+    let (jwks, key) = es256_client();
+    let extra = format!(
+        "[[clients]]\nclient_id = \"jwt-robot\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"admin\"]\njwks = '{jwks}'\n"
+    );
+    let gw = spawn_embedded(&extra).await;
+    let token_url = format!("{}/token", gw.url);
+    let ask = |a: String| {
+        let url = token_url.clone();
+        async move {
+            post(
+                url,
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &a),
+                ],
+            )
+            .await
+        }
+    };
+    let good = assertion(&key, "jwt-robot", &token_url, "jti-1", 60);
+    let res = ask(good.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(
+        verify(&gw.url, t["access_token"].as_str().unwrap(), "jwt-robot").await["sub"],
+        "jwt-robot"
+    );
+    // The same assertion again: its jti was seen.
+    let res = ask(good).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.json::<Value>().await.unwrap()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("jti"));
+    // Malformed, wrong audience, expired, too long-lived, signed by another key, another client.
+    let (_, other_key) = es256_client();
+    for (a, what) in [
+        ("not-a-jwt".to_owned(), "malformed"),
+        ("a.b.c".to_owned(), "garbage segments"),
+        (
+            assertion(
+                &key,
+                "jwt-robot",
+                "https://elsewhere.example/token",
+                "jti-2",
+                60,
+            ),
+            "audience",
+        ),
+        (
+            assertion(&key, "jwt-robot", &token_url, "jti-3", -10),
+            "expired",
+        ),
+        (
+            assertion(&key, "jwt-robot", &token_url, "jti-4", 3600),
+            "lifetime",
+        ),
+        (
+            assertion(&other_key, "jwt-robot", &token_url, "jti-5", 60),
+            "foreign key",
+        ),
+        (
+            assertion(&key, PORTAL, &token_url, "jti-6", 60),
+            "other client",
+        ),
+    ] {
+        let res = ask(a).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{what}"
+        );
+    }
+    // The issuer is an accepted audience too.
+    assert_eq!(
+        ask(assertion(&key, "jwt-robot", &gw.url, "jti-7", 60))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

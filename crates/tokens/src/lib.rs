@@ -12,12 +12,14 @@
 //!
 //! Nothing here does I/O or reads the clock: times are arguments.
 
+mod assertion;
 mod claims;
 mod error;
 mod keys;
 mod keyset;
 mod master;
 
+pub use assertion::{verify_client_assertion, ClientAssertion, MAX_ASSERTION_LIFETIME_SECS};
 pub use claims::{
     at_hash, AccessTokenClaims, Audience, IdTokenClaims, LogoutTokenClaims,
     BACKCHANNEL_LOGOUT_EVENT,
