@@ -129,8 +129,13 @@ pub struct TokenSettings {
     pub access_token_ttl: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub id_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (the login it came from).
     #[serde(deserialize_with = "de_duration")]
     pub refresh_token_ttl: Duration,
+    /// A spent refresh token sent again within this window (two tabs refreshing at once) gets
+    /// the same new pair instead of revoking the family.
+    #[serde(deserialize_with = "de_duration")]
+    pub refresh_grace: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub code_ttl: Duration,
     /// How long a login may stay at the upstream before it is forgotten.
@@ -159,6 +164,7 @@ impl Default for TokenSettings {
             access_token_ttl: Duration::from_secs(600),
             id_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(8 * 3600),
+            refresh_grace: Duration::from_secs(10),
             code_ttl: Duration::from_secs(60),
             login_ttl: Duration::from_secs(600),
             session_ttl: Duration::from_secs(8 * 3600),
@@ -300,7 +306,7 @@ pub const PERSON_SCOPES: [&str; 5] = [
 ];
 
 /// Grant types the token endpoint serves.
-pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "client_credentials"];
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 /// A configuration error naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -555,6 +561,12 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                             "{g:?} is not supported (supported: {})",
                             GRANT_TYPES.join(", ")
                         ),
+                    ));
+                }
+                if g == "refresh_token" && !browser_client {
+                    return Err(ConfigError::new(
+                        format!("{key}.grant_types"),
+                        "refresh_token goes with authorization_code",
                     ));
                 }
                 if g == "client_credentials" && c.auth_method() == ClientAuthMethod::None {

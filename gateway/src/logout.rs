@@ -126,6 +126,23 @@ pub async fn logout(req: HttpRequest, body: web::Bytes, state: Data) -> HttpResp
         tracing::warn!(error = %e, "audit of a logout failed");
         return actix_web::ResponseError::error_response(&PageError::from_store(e));
     }
+    // Every grant of the session ends: refresh tokens, and the access tokens still alive.
+    let sids: Vec<String> = ended
+        .iter()
+        .map(|s| s.sid.clone())
+        .chain(request.hint_sid.clone())
+        .collect();
+    for sid in &sids {
+        if let Err(e) = state
+            .db
+            .revoke_refresh_families_by_sid(sid, "logout", state.clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, "revoking refresh tokens at logout failed");
+            return actix_web::ResponseError::error_response(&PageError::from_store(e));
+        }
+        crate::token::revoke_grant(&state, "*", sid).await;
+    }
     if let Some(session) = ended {
         notify_backchannel(state.clone(), session);
     }

@@ -31,7 +31,7 @@ fn redirect(location: &str) -> HttpResponse {
 }
 
 /// Scopes the gateway serves now (discovery must be truthful).
-pub const SCOPES_SUPPORTED: [&str; 3] = ["openid", "profile", "personal_id"];
+pub const SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "personal_id", "offline_access"];
 
 /// Either an error page (before the redirect URI is trusted) or a redirect with an error.
 enum AuthorizeFailure {
@@ -483,7 +483,6 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "grant_types_supported": crate::config::GRANT_TYPES,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [alg],
-            "userinfo_signing_alg_values_supported": [],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "ES256", "EdDSA"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],

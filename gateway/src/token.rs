@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
-use vneid_store::AuditEvent;
+use vneid_store::{AuditEvent, NewRefreshFamily, RotateOutcome};
 use vneid_tokens::{
     at_hash, verify_client_assertion, AccessTokenClaims, Audience, IdTokenClaims, TYP_ACCESS_TOKEN,
     TYP_ID_TOKEN,
@@ -17,6 +17,13 @@ use crate::errors::OAuthError;
 use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
 use crate::params::Params;
 use crate::state::{AppState, Client};
+
+/// Ephemeral namespaces: the answer to a refresh kept for the grace window; grants (client and
+/// session) whose access tokens are revoked.
+pub const NS_REFRESH_GRACE: &str = "refresh_grace";
+pub const NS_REVOKED_GRANT: &str = "revoked_grant";
+/// Domain of the keyed hash of refresh tokens.
+pub const NS_REFRESH: &str = "refresh";
 
 /// `client_assertion_type` of RFC 7523 client assertions.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -241,6 +248,7 @@ pub async fn token(
     }
     match grant {
         "client_credentials" => client_credentials(state, client, p).await,
+        "refresh_token" => refresh(state, client, p, request_id).await,
         _ => authorization_code(state, client, p, request_id).await,
     }
 }
@@ -326,13 +334,23 @@ async fn live_access_token(
     ) else {
         return Ok(None);
     };
-    let revoked = state
-        .ephemeral
-        .get(NS_REVOKED, &claims.jti)
-        .await
-        .map_err(OAuthError::from_store)?
-        .is_some();
-    Ok((!revoked).then_some(claims))
+    let mut keys = vec![(NS_REVOKED, claims.jti.clone())];
+    if let Some(sid) = &claims.sid {
+        keys.push((NS_REVOKED_GRANT, format!("{}:{sid}", claims.client_id)));
+        keys.push((NS_REVOKED_GRANT, format!("*:{sid}")));
+    }
+    for (ns, key) in keys {
+        if state
+            .ephemeral
+            .get(ns, &key)
+            .await
+            .map_err(OAuthError::from_store)?
+            .is_some()
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some(claims))
 }
 
 /// `POST /introspect` (RFC 7662). Any confidential client may ask; anything unknown, expired,
@@ -352,6 +370,28 @@ pub async fn introspect(
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if let Some(record) = state
+        .db
+        .refresh_token(&state.master.lookup_hash(NS_REFRESH, token))
+        .await
+        .map_err(OAuthError::from_store)?
+    {
+        let f = &record.family;
+        return Ok(if record.is_active(state.clock.now()) {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": f.scopes.join(" "),
+                "client_id": f.client_id,
+                "sub": f.person_id,
+                "iss": state.issuer,
+                "exp": f.expires_at.timestamp(),
+                "iat": record.created_at.timestamp(),
+            })
+        } else {
+            json!({"active": false})
+        });
+    }
     Ok(match live_access_token(state, token).await? {
         Some(c) => json!({
             "active": true,
@@ -383,6 +423,22 @@ pub async fn revoke(
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let family = state
+        .db
+        .refresh_family_by_token(&state.master.lookup_hash(NS_REFRESH, token))
+        .await
+        .map_err(OAuthError::from_store)?;
+    if let Some(f) = family {
+        if f.client_id == client.id {
+            state
+                .db
+                .revoke_refresh_family(&f.family_id, "revoked", state.clock.now())
+                .await
+                .map_err(OAuthError::from_store)?;
+            revoke_grant(state, &f.client_id, &f.sid).await;
+        }
+        return Ok(());
+    }
     if let Some(c) = live_access_token(state, token).await? {
         if c.client_id == client.id {
             let left = (c.exp - state.clock.now().timestamp()).max(1);
@@ -445,15 +501,91 @@ async fn authorization_code(
         (None, None) => {}
     }
 
+    let grant = Grant {
+        person_id: data.person_id,
+        scopes: data.scopes,
+        auth_time: data.auth_time,
+        level: data.level,
+        sid: data.sid,
+        idp: data.idp,
+        login_idp: data.login_idp,
+    };
+    let (mut response, jti) = mint(state, client, &grant, data.nonce).await?;
+    // Remember what this code issued, so a replay can revoke it.
+    let _ = state
+        .ephemeral
+        .put(
+            NS_CODE_USED,
+            &key,
+            &jti,
+            state
+                .settings
+                .tokens
+                .access_token_ttl
+                .max(Duration::from_secs(1)),
+        )
+        .await;
+    if client.has_grant("refresh_token") {
+        let token = crate::login::fresh_token(32).map_err(|_| OAuthError::server_error())?;
+        let now = state.clock.now();
+        let family = NewRefreshFamily {
+            family_id: crate::login::fresh_token(16).map_err(|_| OAuthError::server_error())?,
+            client_id: client.id.clone(),
+            person_id: grant.person_id.clone(),
+            scopes: grant.scopes.clone(),
+            sid: grant.sid.clone(),
+            auth_time: chrono::DateTime::from_timestamp(grant.auth_time, 0).unwrap_or(now),
+            level: grant.level.number(),
+            idp: grant.idp.clone(),
+            login_idp: grant.login_idp.clone(),
+            created_at: now,
+            expires_at: now
+                + chrono::Duration::from_std(state.settings.tokens.refresh_token_ttl)
+                    .unwrap_or(chrono::Duration::hours(8)),
+        };
+        state
+            .db
+            .create_refresh_family(&family, &state.master.lookup_hash(NS_REFRESH, &token))
+            .await
+            .map_err(OAuthError::from_store)?;
+        response["refresh_token"] = json!(token);
+    }
+    state
+        .metrics
+        .tokens_issued
+        .with_label_values(&["authorization_code"])
+        .inc();
+    Ok(response)
+}
+
+/// What a grant is about, whichever way it was presented (code or refresh token).
+struct Grant {
+    person_id: String,
+    scopes: Vec<String>,
+    auth_time: i64,
+    level: vneid_core::AssuranceLevel,
+    sid: String,
+    idp: String,
+    login_idp: Option<String>,
+}
+
+/// Mints the access token and the ID token of a grant; returns the token response (without a
+/// refresh token) and the access token's `jti`.
+async fn mint(
+    state: &AppState,
+    client: &Client,
+    grant: &Grant,
+    nonce: Option<String>,
+) -> Result<(Value, String), OAuthError> {
     let now = state.clock.now().timestamp();
     let settings = &state.settings.tokens;
     let person = state
         .db
-        .person(&data.person_id)
+        .person(&grant.person_id)
         .await
         .map_err(OAuthError::from_store)?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
-    let scope = data.scopes.join(" ");
+    let scope = grant.scopes.join(" ");
     let jti = crate::login::fresh_token(16).map_err(|e| {
         tracing::error!(error = %e, "no randomness");
         OAuthError::server_error()
@@ -462,32 +594,32 @@ async fn authorization_code(
         iss: state.issuer.clone(),
         exp: now + secs(settings.access_token_ttl),
         aud: Audience::One(client.id.clone()),
-        sub: data.person_id.clone(),
+        sub: grant.person_id.clone(),
         client_id: client.id.clone(),
         iat: now,
         jti: jti.clone(),
         scope: scope.clone(),
-        auth_time: Some(data.auth_time),
-        acr: Some(data.level.acr().to_owned()),
-        sid: Some(data.sid.clone()),
-        idp: Some(data.idp.clone()),
-        login_idp: data.login_idp.clone(),
+        auth_time: Some(grant.auth_time),
+        acr: Some(grant.level.acr().to_owned()),
+        sid: Some(grant.sid.clone()),
+        idp: Some(grant.idp.clone()),
+        login_idp: grant.login_idp.clone(),
     };
-    let has = |s: &str| data.scopes.iter().any(|x| x == s);
+    let has = |s: &str| grant.scopes.iter().any(|x| x == s);
     let id = IdTokenClaims {
         iss: state.issuer.clone(),
-        sub: data.person_id.clone(),
+        sub: grant.person_id.clone(),
         aud: client.id.clone(),
         exp: now + secs(settings.id_token_ttl),
         iat: now,
-        auth_time: data.auth_time,
-        nonce: data.nonce.clone(),
-        acr: data.level.acr().to_owned(),
+        auth_time: grant.auth_time,
+        nonce,
+        acr: grant.level.acr().to_owned(),
         amr: None,
         azp: Some(client.id.clone()),
-        sid: data.sid.clone(),
-        idp: data.idp.clone(),
-        login_idp: data.login_idp.clone(),
+        sid: grant.sid.clone(),
+        idp: grant.idp.clone(),
+        login_idp: grant.login_idp.clone(),
         name: if has("profile") {
             person.name.clone()
         } else {
@@ -507,28 +639,163 @@ async fn authorization_code(
         at_hash: None,
     };
     let (access_token, id_token) = sign_pair(state, access, id).await?;
-    // Remember what this code issued, so a replay can revoke it.
+    Ok((
+        json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": secs(settings.access_token_ttl),
+            "id_token": id_token,
+            "scope": scope,
+        }),
+        jti,
+    ))
+}
+
+/// `refresh_token` (RFC 6749 §6) with rotation: every use returns a new refresh token and the
+/// old one is spent. A spent token presented again within `tokens.refresh_grace` (two tabs
+/// refreshing at once) gets the same answer as the first use; later, it revokes the whole
+/// family (the token leaked).
+async fn refresh(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+    request_id: &str,
+) -> Result<Value, OAuthError> {
+    let presented = p
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let old_hash = state.master.lookup_hash(NS_REFRESH, presented);
+    let new_token = crate::login::fresh_token(32).map_err(|_| OAuthError::server_error())?;
+    let new_hash = state.master.lookup_hash(NS_REFRESH, &new_token);
+    let grace = state.settings.tokens.refresh_grace;
+    let outcome = state
+        .db
+        .rotate_refresh_token(&old_hash, &new_hash, &client.id, state.clock.now(), grace)
+        .await
+        .map_err(OAuthError::from_store)?;
+    let family = match outcome {
+        RotateOutcome::Rotated(f) => f,
+        RotateOutcome::WithinGrace { .. } => return within_grace(state, &old_hash).await,
+        RotateOutcome::Reused(f) => {
+            revoke_grant(state, &f.client_id, &f.sid).await;
+            tracing::warn!(client_id = %client.id, family_id = %f.family_id, "refresh token reused: family revoked");
+            let _ = state
+                .db
+                .append_audit(
+                    &AuditEvent::new("refresh_reuse", "revoked")
+                        .at(state.clock.now())
+                        .client_id(&client.id)
+                        .person_id(&f.person_id)
+                        .request_id(request_id),
+                )
+                .await;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+        RotateOutcome::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is unknown, expired or revoked",
+            ))
+        }
+    };
+    // A narrower scope may be asked (RFC 6749 §6), never a wider one.
+    let scopes = match p.get("scope") {
+        None => family.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split_ascii_whitespace().map(str::to_owned).collect();
+            if asked.iter().any(|s| !family.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "a refresh cannot widen the scope",
+                ));
+            }
+            asked
+        }
+    };
+    let level = vneid_core::AssuranceLevel::from_number(i64::from(family.level))
+        .map_err(|_| OAuthError::server_error())?;
+    let grant = Grant {
+        person_id: family.person_id,
+        scopes,
+        auth_time: family.auth_time.timestamp(),
+        level,
+        sid: family.sid,
+        idp: family.idp,
+        login_idp: family.login_idp,
+    };
+    let (mut response, _) = mint(state, client, &grant, None).await?;
+    response["refresh_token"] = json!(new_token);
+    // Keep the answer for the grace window, sealed: the same spent token sent again by a second
+    // tab gets this very pair.
+    let sealed = state
+        .master
+        .seal(response.to_string().as_bytes(), NS_REFRESH_GRACE.as_bytes())
+        .map_err(|_| OAuthError::server_error())?;
     let _ = state
         .ephemeral
         .put(
-            NS_CODE_USED,
-            &key,
-            &jti,
-            settings.access_token_ttl.max(Duration::from_secs(1)),
+            NS_REFRESH_GRACE,
+            &old_hash,
+            &base64::engine::general_purpose::STANDARD.encode(sealed),
+            grace.max(Duration::from_secs(1)),
         )
         .await;
     state
         .metrics
         .tokens_issued
-        .with_label_values(&["authorization_code"])
+        .with_label_values(&["refresh_token"])
         .inc();
-    Ok(json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": secs(settings.access_token_ttl),
-        "id_token": id_token,
-        "scope": scope,
-    }))
+    Ok(response)
+}
+
+/// The answer given to the first use of a spent refresh token, if it is still kept. The first
+/// request may still be signing: wait for it a little.
+async fn within_grace(state: &AppState, old_hash: &str) -> Result<Value, OAuthError> {
+    for _ in 0..20 {
+        let kept = state
+            .ephemeral
+            .get(NS_REFRESH_GRACE, old_hash)
+            .await
+            .map_err(OAuthError::from_store)?;
+        if let Some(b64) = kept {
+            let opened = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .ok()
+                .and_then(|b| state.master.open(&b, NS_REFRESH_GRACE.as_bytes()).ok())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            if let Some(v) = opened {
+                return Ok(v);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(OAuthError::invalid_grant(
+        "the refresh token was already used",
+    ))
+}
+
+/// Makes every access token of a grant (client + session) inactive at introspection and
+/// userinfo until it would have expired anyway. `client_id` `*` means every client.
+pub async fn revoke_grant(state: &AppState, client_id: &str, sid: &str) {
+    let ttl = state
+        .settings
+        .tokens
+        .access_token_ttl
+        .max(Duration::from_secs(1));
+    if let Err(e) = state
+        .ephemeral
+        .put(
+            NS_REVOKED_GRANT,
+            &format!("{client_id}:{sid}"),
+            "revoked",
+            ttl,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "could not revoke the access tokens of a grant");
+    }
 }
 
 /// Signs the access token and the ID token (with its `at_hash`) on the blocking pool: two

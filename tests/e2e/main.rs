@@ -6,6 +6,7 @@ mod login;
 mod logout;
 mod process;
 mod provider;
+mod refresh;
 mod refusals;
 mod scale;
 mod upstream_config;

@@ -35,6 +35,11 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The value cannot be stored as given (a caller's bug, not a state of the store): e.g. a
+    /// scope that contains a space, which the space-separated scope list cannot keep.
+    #[error("cannot store this value: {0}")]
+    Invalid(String),
+
     /// The in-memory ephemeral store holds its maximum number of entries.
     #[error("the ephemeral store is full ({limit} entries)")]
     Full { limit: usize },
@@ -60,6 +65,19 @@ impl StoreError {
                 .downcast_ref::<sqlx::Error>()
                 .and_then(|e| e.as_database_error())
                 .is_some_and(|d| d.is_unique_violation()),
+            _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// True when a foreign key refused the write (it names a row that does not exist).
+    pub(crate) fn is_foreign_key_violation(&self) -> bool {
+        match self {
+            StoreError::Other(e) => e
+                .downcast_ref::<sqlx::Error>()
+                .and_then(|e| e.as_database_error())
+                .is_some_and(|d| d.is_foreign_key_violation()),
             _ => false,
         }
     }

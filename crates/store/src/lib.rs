@@ -1,7 +1,7 @@
 //! Persistence of vneid-gateway.
 //!
 //! - [`Database`]: the durable store (people, upstream identities, signing keys, audit
-//!   events) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
+//!   events, refresh-token families, clients) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
 //!   append-only migrations; [`DbOptions`] says how to open it.
 //! - [`Ephemeral`]: the ephemeral store (pending logins, codes, sessions, replay caches,
 //!   rate limits) in memory ([`MemoryEphemeral`]) or in Redis ([`RedisEphemeral`]).
@@ -17,6 +17,7 @@ pub use db::{
     AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,
     AUDIT_LIST_MAX,
 };
+pub use db::{ClientRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
 pub use ephemeral::{
     connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,
     RedisEphemeral, DEFAULT_KEY_PREFIX, DEFAULT_MAX_ENTRIES, DEFAULT_TIMEOUT,

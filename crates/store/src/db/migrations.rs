@@ -16,19 +16,33 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 pub(crate) type Embedded = (i64, &'static str, &'static str);
 
 /// SQLite migrations, in version order. Append only.
-pub(crate) const SQLITE: &[Embedded] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+pub(crate) const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "refresh_families_and_clients",
+        include_str!("../../migrations/sqlite/0002_refresh_families_and_clients.sql"),
+    ),
+];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
 /// descriptions, the same schema in Postgres types). Append only.
-pub(crate) const POSTGRES: &[Embedded] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+pub(crate) const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "refresh_families_and_clients",
+        include_str!("../../migrations/postgres/0002_refresh_families_and_clients.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct EmbeddedSource(&'static [Embedded]);

@@ -1,11 +1,12 @@
-//! The durable store: people, upstream identities, signing keys, audit events.
+//! The durable store: people, upstream identities, signing keys, audit events, refresh-token
+//! families, clients.
 //!
 //! Two backends behind one [`Database`] API, chosen by the URL's scheme: SQLite (`sqlite:`) and
 //! PostgreSQL (`postgres://` or `postgresql://`). The SQL is written once and runs on both
 //! unchanged: `$N` placeholders (SQLite accepts them), `INSERT … ON CONFLICT … DO NOTHING`,
 //! `RETURNING`, TEXT ids, timestamps as INTEGER/BIGINT unix seconds, dates as TEXT
 //! `YYYY-MM-DD`, ciphertext as BLOB/BYTEA. [`on_pool!`] writes a query once and type-checks it
-//! once per backend.
+//! once per backend; [`on_tx!`] does the same inside a transaction ([`Tx`]).
 
 /// Evaluates `$body` with `$p` bound to the concrete pool (`&SqlitePool` or `&PgPool`) of
 /// `$pool` (a `&Pool`). The body is written once and compiled once per backend, so one piece of
@@ -19,10 +20,29 @@ macro_rules! on_pool {
     };
 }
 
+/// Evaluates `$body` with `$c` bound to the connection of `$tx` (a `&mut Tx`): `&mut
+/// SqliteConnection` or `&mut PgConnection`, like [`on_pool!`] for a transaction.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
 mod audit;
+mod clients;
 mod keys;
 mod migrations;
 mod people;
+mod refresh;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -31,12 +51,15 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::StoreError;
 
 pub use audit::{AuditEvent, AuditFilter, AUDIT_LIST_MAX};
+pub use clients::ClientRow;
 pub use keys::SigningKeyRow;
 pub use people::{LoginUpsert, PersonRecord};
+pub use refresh::{NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
 
 /// How long a SQLite connection waits for another writer before giving up (then the operation
 /// fails as [`StoreError::Unavailable`]).
@@ -346,9 +369,12 @@ const PG_RETRYABLE: [&str; 2] = ["40001", "40P01"];
 /// True when `e` means "a concurrent transaction got in the way; try again": a unique
 /// constraint fired, or (Postgres) a serialization failure or a deadlock aborted us.
 pub(crate) fn lost_a_race(e: &StoreError) -> bool {
-    if e.is_unique_violation() {
-        return true;
-    }
+    e.is_unique_violation() || was_aborted_for_concurrency(e)
+}
+
+/// True when Postgres aborted the transaction for a serialization failure or a deadlock: it was
+/// rolled back and may simply be tried again.
+pub(crate) fn was_aborted_for_concurrency(e: &StoreError) -> bool {
     let StoreError::Other(source) = e else {
         return false;
     };
@@ -357,6 +383,34 @@ pub(crate) fn lost_a_race(e: &StoreError) -> bool {
         .and_then(sqlx::Error::as_database_error)
         .and_then(|d| d.code())
         .is_some_and(|code| PG_RETRYABLE.contains(&code.as_ref()))
+}
+
+/// A transaction on either backend; [`on_tx!`] runs one piece of SQL on it. Dropping it without
+/// [`Tx::commit`] rolls it back.
+///
+/// On SQLite, `begin` opens a deferred transaction: make its first statement a write, so that it
+/// takes the write lock up front (waiting under the busy timeout) instead of upgrading a read
+/// snapshot later, which SQLite refuses with SQLITE_BUSY whatever the timeout.
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    async fn begin(pool: &Pool) -> Result<Self, StoreError> {
+        Ok(match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
 }
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `…?mode=memory`.

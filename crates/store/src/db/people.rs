@@ -1,50 +1,9 @@
 //! People and their upstream identities.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Postgres, Sqlite, Transaction};
 
-use super::{from_date_text, lost_a_race, to_date_text, to_unix, Database, Pool};
+use super::{from_date_text, lost_a_race, to_date_text, to_unix, Database, Tx};
 use crate::StoreError;
-
-/// A transaction on either backend.
-enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-/// Evaluates `$body` with `$c` bound to the transaction's connection (`&mut SqliteConnection`
-/// or `&mut PgConnection`), like [`on_pool!`] for a [`Tx`].
-macro_rules! on_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
-            Tx::Postgres(t) => {
-                let $c = &mut **t;
-                $body
-            }
-        }
-    };
-}
-
-impl Tx {
-    async fn begin(pool: &Pool) -> Result<Self, StoreError> {
-        Ok(match pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
-    }
-
-    async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
-        }
-        Ok(())
-    }
-}
 
 /// What a successful upstream login tells the store about a person. Its `Debug` output leaves
 /// out the personal data (hash, sealed ID, name, birth date).

@@ -7,10 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod clients;
 mod ephemeral;
 mod helpers;
 mod keys;
 mod people;
 mod postgres;
 mod redis;
+mod refresh;
 mod schema;

@@ -314,6 +314,24 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
     p_triggers.retain(|t| t != "audit_events_no_truncate");
     assert_eq!(s_triggers, p_triggers);
     assert!(s_columns.contains(&"audit_events.detail:1".to_string()));
+    // Migration 0002 on both.
+    for column in [
+        "refresh_families.revoked_at:0",
+        "refresh_families.person_id:1",
+        "refresh_tokens.replaced_by:0",
+        "refresh_tokens.family_id:1",
+        "clients.jwks:0",
+        "clients.redirect_uris:1",
+    ] {
+        assert!(s_columns.contains(&column.to_string()), "{column}");
+    }
+    for index in [
+        "refresh_families_sid",
+        "refresh_families_expires_at",
+        "refresh_tokens_family_id",
+    ] {
+        assert!(s_indexes.contains(&index.to_string()), "{index}");
+    }
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

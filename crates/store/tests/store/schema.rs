@@ -1,6 +1,6 @@
-use vneid_store::{Database, StoreError};
+use vneid_store::{Database, NewRefreshFamily, StoreError};
 
-use crate::helpers::{empty_db, migrated_db, Backend};
+use crate::helpers::{empty_db, login, migrated_db, t, Backend, Raw};
 use crate::on_every_backend;
 
 async fn migrate_then_check_schema_succeeds(backend: Backend) {
@@ -131,6 +131,68 @@ async fn unknown_urls_are_unsupported_and_never_echo_the_url() {
     }
 }
 
+/// A database as the previous build left it (migration 0001 only, with data in it) is
+/// reported as not migrated, serves the tables the previous build uses, and upgrades in place:
+/// 0002 only adds tables, so nothing of what was there changes.
+async fn a_database_of_the_previous_build_upgrades_in_place_and_keeps_its_data(backend: Backend) {
+    let (dir, db) = empty_db(backend).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let previous = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder)
+            .join("0001_initial.sql"),
+        previous.path().join("0001_initial.sql"),
+    )
+    .unwrap();
+    let migrator = sqlx::migrate::Migrator::new(previous.path()).await.unwrap();
+    match dir.raw().await {
+        Raw::Sqlite(pool) => migrator.run(&pool).await.unwrap(),
+        Raw::Postgres(pool) => migrator.run(&pool).await.unwrap(),
+    }
+
+    let err = db.check_schema().await.expect_err("0002 is missing");
+    assert!(
+        matches!(&err, StoreError::Schema(m) if m.contains("not applied: 2")),
+        "{err:?}"
+    );
+    let person = db
+        .upsert_person_on_login(&login("dvcqg", "sub-1", Some("hash-1")))
+        .await
+        .unwrap();
+
+    db.migrate().await.unwrap();
+    db.check_schema().await.unwrap();
+    let again = db
+        .upsert_person_on_login(&login("dvcqg", "sub-1", Some("hash-1")))
+        .await
+        .unwrap();
+    assert_eq!(again.id, person.id);
+    assert!(!again.created);
+    db.create_refresh_family(
+        &NewRefreshFamily {
+            family_id: "fam-1".into(),
+            client_id: "portal".into(),
+            person_id: person.id,
+            scopes: vec!["openid".into()],
+            sid: "sid-1".into(),
+            auth_time: t(0),
+            level: 2,
+            idp: "dvcqg".into(),
+            login_idp: Some("BCA".into()),
+            created_at: t(0),
+            expires_at: t(3600),
+        },
+        "h0",
+    )
+    .await
+    .unwrap();
+}
+
 async fn a_closed_pool_is_reported_unavailable(backend: Backend) {
     let (_dir, db) = migrated_db(backend).await;
     db.close().await;
@@ -146,5 +208,6 @@ on_every_backend! {
     check_schema_fails_when_the_database_has_a_migration_this_build_does_not_know,
     check_schema_fails_when_an_applied_migration_was_edited,
     check_schema_fails_on_a_partially_applied_migration,
+    a_database_of_the_previous_build_upgrades_in_place_and_keeps_its_data,
     a_closed_pool_is_reported_unavailable,
 }

@@ -1,0 +1,205 @@
+//! Clients (downstream portals) kept in the database: those registered through the admin API or
+//! `gateway clients add`, beside the ones in the configuration file.
+
+use chrono::{DateTime, Utc};
+
+use super::{from_unix, to_unix, Database};
+use crate::StoreError;
+
+/// A client as stored. The list fields are kept as JSON arrays; timestamps keep whole seconds.
+/// Its `Debug` output leaves out the secret hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub client_id: String,
+    /// A name for people (consent and error pages, the admin UI).
+    pub name: Option<String>,
+    /// Keyed hash (HMAC-SHA-256 with a server key) of the secret the gateway generated; `None`
+    /// for a public client or one that authenticates with `private_key_jwt`.
+    pub secret_hash: Option<String>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
+    pub token_endpoint_auth_method: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    /// The least assurance level this client accepts; `None`: the gateway's default.
+    pub min_level: Option<u8>,
+    /// The upstream ids this client may use; empty: all.
+    pub upstreams: Vec<String>,
+    /// The client's public JWK Set (JSON text), for `private_key_jwt`.
+    pub jwks: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ClientRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRow")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field(
+                "secret_hash",
+                &self.secret_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
+            .field("grant_types", &self.grant_types)
+            .field("scopes", &self.scopes)
+            .field("min_level", &self.min_level)
+            .field("upstreams", &self.upstreams)
+            .field("jwks", &self.jwks)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// The columns of `clients` every query returns, in this order ([`ClientDbRow`]).
+const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_method, \
+                              redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
+                              grant_types, scopes, min_level, upstreams, jwks, created_at";
+
+type ClientDbRow = (
+    String,         // client_id
+    Option<String>, // name
+    Option<String>, // secret_hash
+    String,         // token_endpoint_auth_method
+    String,         // redirect_uris
+    String,         // post_logout_redirect_uris
+    Option<String>, // backchannel_logout_uri
+    String,         // grant_types
+    String,         // scopes
+    Option<i64>,    // min_level
+    String,         // upstreams
+    Option<String>, // jwks
+    i64,            // created_at
+);
+
+fn list_to_json(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Other(Box::new(e)))
+}
+
+fn list_from_json(text: &str, column: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| {
+        StoreError::Corrupt(format!("clients.{column} is not a JSON array of strings"))
+    })
+}
+
+fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
+    let (
+        client_id,
+        name,
+        secret_hash,
+        token_endpoint_auth_method,
+        redirect_uris,
+        post_logout_redirect_uris,
+        backchannel_logout_uri,
+        grant_types,
+        scopes,
+        min_level,
+        upstreams,
+        jwks,
+        created_at,
+    ) = row;
+    Ok(ClientRow {
+        client_id,
+        name,
+        secret_hash,
+        token_endpoint_auth_method,
+        redirect_uris: list_from_json(&redirect_uris, "redirect_uris")?,
+        post_logout_redirect_uris: list_from_json(
+            &post_logout_redirect_uris,
+            "post_logout_redirect_uris",
+        )?,
+        backchannel_logout_uri,
+        grant_types: list_from_json(&grant_types, "grant_types")?,
+        scopes: list_from_json(&scopes, "scopes")?,
+        min_level: min_level
+            .map(|l| u8::try_from(l).map_err(|_| StoreError::Corrupt("clients.min_level".into())))
+            .transpose()?,
+        upstreams: list_from_json(&upstreams, "upstreams")?,
+        jwks,
+        created_at: from_unix(created_at, "clients.created_at")?,
+    })
+}
+
+impl Database {
+    /// Stores a new client. A `client_id` already stored is a [`StoreError::Conflict`].
+    #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+    pub async fn insert_client(&self, client: &ClientRow) -> Result<(), StoreError> {
+        let redirect_uris = list_to_json(&client.redirect_uris)?;
+        let post_logout_redirect_uris = list_to_json(&client.post_logout_redirect_uris)?;
+        let grant_types = list_to_json(&client.grant_types)?;
+        let scopes = list_to_json(&client.scopes)?;
+        let upstreams = list_to_json(&client.upstreams)?;
+        let result: Result<(), StoreError> = on_pool!(&self.pool, |pool| {
+            sqlx::query(
+                "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
+                 redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, \
+                 scopes, min_level, upstreams, jwks, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&client.client_id)
+            .bind(client.name.as_deref())
+            .bind(client.secret_hash.as_deref())
+            .bind(&client.token_endpoint_auth_method)
+            .bind(&redirect_uris)
+            .bind(&post_logout_redirect_uris)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(&grant_types)
+            .bind(&scopes)
+            .bind(client.min_level.map(i64::from))
+            .bind(&upstreams)
+            .bind(client.jwks.as_deref())
+            .bind(to_unix(client.created_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
+        });
+        match result {
+            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict(format!(
+                "a client with id {:?} already exists",
+                client.client_id
+            ))),
+            other => other,
+        }
+    }
+
+    /// Every stored client, by `client_id` (byte order on both backends).
+    pub async fn list_clients(&self) -> Result<Vec<ClientRow>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_id");
+        let rows: Vec<ClientDbRow> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        rows.into_iter().map(client_from_row).collect()
+    }
+
+    /// The stored client with this id, if any.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
+        let row: Option<ClientDbRow> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
+        row.map(client_from_row).transpose()
+    }
+
+    /// Deletes the stored client with this id; false when there is none. Its refresh-token
+    /// families are left as they are: revoke them first with
+    /// [`Database::revoke_refresh_families_by_client`].
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        let affected: u64 = on_pool!(&self.pool, |pool| {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected > 0)
+    }
+}

@@ -1,0 +1,140 @@
+use vneid_store::{ClientRow, StoreError};
+
+use crate::helpers::{migrated_db, t, Backend};
+use crate::on_every_backend;
+
+fn full_client(client_id: &str) -> ClientRow {
+    ClientRow {
+        client_id: client_id.into(),
+        name: Some("Cổng Dịch vụ công tỉnh".into()),
+        secret_hash: Some("hmac:3f2a9c".into()),
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        redirect_uris: vec![
+            "https://portal.example/cb".into(),
+            "https://portal.example/cb2?x=\"quoted\"".into(),
+        ],
+        post_logout_redirect_uris: vec!["https://portal.example/bye".into()],
+        backchannel_logout_uri: Some("https://portal.example/backchannel-logout".into()),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec![
+            "openid".into(),
+            "profile".into(),
+            "personal_id".into(),
+            "offline_access".into(),
+        ],
+        min_level: Some(2),
+        upstreams: vec!["dvcqg".into()],
+        jwks: Some(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f8","y":"x_"}]}"#.into()),
+        created_at: t(0),
+    }
+}
+
+fn bare_client(client_id: &str) -> ClientRow {
+    ClientRow {
+        client_id: client_id.into(),
+        name: None,
+        secret_hash: None,
+        token_endpoint_auth_method: "none".into(),
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        grant_types: vec![],
+        scopes: vec![],
+        min_level: None,
+        upstreams: vec![],
+        jwks: None,
+        created_at: t(60),
+    }
+}
+
+async fn clients_round_trip_every_field(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    let full = full_client("portal");
+    let bare = bare_client("spa");
+    db.insert_client(&full).await.unwrap();
+    db.insert_client(&bare).await.unwrap();
+    assert_eq!(db.client("portal").await.unwrap(), Some(full));
+    assert_eq!(db.client("spa").await.unwrap(), Some(bare));
+    assert_eq!(db.client("nope").await.unwrap(), None);
+}
+
+async fn clients_are_listed_by_id_in_byte_order(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    for id in ["zeta", "alpha", "Beta", "beta", "Alpha"] {
+        db.insert_client(&bare_client(id)).await.unwrap();
+    }
+    let ids: Vec<String> = db
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["Alpha", "Beta", "alpha", "beta", "zeta"]);
+}
+
+async fn a_duplicate_client_id_is_a_conflict_and_keeps_the_stored_client(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    let first = full_client("portal");
+    db.insert_client(&first).await.unwrap();
+    let err = db
+        .insert_client(&bare_client("portal"))
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(db.client("portal").await.unwrap(), Some(first));
+    assert_eq!(db.list_clients().await.unwrap().len(), 1);
+}
+
+async fn a_deleted_client_is_gone_and_its_id_can_be_used_again(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    db.insert_client(&full_client("portal")).await.unwrap();
+    db.insert_client(&bare_client("spa")).await.unwrap();
+    assert!(db.delete_client("portal").await.unwrap());
+    assert!(!db.delete_client("portal").await.unwrap());
+    assert!(!db.delete_client("never-there").await.unwrap());
+    assert_eq!(db.client("portal").await.unwrap(), None);
+    let ids: Vec<String> = db
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["spa"]);
+    db.insert_client(&bare_client("portal")).await.unwrap();
+    assert_eq!(
+        db.client("portal").await.unwrap(),
+        Some(bare_client("portal"))
+    );
+}
+
+async fn a_client_whose_stored_list_is_not_json_reads_back_as_corrupt(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
+    db.insert_client(&full_client("portal")).await.unwrap();
+    dir.raw()
+        .await
+        .execute("UPDATE clients SET scopes = 'openid profile' WHERE client_id = 'portal'")
+        .await
+        .unwrap();
+    let err = db.client("portal").await.expect_err("corrupt");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let err = db.list_clients().await.expect_err("corrupt");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn client_debug_output_hides_the_secret_hash() {
+    let shown = format!("{:?}", full_client("portal"));
+    assert!(!shown.contains("hmac:3f2a9c"), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(shown.contains("portal"), "{shown}");
+}
+
+on_every_backend! {
+    clients_round_trip_every_field,
+    clients_are_listed_by_id_in_byte_order,
+    a_duplicate_client_id_is_a_conflict_and_keeps_the_stored_client,
+    a_deleted_client_is_gone_and_its_id_can_be_used_again,
+    a_client_whose_stored_list_is_not_json_reads_back_as_corrupt,
+}

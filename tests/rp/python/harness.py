@@ -1,0 +1,262 @@
+"""Test harness for the Authlib suite.
+
+Starts a real ``gateway serve`` in a temp dir on a free port, and plays the browser through the
+simulator's login pages (no redirects followed automatically, cookies kept). Nothing here is an
+OpenID client: the relying-party side is Authlib (see test_rp.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent.parent
+
+REDIRECT_URI = "http://127.0.0.1:9/cb"
+POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:9/bye"
+CLIENT_ID = "rp-python"
+CLIENT_SECRET = "rp-python-secret-0123456789-abcdefghijkl"
+PASSWORD = "matkhau123"
+LEVEL2 = "052090000123"  # Nguyễn Văn An, citizen, VNeID level 2
+LEVEL1 = "052195004567"  # Trần Thị Bình, citizen, level 1: refused
+
+
+def gateway_bin() -> str:
+    candidates = [
+        os.environ.get("GATEWAY_BIN"),
+        "/root/.cache/vneid-gateway/target/debug/gateway",
+        str(REPO / "target" / "debug" / "gateway"),
+    ]
+    for c in candidates:
+        if c and os.path.exists(c):
+            return c
+    raise RuntimeError(
+        f"no gateway binary (tried {[c for c in candidates if c]}): build it with "
+        "`cargo build -p vneid-gateway` or set GATEWAY_BIN"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _client_toml(client_id: str, secret: str, auth_method: str | None, refresh: bool) -> str:
+    lines = ["[[clients]]", f'client_id = "{client_id}"', f'client_secret = "{secret}"']
+    if auth_method:
+        lines.append(f'token_endpoint_auth_method = "{auth_method}"')
+    lines += [
+        f'redirect_uris = ["{REDIRECT_URI}"]',
+        f'post_logout_redirect_uris = ["{POST_LOGOUT_REDIRECT_URI}"]',
+        'scopes = ["openid", "profile", "personal_id", "offline_access"]',
+    ]
+    if refresh:
+        lines.append('grant_types = ["authorization_code", "refresh_token"]')
+    return "\n".join(lines)
+
+
+def _config_toml(port: int, tmp: str, refresh: bool) -> str:
+    return "\n".join(
+        [
+            "[server]",
+            f'bind = "127.0.0.1:{port}"',
+            "[database]",
+            f'url = "sqlite://{tmp}/g.db"',
+            "[log]",
+            'filter = "warn"',
+            # A short grace window: a spent refresh token sent again later revokes the family.
+            "[tokens]",
+            'refresh_grace = "1s"',
+            "[simulator]",
+            "enabled = true",
+            _client_toml(
+                "rp-node", "rp-node-secret-0123456789-abcdefghijklmn", None, refresh
+            ),
+            _client_toml(CLIENT_ID, CLIENT_SECRET, "client_secret_post", refresh),
+            "",
+        ]
+    )
+
+
+@dataclass
+class Gateway:
+    url: str
+    dir: str
+    refresh_configured: bool
+    proc: subprocess.Popen
+    log_path: str
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    def log(self) -> str:
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not os.environ.get("KEEP_GATEWAY_DIR"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_gateway() -> Gateway:
+    """Starts ``gateway serve`` and waits for /healthz.
+
+    The clients get the refresh_token grant only when this gateway build accepts it
+    (``check-config``), so the same harness works before and after refresh tokens land; the
+    refresh tests decide on discovery.
+    """
+    binary = gateway_bin()
+    last = None
+    for _ in range(3):
+        tmp = tempfile.mkdtemp(prefix="vneid-rp-python-")
+        port = _free_port()
+        cfg = os.path.join(tmp, "gateway.toml")
+        Path(cfg).write_text(_config_toml(port, tmp, True))
+        refresh = True
+        check = subprocess.run(
+            [binary, "check-config", "--config", cfg], cwd=tmp, capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            refresh = False
+            Path(cfg).write_text(_config_toml(port, tmp, False))
+        log_path = os.path.join(tmp, "gateway.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [binary, "serve", "--config", cfg],
+                cwd=tmp,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        atexit.register(lambda p=proc: p.poll() is None and p.kill())
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    return Gateway(url, tmp, refresh, proc, log_path)
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        gw = Gateway(url, tmp, refresh, proc, log_path)
+        last = RuntimeError(
+            f"gateway did not become healthy on {url} (exit {proc.poll()}):\n{gw.log()}"
+        )
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    raise last
+
+
+# ---- a minimal browser: cookie jar, no automatic redirects -----------------------------------
+
+_INPUT = re.compile(r"<input\b[^>]*>", re.I)
+_ATTR = re.compile(r'\b([a-zA-Z_:-]+)="([^"]*)"')
+
+
+def hidden_inputs(fragment: str) -> dict[str, str]:
+    out = {}
+    for tag in _INPUT.findall(fragment):
+        attrs = {k.lower(): html.unescape(v) for k, v in _ATTR.findall(tag)}
+        if attrs.get("type", "").lower() == "hidden" and "name" in attrs:
+            out[attrs["name"]] = attrs.get("value", "")
+    return out
+
+
+@dataclass
+class Back:
+    """Where the browser is sent at the RP: the URL (never fetched) and the last status."""
+
+    status: int
+    url: str
+    page: str | None = None
+
+
+class Browser:
+    def __init__(self, gateway_url: str):
+        self.origin = gateway_url.rstrip("/")
+        self.session = requests.Session()
+
+    def request(self, method: str, url: str, **kw) -> requests.Response:
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self.origin:
+            raise AssertionError(f"the test browser only talks to the gateway, not {url}")
+        r = self.session.request(method, url, allow_redirects=False, timeout=30, **kw)
+        return r
+
+    @staticmethod
+    def location(r: requests.Response) -> str | None:
+        loc = r.headers.get("location")
+        return urljoin(r.url, loc) if loc else None
+
+    def authorize(self, authorize_url: str) -> str:
+        r = self.request("GET", authorize_url)
+        loc = self.location(r)
+        if r.status_code not in (302, 303) or not loc:
+            raise AssertionError(f"/authorize answered {r.status_code}, not a redirect:\n{r.text[:2000]}")
+        return loc
+
+    def login(self, authorize_url: str, personal_id: str = LEVEL2) -> Back:
+        """Plays the person: authorize → simulator login → OTP from the simulated phone →
+        gateway callback. Returns where the browser goes at the RP's redirect_uri."""
+        sim = self.authorize(authorize_url)
+        assert sim.startswith(f"{self.origin}/simulator/oauth2/authorize?"), sim
+        page = self.request("GET", sim)
+        assert page.status_code == 200, page.status_code
+        request = hidden_inputs(page.text).get("request")
+        assert request, 'simulator login page has no hidden "request" input'
+        otp_page = self.request(
+            "POST",
+            f"{self.origin}/simulator/login",
+            data={"request": request, "personal_id": personal_id, "password": PASSWORD},
+        )
+        assert otp_page.status_code == 200 and 'name="otp"' in otp_page.text, otp_page.status_code
+        messages = self.request("GET", f"{self.origin}/simulator/phone/messages").json()
+        otp = next((m["otp"] for m in messages if m.get("request") == request), None)
+        assert otp, f"no OTP on the simulated phone for request {request}"
+        after = self.request(
+            "POST", f"{self.origin}/simulator/otp", data={"request": request, "otp": otp}
+        )
+        loc = self.location(after)
+        assert after.status_code in (302, 303) and loc, after.status_code
+        assert loc.startswith(f"{self.origin}/login/vneid/callback?"), loc
+        return self.back_to_rp(self.request("GET", loc))
+
+    def back_to_rp(self, r: requests.Response, redirect_uri: str = REDIRECT_URI) -> Back:
+        loc = self.location(r)
+        if r.status_code in (302, 303) and loc:
+            return Back(r.status_code, loc)
+        # A refusal page: the person reads why; the link goes back to the portal.
+        for href in re.findall(r'<a\b[^>]*\bhref="([^"]*)"', r.text, re.I):
+            href = html.unescape(href)
+            if href.startswith(f"{redirect_uri}?"):
+                return Back(r.status_code, href, r.text)
+        raise AssertionError(
+            f"no way back to {redirect_uri} from a {r.status_code} response:\n{r.text[:2000]}"
+        )
