@@ -33,6 +33,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Downstream portals registered in the database.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
     /// Run the national-broker simulator alone.
     Simulator {
         /// Address to listen on.
@@ -50,6 +55,47 @@ pub enum Command {
     },
     /// Load and validate the configuration, then exit.
     CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum ClientsCommand {
+    /// Register a client; its secret is printed once and kept only as a keyed hash.
+    Add {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The client_id.
+        #[arg(long)]
+        id: String,
+        /// Shown on pages ("Quay lại …").
+        #[arg(long)]
+        name: Option<String>,
+        /// Exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<url::Url>,
+        /// Exact post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<url::Url>,
+        #[arg(long = "backchannel-logout-uri")]
+        backchannel_logout_uri: Option<url::Url>,
+        /// authorization_code (default), refresh_token, client_credentials (repeatable).
+        #[arg(long = "grant")]
+        grant_types: Vec<String>,
+        /// Scopes (repeatable; default openid profile).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// 1 or 2 (default: policy.default_min_level).
+        #[arg(long = "min-level")]
+        min_level: Option<u8>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+    },
+    /// List the clients of the configuration file and of the database (no secrets).
+    List {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -198,6 +244,84 @@ fn run(cli: Cli) -> Result<(), String> {
                     },
                 ))
                 .map_err(|e| e.to_string())
+        }
+        Command::Clients {
+            command:
+                ClientsCommand::Add {
+                    config,
+                    id,
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    grant_types,
+                    scopes,
+                    min_level,
+                    public,
+                },
+        } => {
+            let settings = load(config.as_ref())?;
+            let min_level = match min_level {
+                Some(n) => Some(
+                    vneid_core::AssuranceLevel::from_number(i64::from(n))
+                        .map_err(|e| format!("--min-level: {e}"))?,
+                ),
+                None => None,
+            };
+            let client = crate::config::ClientSettings {
+                client_id: id,
+                client_secret: None,
+                token_endpoint_auth_method: Some(if public {
+                    crate::config::ClientAuthMethod::None
+                } else {
+                    crate::config::ClientAuthMethod::ClientSecretBasic
+                }),
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                grant_types: if grant_types.is_empty() {
+                    vec!["authorization_code".into()]
+                } else {
+                    grant_types
+                },
+                scopes: if scopes.is_empty() {
+                    vec!["openid".into(), "profile".into()]
+                } else {
+                    scopes
+                },
+                min_level,
+                upstreams: vec![],
+                name,
+                jwks: None,
+            };
+            let client_id = client.client_id.clone();
+            runtime()?.block_on(async {
+                let secret = startup::add_client(&settings, client).await.map_err(|e| format!("{e:#}"))?;
+                println!("client_id:     {client_id}");
+                match secret {
+                    Some(s) => {
+                        println!("client_secret: {s}");
+                        println!("(the secret is shown this once; the gateway keeps only a keyed hash. Restart the gateway to load the client.)");
+                    }
+                    None => println!("(a public client: no secret; PKCE is required. Restart the gateway to load the client.)"),
+                }
+                Ok(())
+            })
+        }
+        Command::Clients {
+            command: ClientsCommand::List { config },
+        } => {
+            let settings = load(config.as_ref())?;
+            runtime()?.block_on(async {
+                let rows = startup::list_clients(&settings)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                println!("{:<32} {:<9} grants", "client_id", "source");
+                for (id, source, grants) in rows {
+                    println!("{id:<32} {source:<9} {grants}");
+                }
+                Ok(())
+            })
         }
         Command::CheckConfig { config } => {
             let s = load(config.as_ref())?;

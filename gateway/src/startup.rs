@@ -119,11 +119,27 @@ impl Application {
         } else {
             None
         };
-        let clients: HashMap<String, Client> = settings
+        let mut clients: HashMap<String, Client> = settings
             .clients
             .iter()
             .map(|c| (c.client_id.clone(), Client::from_settings(c, &master)))
             .collect();
+        // Clients registered with `gateway clients add` live in the database; a client in the
+        // configuration file wins over one of the same id there.
+        for row in db.list_clients().await.context("reading the clients")? {
+            if clients.contains_key(&row.client_id) {
+                tracing::warn!(client_id = %row.client_id, "client is in both the configuration and the database; the configuration wins");
+                continue;
+            }
+            match Client::from_row(&row) {
+                Ok(c) => {
+                    clients.insert(c.id.clone(), c);
+                }
+                Err(e) => {
+                    tracing::error!(client_id = %row.client_id, error = %e, "stored client is unusable; skipped")
+                }
+            }
+        }
 
         let state = web::Data::new(AppState {
             issuer: issuer.clone(),
@@ -454,6 +470,103 @@ fn build_simulator(settings: &Settings, issuer: &str) -> anyhow::Result<Simulato
         field_names: settings.simulator.field_names.clone(),
     })
     .map_err(|e| anyhow::anyhow!("simulator: {e}"))
+}
+
+/// `gateway clients add`: validates the client as if it were in the configuration file, makes
+/// its secret (256 random bits, unless it is public), stores the client with the secret's keyed
+/// hash, and returns the secret — the only time it is shown.
+pub async fn add_client(
+    settings: &Settings,
+    mut client: crate::config::ClientSettings,
+) -> anyhow::Result<Option<String>> {
+    let public = client.token_endpoint_auth_method == Some(crate::config::ClientAuthMethod::None);
+    let secret = if public
+        || client.token_endpoint_auth_method == Some(crate::config::ClientAuthMethod::PrivateKeyJwt)
+    {
+        None
+    } else {
+        Some(new_client_secret()?)
+    };
+    client.client_secret = secret.clone();
+    if settings
+        .clients
+        .iter()
+        .any(|c| c.client_id == client.client_id)
+    {
+        anyhow::bail!(
+            "client_id {:?} is already in the configuration file",
+            client.client_id
+        );
+    }
+    let mut check = settings.clone();
+    check.clients = vec![client.clone()];
+    check.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = connect_database(settings, 2).await?;
+    db.check_schema()
+        .await
+        .context("run `gateway migrate` first")?;
+    let master = load_master_key(settings)?;
+    let row = vneid_store::ClientRow {
+        client_id: client.client_id.clone(),
+        name: client.name.clone(),
+        secret_hash: secret
+            .as_ref()
+            .map(|s| master.hash_client_secret(s.expose_secret())),
+        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
+        redirect_uris: client.redirect_uris.iter().map(Url::to_string).collect(),
+        post_logout_redirect_uris: client
+            .post_logout_redirect_uris
+            .iter()
+            .map(Url::to_string)
+            .collect(),
+        backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(Url::to_string),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        min_level: client.min_level.map(|l| l.number()),
+        upstreams: client.upstreams.clone(),
+        jwks: client.jwks.clone(),
+        created_at: chrono::Utc::now(),
+    };
+    db.insert_client(&row).await.map_err(|e| match e {
+        vneid_store::StoreError::Conflict(_) => {
+            anyhow::anyhow!("client_id {:?} is already registered", row.client_id)
+        }
+        other => anyhow::anyhow!(other),
+    })?;
+    db.append_audit(
+        &vneid_store::AuditEvent::new("client_added", "success")
+            .client_id(&row.client_id)
+            .detail(serde_json::json!({"via": "cli", "grant_types": row.grant_types, "scopes": row.scopes})),
+    )
+    .await?;
+    Ok(secret.map(|s| s.expose_secret().to_owned()))
+}
+
+/// `gateway clients list`: the clients of the configuration file and of the database.
+pub async fn list_clients(settings: &Settings) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut out: Vec<(String, String, String)> = settings
+        .clients
+        .iter()
+        .map(|c| {
+            (
+                c.client_id.clone(),
+                "config".to_owned(),
+                c.grant_types.join(","),
+            )
+        })
+        .collect();
+    let db = connect_database(settings, 2).await?;
+    db.check_schema()
+        .await
+        .context("run `gateway migrate` first")?;
+    for row in db.list_clients().await? {
+        out.push((
+            row.client_id,
+            "database".to_owned(),
+            row.grant_types.join(","),
+        ));
+    }
+    Ok(out)
 }
 
 /// A client's secret, made by the gateway: 256 random bits.

@@ -56,6 +56,35 @@ impl Client {
         }
     }
 
+    /// A client registered with `gateway clients add` (its secret is already a keyed hash).
+    pub fn from_row(r: &vneid_store::ClientRow) -> Result<Self, String> {
+        let auth_method = match r.token_endpoint_auth_method.as_str() {
+            "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
+            "client_secret_post" => ClientAuthMethod::ClientSecretPost,
+            "private_key_jwt" => ClientAuthMethod::PrivateKeyJwt,
+            "none" => ClientAuthMethod::None,
+            other => return Err(format!("unknown token_endpoint_auth_method {other:?}")),
+        };
+        let min_level = match r.min_level {
+            Some(n) => Some(AssuranceLevel::from_number(i64::from(n)).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Self {
+            id: r.client_id.clone(),
+            name: r.name.clone().unwrap_or_else(|| r.client_id.clone()),
+            secret_hash: r.secret_hash.clone(),
+            auth_method,
+            redirect_uris: r.redirect_uris.clone(),
+            scopes: r.scopes.clone(),
+            min_level,
+            upstreams: r.upstreams.clone(),
+            grant_types: r.grant_types.clone(),
+            post_logout_redirect_uris: r.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: r.backchannel_logout_uri.clone(),
+            jwks: r.jwks.clone(),
+        })
+    }
+
     pub fn is_public(&self) -> bool {
         self.auth_method == ClientAuthMethod::None
     }

@@ -102,3 +102,103 @@ fn check_config_names_the_bad_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[actix_web::test]
+async fn clients_add_registers_a_portal_whose_secret_is_shown_once_and_works() {
+    use vneid_e2e::*;
+    let dir = tempfile::tempdir().unwrap();
+    let port = vneid_e2e::services::free_port();
+    let cfg = format!(
+        "[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"sqlite://{}\"\n[log]\nfilter = \"warn\"\n[simulator]\nenabled = true\n",
+        dir.path().join("g.db").display()
+    );
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, &cfg).unwrap();
+    // The database must exist and be migrated first.
+    let out = Command::new(gateway_bin())
+        .args(["migrate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let add = |id: &str| {
+        Command::new(gateway_bin())
+            .args(["clients", "add", "--config"])
+            .arg(&path)
+            .args([
+                "--id",
+                id,
+                "--redirect-uri",
+                PORTAL_CB,
+                "--scope",
+                "openid",
+                "--scope",
+                "profile",
+                "--grant",
+                "authorization_code",
+                "--grant",
+                "refresh_token",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = add("cli-portal");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("the secret is printed")
+        .trim()
+        .to_owned();
+    assert!(secret.len() >= 43, "256 bits");
+    // Not stored in clear anywhere in the database file.
+    let db_bytes = std::fs::read(dir.path().join("g.db")).unwrap();
+    assert!(!db_bytes
+        .windows(secret.len())
+        .any(|w| w == secret.as_bytes()));
+    let again = add("cli-portal");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already"));
+    let out = Command::new(gateway_bin())
+        .args(["clients", "list", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cli-portal"));
+
+    let gw = GatewayProcess::start(&cfg, dir.path(), "served", port).await;
+    let b = browser();
+    let p = pkce();
+    let url = authorize_url(&gw.url, &p, &[])
+        .replace("client_id=portal&", "client_id=cli-portal&")
+        .replace("+personal_id", "");
+    let res = b.get(&url).send().await.unwrap();
+    let callback = upstream_password_otp(&b, &location(&res), people::LEVEL2_CITIZEN).await;
+    let Ended::Portal(q) = finish(&b, &callback).await else {
+        panic!()
+    };
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", gw.url))
+        .basic_auth("cli-portal", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", PORTAL_CB),
+            ("code_verifier", &p.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let t: serde_json::Value = res.json().await.unwrap();
+    assert!(t["refresh_token"].is_string());
+}

@@ -251,9 +251,16 @@ async fn discovery_advertises_introspection_revocation_and_machine_clients() {
     assert_eq!(d["revocation_endpoint"], format!("{}/revoke", gw.url));
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(d["end_session_endpoint"], format!("{}/logout", gw.url));
+    assert_eq!(d["backchannel_logout_supported"], true);
+    assert_eq!(d["backchannel_logout_session_supported"], true);
+    assert!(d["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("private_key_jwt")));
 }
 
 /// A private_key_jwt client: an ES256 key pair made here, its public half registered as JWKS.

@@ -326,3 +326,48 @@ async fn public_client_must_use_pkce() {
     assert_eq!(q["state"], "s1");
     assert_eq!(q["iss"], gw.url);
 }
+
+#[actix_web::test]
+async fn an_expired_code_or_a_code_presented_by_another_client_is_refused() {
+    let extra = r#"
+[tokens]
+code_ttl = "1s"
+
+[[clients]]
+client_id = "other-portal"
+client_secret = "other-portal-secret-0123456789-abcdefghij"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+"#;
+    let gw = spawn_embedded(extra).await;
+    let b = browser();
+    let p = pkce();
+    let Ended::Portal(q) =
+        login(&b, &authorize_url(&gw.url, &p, &[]), people::LEVEL2_CITIZEN).await
+    else {
+        panic!()
+    };
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", gw.url))
+        .basic_auth(
+            "other-portal",
+            Some("other-portal-secret-0123456789-abcdefghij"),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", PORTAL_CB),
+            ("code_verifier", &p.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // A fresh code, left to expire.
+    let p = pkce();
+    let res = b.get(authorize_url(&gw.url, &p, &[])).send().await.unwrap();
+    let q = query(&location(&res));
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let res = exchange(&gw.url, &q["code"], &p.verifier).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
