@@ -33,10 +33,9 @@ impl OAuthError {
     pub fn invalid_grant(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
     }
-    pub fn invalid_client(d: impl Into<String>, basic_used: bool) -> Self {
+    pub fn invalid_client(d: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", d);
         // RFC 6749 §5.2: a 401 with the scheme the client tried; we always name Basic.
-        let _ = basic_used;
         e.www_authenticate = Some("Basic realm=\"vneid-gateway\"".into());
         e
     }

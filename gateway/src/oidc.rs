@@ -41,7 +41,11 @@ enum AuthorizeFailure {
 
 /// Validates `/authorize` parameters in the order RFC 6749 §4.1.2.1 asks: client and
 /// redirect URI first (errors there are shown, never redirected), then the rest (redirected).
-fn parse_authorize(state: &AppState, raw: &[u8]) -> Result<AuthRequest, AuthorizeFailure> {
+/// Returns the request and the `idp_hint`, if any.
+fn parse_authorize(
+    state: &AppState,
+    raw: &[u8],
+) -> Result<(AuthRequest, Option<String>), AuthorizeFailure> {
     let bad = |m: &str| {
         AuthorizeFailure::Page(PageError::bad_request(
             "Yêu cầu đăng nhập không hợp lệ",
@@ -189,20 +193,17 @@ fn parse_authorize(state: &AppState, raw: &[u8]) -> Result<AuthRequest, Authoriz
         client.min_level,
         p.get("acr_values"),
     );
-    Ok(req)
+    Ok((req, p.get("idp_hint").map(str::to_owned)))
 }
 
 /// `GET /authorize`
 pub async fn authorize(req: HttpRequest, state: Data) -> HttpResponse {
     let raw = req.query_string().as_bytes().to_vec();
-    let auth = match parse_authorize(&state, &raw) {
+    let (auth, hint) = match parse_authorize(&state, &raw) {
         Ok(a) => a,
         Err(AuthorizeFailure::Page(e)) => return actix_web::ResponseError::error_response(&e),
         Err(AuthorizeFailure::Redirect(url)) => return redirect(&url),
     };
-    let hint = Params::parse(&raw)
-        .ok()
-        .and_then(|p| p.get("idp_hint").map(str::to_owned));
 
     // SSO: a live session that satisfies the request gets a code without a trip upstream.
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {

@@ -71,7 +71,9 @@ fn form_urlencoded_pairs(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn decode(s: &[u8]) -> String {
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space, `%XX` a byte);
+/// invalid UTF-8 is replaced.
+pub fn decode(s: &[u8]) -> String {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {

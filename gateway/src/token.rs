@@ -45,24 +45,21 @@ pub async fn authenticate_client<'a>(
             if !scheme.eq_ignore_ascii_case("basic") {
                 return Err(OAuthError::invalid_client(
                     "unsupported authorization scheme",
-                    false,
                 ));
             }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest.trim())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials", true))?;
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             let (id, secret) = decoded
                 .split_once(':')
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials", true))?;
-            let id = Params::parse(format!("v={id}").as_bytes())
-                .ok()
-                .and_then(|x| x.get("v").map(str::to_owned));
-            let secret = Params::parse(format!("v={secret}").as_bytes())
-                .ok()
-                .and_then(|x| x.get("v").map(str::to_owned));
-            Some((id.unwrap_or_default(), secret.unwrap_or_default()))
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            // RFC 6749 §2.3.1: both halves are form-urlencoded before Basic encoding.
+            Some((
+                crate::params::decode(id.as_bytes()),
+                crate::params::decode(secret.as_bytes()),
+            ))
         }
         None => None,
     };
@@ -70,10 +67,9 @@ pub async fn authenticate_client<'a>(
         (Some(JWT_BEARER), Some(a)) => Some(a),
         (None, None) => None,
         _ => {
-            return Err(OAuthError::invalid_client(
-                format!("client_assertion_type must be {JWT_BEARER}, with a client_assertion"),
-                false,
-            ))
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {JWT_BEARER}, with a client_assertion"
+            )))
         }
     };
     let methods = usize::from(basic.is_some())
@@ -93,7 +89,6 @@ pub async fn authenticate_client<'a>(
                 if body_id != id {
                     return Err(OAuthError::invalid_client(
                         "client_id does not match the credentials",
-                        true,
                     ));
                 }
             }
@@ -109,29 +104,25 @@ pub async fn authenticate_client<'a>(
             (None, _) => {
                 return Err(OAuthError::invalid_client(
                     "client authentication is required",
-                    false,
                 ))
             }
         },
     };
-    let client = state.clients.get(client_id).ok_or_else(|| {
-        OAuthError::invalid_client("unknown client or wrong credentials", basic.is_some())
-    })?;
+    let client = state
+        .clients
+        .get(client_id)
+        .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong credentials"))?;
     if client.auth_method != method {
-        return Err(OAuthError::invalid_client(
-            format!(
-                "this client authenticates with {}",
-                client.auth_method.as_str()
-            ),
-            basic.is_some(),
-        ));
+        return Err(OAuthError::invalid_client(format!(
+            "this client authenticates with {}",
+            client.auth_method.as_str()
+        )));
     }
     match (&client.secret_hash, secret) {
         (None, None) => Ok(client),
         (Some(hash), Some(s)) if state.master.verify_client_secret(s, hash) => Ok(client),
         _ => Err(OAuthError::invalid_client(
             "unknown client or wrong credentials",
-            basic.is_some(),
         )),
     }
 }
@@ -143,7 +134,7 @@ async fn authenticate_assertion<'a>(
     assertion: &str,
     client_id: Option<&str>,
 ) -> Result<&'a Client, OAuthError> {
-    let bad = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"), false);
+    let bad = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"));
     // Find the client named inside the assertion before trusting anything in it.
     let unverified = assertion
         .split('.')
@@ -364,7 +355,6 @@ pub async fn introspect(
     if client.is_public() {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect",
-            false,
         ));
     }
     let token = p
