@@ -525,6 +525,8 @@ pub async fn add_client(
         min_level: client.min_level.map(|l| l.number()),
         upstreams: client.upstreams.clone(),
         jwks: client.jwks.clone(),
+        subject_type: "public".to_owned(),
+        sector_identifier: None,
         created_at: chrono::Utc::now(),
     };
     db.insert_client(&row).await.map_err(|e| match e {

@@ -29,6 +29,10 @@ pub struct ClientRow {
     pub upstreams: Vec<String>,
     /// The client's public JWK Set (JSON text), for `private_key_jwt`.
     pub jwks: Option<String>,
+    /// `public` (the person id is the `sub`) or `pairwise` (a per-sector `sub`).
+    pub subject_type: String,
+    /// The sector of a pairwise client; `None`: the host of its redirect URIs.
+    pub sector_identifier: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -53,6 +57,8 @@ impl std::fmt::Debug for ClientRow {
             .field("min_level", &self.min_level)
             .field("upstreams", &self.upstreams)
             .field("jwks", &self.jwks)
+            .field("subject_type", &self.subject_type)
+            .field("sector_identifier", &self.sector_identifier)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -61,7 +67,8 @@ impl std::fmt::Debug for ClientRow {
 /// The columns of `clients` every query returns, in this order ([`ClientDbRow`]).
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_method, \
                               redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
-                              grant_types, scopes, min_level, upstreams, jwks, created_at";
+                              grant_types, scopes, min_level, upstreams, jwks, subject_type, \
+                              sector_identifier, created_at";
 
 type ClientDbRow = (
     String,         // client_id
@@ -76,6 +83,8 @@ type ClientDbRow = (
     Option<i64>,    // min_level
     String,         // upstreams
     Option<String>, // jwks
+    String,         // subject_type
+    Option<String>, // sector_identifier
     i64,            // created_at
 );
 
@@ -103,6 +112,8 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
         min_level,
         upstreams,
         jwks,
+        subject_type,
+        sector_identifier,
         created_at,
     ) = row;
     Ok(ClientRow {
@@ -123,6 +134,8 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
             .transpose()?,
         upstreams: list_from_json(&upstreams, "upstreams")?,
         jwks,
+        subject_type,
+        sector_identifier,
         created_at: from_unix(created_at, "clients.created_at")?,
     })
 }
@@ -140,8 +153,8 @@ impl Database {
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                  redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, \
-                 scopes, min_level, upstreams, jwks, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 scopes, min_level, upstreams, jwks, subject_type, sector_identifier, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -155,6 +168,8 @@ impl Database {
             .bind(client.min_level.map(i64::from))
             .bind(&upstreams)
             .bind(client.jwks.as_deref())
+            .bind(&client.subject_type)
+            .bind(client.sector_identifier.as_deref())
             .bind(to_unix(client.created_at))
             .execute(pool)
             .await
@@ -201,5 +216,49 @@ impl Database {
                 .rows_affected()
         });
         Ok(affected > 0)
+    }
+}
+
+impl Database {
+    /// Remembers that `subject` is the pairwise `sub` of `person_id` in `sector`. Idempotent.
+    pub async fn remember_pairwise_subject(
+        &self,
+        sector: &str,
+        subject: &str,
+        person_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.pool, |pool| {
+            sqlx::query(
+                "INSERT INTO pairwise_subjects (sector, subject, person_id, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (sector, subject) DO NOTHING",
+            )
+            .bind(sector)
+            .bind(subject)
+            .bind(person_id)
+            .bind(to_unix(at))
+            .execute(pool)
+            .await
+            .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// The person behind a pairwise `sub` of `sector`, if it was handed out.
+    pub async fn person_by_pairwise_subject(
+        &self,
+        sector: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<String> = on_pool!(&self.pool, |pool| {
+            sqlx::query_scalar(
+                "SELECT person_id FROM pairwise_subjects WHERE sector = $1 AND subject = $2",
+            )
+            .bind(sector)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
     }
 }

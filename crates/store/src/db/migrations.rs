@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "refresh_families_and_clients",
         include_str!("../../migrations/sqlite/0002_refresh_families_and_clients.sql"),
     ),
+    (
+        3,
+        "directory_and_pairwise",
+        include_str!("../../migrations/sqlite/0003_directory_and_pairwise.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -41,6 +46,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         2,
         "refresh_families_and_clients",
         include_str!("../../migrations/postgres/0002_refresh_families_and_clients.sql"),
+    ),
+    (
+        3,
+        "directory_and_pairwise",
+        include_str!("../../migrations/postgres/0003_directory_and_pairwise.sql"),
     ),
 ];
 

@@ -25,6 +25,8 @@ fn full_client(client_id: &str) -> ClientRow {
         min_level: Some(2),
         upstreams: vec!["dvcqg".into()],
         jwks: Some(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f8","y":"x_"}]}"#.into()),
+        subject_type: "pairwise".into(),
+        sector_identifier: Some("portal.example".into()),
         created_at: t(0),
     }
 }
@@ -43,6 +45,8 @@ fn bare_client(client_id: &str) -> ClientRow {
         min_level: None,
         upstreams: vec![],
         jwks: None,
+        subject_type: "public".into(),
+        sector_identifier: None,
         created_at: t(60),
     }
 }
