@@ -35,6 +35,11 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The write refers to a row that does not exist (e.g. linking a directory account or a
+    /// person that is not on record).
+    #[error("not found: {0}")]
+    NotFound(String),
+
     /// The value cannot be stored as given (a caller's bug, not a state of the store): e.g. a
     /// scope that contains a space, which the space-separated scope list cannot keep.
     #[error("cannot store this value: {0}")]

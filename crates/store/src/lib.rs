@@ -1,7 +1,8 @@
 //! Persistence of vneid-gateway.
 //!
 //! - [`Database`]: the durable store (people, upstream identities, signing keys, audit
-//!   events, refresh-token families, clients) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
+//!   events, refresh-token families, clients, the account directory and its links to people:
+//!   [`DirectoryAccount`], [`AccountLink`]) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
 //!   append-only migrations; [`DbOptions`] says how to open it.
 //! - [`Ephemeral`]: the ephemeral store (pending logins, codes, sessions, replay caches,
 //!   rate limits) in memory ([`MemoryEphemeral`]) or in Redis ([`RedisEphemeral`]).
@@ -13,6 +14,10 @@ mod db;
 mod ephemeral;
 mod error;
 
+pub use db::{
+    AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
+    UpsertCounts, DIRECTORY_LIST_MAX,
+};
 pub use db::{
     AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,
     AUDIT_LIST_MAX,

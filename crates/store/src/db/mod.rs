@@ -1,5 +1,5 @@
 //! The durable store: people, upstream identities, signing keys, audit events, refresh-token
-//! families, clients.
+//! families, clients, the one-stop-shop account directory and its links to people.
 //!
 //! Two backends behind one [`Database`] API, chosen by the URL's scheme: SQLite (`sqlite:`) and
 //! PostgreSQL (`postgres://` or `postgresql://`). The SQL is written once and runs on both
@@ -39,6 +39,7 @@ macro_rules! on_tx {
 
 mod audit;
 mod clients;
+mod directory;
 mod keys;
 mod migrations;
 mod people;
@@ -57,6 +58,10 @@ use crate::StoreError;
 
 pub use audit::{AuditEvent, AuditFilter, AUDIT_LIST_MAX};
 pub use clients::ClientRow;
+pub use directory::{
+    AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
+    UpsertCounts, DIRECTORY_LIST_MAX,
+};
 pub use keys::SigningKeyRow;
 pub use people::{LoginUpsert, PersonRecord};
 pub use refresh::{NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
@@ -408,6 +413,16 @@ impl Tx {
         match self {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls back now (dropping the transaction would too, but later, when the connection is
+    /// next used).
+    async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
     }

@@ -177,6 +177,30 @@ impl Database {
         });
         row.map(|r| person_from_row(r, false)).transpose()
     }
+
+    /// The upstream identities of a person as `(upstream, login_idp, level)`, highest level
+    /// first: what an admin needs to know before linking the person to a staff account.
+    pub async fn person_identities(
+        &self,
+        person_id: &str,
+    ) -> Result<Vec<(String, Option<String>, u8)>, StoreError> {
+        let rows: Vec<(String, Option<String>, i64)> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(
+                "SELECT upstream, login_idp, level FROM upstream_identities \
+                 WHERE person_id = $1 ORDER BY level DESC, upstream, subject",
+            )
+            .bind(person_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(u, idp, level)| {
+                let level = u8::try_from(level)
+                    .map_err(|_| StoreError::Corrupt("upstream_identities.level".into()))?;
+                Ok((u, idp, level))
+            })
+            .collect()
+    }
 }
 
 /// One try of the login upsert in `tx`. Commits on success; a dropped transaction rolls back.

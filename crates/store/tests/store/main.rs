@@ -8,6 +8,7 @@
 
 mod audit;
 mod clients;
+mod directory;
 mod ephemeral;
 mod helpers;
 mod keys;
