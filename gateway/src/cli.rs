@@ -17,6 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Serve. With no --config: the embedded default (SQLite under ./data, simulator, demo).
     Serve {
@@ -37,6 +38,16 @@ pub enum Command {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// The one-stop-shop account directory.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+    /// Reports for the IT centre.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Run the national-broker simulator alone.
     Simulator {
@@ -93,11 +104,55 @@ pub enum ClientsCommand {
         /// A public client (no secret; PKCE required).
         #[arg(long)]
         public: bool,
+        /// `public` (the person id is the `sub`, default) or `pairwise` (a per-sector `sub`).
+        #[arg(long = "subject-type", default_value = "public")]
+        subject_type: String,
+        /// The sector of a pairwise client (a host name); default: the host of its redirect
+        /// URIs.
+        #[arg(long = "sector-identifier")]
+        sector_identifier: Option<String>,
     },
     /// List the clients of the configuration file and of the database (no secrets).
     List {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Import accounts from a spreadsheet export (CSV; `.json` files as JSON). Rows that
+    /// cannot be accounts are listed by line; nothing is written when there are any, unless
+    /// --allow-partial. Exits non-zero when the file was refused.
+    Import {
+        /// The file: header `username,full_name,unit_code,unit_name,kind,personal_id,birth_date,phone,email`.
+        file: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write nothing; report what would happen.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the good rows even when some rows are rejected.
+        #[arg(long)]
+        allow_partial: bool,
+        /// Print the whole report as JSON (as the admin API returns it).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Which units' staff can log in through VNeID, and who is not ready yet.
+    Readiness {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// json (default) or csv (one line per unit, for a spreadsheet).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Show personal ID numbers in clear (default: masked).
+        #[arg(long)]
+        pii: bool,
     },
 }
 
@@ -258,9 +313,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     scopes,
                     min_level,
                     public,
+                    subject_type,
+                    sector_identifier,
                 },
         } => {
             let settings = load(config.as_ref())?;
+            let subject_type = crate::config::SubjectType::parse(&subject_type)
+                .map_err(|e| format!("--subject-type {e}"))?;
             let min_level = match min_level {
                 Some(n) => Some(
                     vneid_core::AssuranceLevel::from_number(i64::from(n))
@@ -293,6 +352,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 upstreams: vec![],
                 name,
                 jwks: None,
+                subject_type,
+                sector_identifier,
             };
             let client_id = client.client_id.clone();
             runtime()?.block_on(async {
@@ -301,9 +362,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 match secret {
                     Some(s) => {
                         println!("client_secret: {s}");
-                        println!("(the secret is shown this once; the gateway keeps only a keyed hash. Restart the gateway to load the client.)");
+                        println!("(the secret is shown this once; the gateway keeps only a keyed hash. Running gateways serve the client within tokens.key_reload_interval.)");
                     }
-                    None => println!("(a public client: no secret; PKCE is required. Restart the gateway to load the client.)"),
+                    None => println!("(a public client: no secret; PKCE is required. Running gateways serve the client within tokens.key_reload_interval.)"),
                 }
                 Ok(())
             })
@@ -322,6 +383,66 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 Ok(())
             })
+        }
+        Command::Directory {
+            command:
+                DirectoryCommand::Import {
+                    file,
+                    config,
+                    dry_run,
+                    allow_partial,
+                    json,
+                },
+        } => {
+            let settings = load(config.as_ref())?;
+            let options = vneid_directory::import::ImportOptions {
+                dry_run,
+                allow_partial,
+            };
+            let report = runtime()?.block_on(async {
+                crate::directory::import_file(&settings, &file, options)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })?;
+            if json {
+                let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                println!("{text}");
+            } else {
+                print!("{}", crate::directory::import_summary(&report));
+            }
+            if report.refused() {
+                return Err(format!(
+                    "{}: {} row(s) rejected, nothing written",
+                    file.display(),
+                    report.rejected.len()
+                ));
+            }
+            Ok(())
+        }
+        Command::Report {
+            command:
+                ReportCommand::Readiness {
+                    config,
+                    format,
+                    pii,
+                },
+        } => {
+            if format != "json" && format != "csv" {
+                return Err(format!("--format {format:?}: expected json or csv"));
+            }
+            let settings = load(config.as_ref())?;
+            let report = runtime()?.block_on(async {
+                crate::directory::readiness_cli(&settings, pii)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })?;
+            if format == "csv" {
+                print!("{}", vneid_directory::report::readiness_csv(&report));
+            } else {
+                let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                println!("{text}");
+            }
+            Ok(())
         }
         Command::CheckConfig { config } => {
             let s = load(config.as_ref())?;

@@ -36,6 +36,8 @@ pub struct Settings {
     #[serde(default)]
     pub demo: DemoSettings,
     #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
@@ -152,7 +154,7 @@ pub struct TokenSettings {
     /// `Cache-Control: max-age` of the JWKS and discovery documents.
     #[serde(deserialize_with = "de_duration")]
     pub jwks_max_age: Duration,
-    /// How often every replica re-reads the signing keys from the database.
+    /// How often every replica re-reads the signing keys and the database clients.
     #[serde(deserialize_with = "de_duration")]
     pub key_reload_interval: Duration,
 }
@@ -221,6 +223,28 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+/// The IT centre's pages under `/admin` and the directory gauges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// One-stop-shop usernames (staff accounts of the directory) whose people may open the
+    /// pages under `/admin` after logging in through VNeID at level 2.
+    pub console_users: Vec<String>,
+    /// How often each replica recomputes the per-unit readiness gauges of `/metrics` (they are
+    /// also recomputed after every import and link change on the replica that made it).
+    #[serde(deserialize_with = "de_duration")]
+    pub gauge_refresh_interval: Duration,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            console_users: Vec::new(),
+            gauge_refresh_interval: Duration::from_secs(300),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
@@ -239,6 +263,34 @@ impl ClientAuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
+        }
+    }
+}
+
+/// What a client gets as `sub` (OpenID Connect Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    /// The gateway's stable person id, the same for every client.
+    #[default]
+    Public,
+    /// A per-sector identifier (§8.1): clients of different sectors cannot correlate people.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "public" => Ok(Self::Public),
+            "pairwise" => Ok(Self::Pairwise),
+            other => Err(format!("{other:?}: use \"public\" or \"pairwise\"")),
         }
     }
 }
@@ -275,6 +327,13 @@ pub struct ClientSettings {
     /// The client's public keys (a JWKS as JSON text) for `private_key_jwt`.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// `public` (default): `sub` is the person id; `pairwise`: a per-sector `sub`.
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// The sector of a pairwise client, a host name; absent: the host of its redirect URIs
+    /// (required when they span several hosts). Clients of one sector see the same `sub`.
+    #[serde(default)]
+    pub sector_identifier: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -465,6 +524,10 @@ impl Settings {
             ("tokens.key_reload_interval", t.key_reload_interval),
             ("database.acquire_timeout", self.database.acquire_timeout),
             ("ephemeral.timeout", self.ephemeral.timeout),
+            (
+                "admin.gauge_refresh_interval",
+                self.admin.gauge_refresh_interval,
+            ),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::new(key, "must be longer than zero"));
@@ -617,6 +680,7 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                 }
                 _ => {}
             }
+            check_subject_type(&key, c, browser_client)?;
             for u in &c.upstreams {
                 if !self.upstreams.iter().any(|x| &x.id == u) && !self.simulator.enabled {
                     return Err(ConfigError::new(
@@ -661,6 +725,74 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                 .join("master.key"),
         )
     }
+}
+
+/// `subject_type` and `sector_identifier` of `[[clients]]` entry `key`.
+fn check_subject_type(
+    key: &str,
+    c: &ClientSettings,
+    browser_client: bool,
+) -> Result<(), ConfigError> {
+    match c.subject_type {
+        SubjectType::Public => {
+            if c.sector_identifier.is_some() {
+                return Err(ConfigError::new(
+                    format!("{key}.sector_identifier"),
+                    "goes with subject_type = \"pairwise\"",
+                ));
+            }
+        }
+        SubjectType::Pairwise => {
+            if !browser_client {
+                return Err(ConfigError::new(
+                    format!("{key}.subject_type"),
+                    "pairwise goes with the authorization_code grant (a machine client's sub is its client_id)",
+                ));
+            }
+            if let Some(s) = &c.sector_identifier {
+                check_sector(s)
+                    .map_err(|m| ConfigError::new(format!("{key}.sector_identifier"), m))?;
+            } else if pairwise_sector(None, c.redirect_uris.iter().map(Url::as_str)).is_none() {
+                return Err(ConfigError::new(
+                    format!("{key}.sector_identifier"),
+                    "required for a pairwise client whose redirect URIs span several hosts",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sector identifier is a bare host name in its normal form (lower case, no scheme, port or
+/// path), e.g. `dichvucong.binhdinh.gov.vn`.
+pub fn check_sector(s: &str) -> Result<(), String> {
+    match url::Host::parse(s) {
+        Ok(h) if !s.is_empty() && h.to_string() == s => Ok(()),
+        _ => Err(format!(
+            "{s:?} is not a host name such as dichvucong.binhdinh.gov.vn (lower case, no scheme, port or path)"
+        )),
+    }
+}
+
+/// The sector of a pairwise client (OpenID Connect Core §8.1): its `sector_identifier`, or the
+/// one host all its redirect URIs share; `None` when neither applies.
+pub fn pairwise_sector<'a>(
+    sector_identifier: Option<&str>,
+    redirect_uris: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    if let Some(s) = sector_identifier {
+        return Some(s.to_owned());
+    }
+    let mut host: Option<String> = None;
+    for u in redirect_uris {
+        let h = Url::parse(u).ok()?.host_str()?.to_ascii_lowercase();
+        match &host {
+            Some(seen) if *seen != h => return None,
+            Some(_) => {}
+            None => host = Some(h),
+        }
+    }
+    host
 }
 
 impl ClientSettings {
@@ -836,6 +968,88 @@ client_secret = "s"
         )
         .unwrap_err();
         assert_eq!(e.key, "clients[0].scopes");
+    }
+
+    #[test]
+    fn pairwise_clients_need_one_sector() {
+        let client = |extra: &str, uris: &str| {
+            format!(
+                "{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nredirect_uris = [{uris}]\n{extra}\n"
+            )
+        };
+        let one_host = "\"https://a.example/cb\", \"https://a.example/cb2\"";
+        let two_hosts = "\"https://a.example/cb\", \"https://b.example/cb\"";
+        let s = load(&client("subject_type = \"pairwise\"", one_host), &[]).unwrap();
+        assert_eq!(s.clients[0].subject_type, SubjectType::Pairwise);
+        let e = load(&client("subject_type = \"pairwise\"", two_hosts), &[]).unwrap_err();
+        assert_eq!(e.key, "clients[0].sector_identifier");
+        assert!(load(
+            &client(
+                "subject_type = \"pairwise\"\nsector_identifier = \"dichvucong.example\"",
+                two_hosts
+            ),
+            &[]
+        )
+        .is_ok());
+        for bad in [
+            "https://x.example",
+            "X.example",
+            "x.example/path",
+            "x.example:443",
+            "",
+        ] {
+            let e = load(
+                &client(
+                    &format!("subject_type = \"pairwise\"\nsector_identifier = \"{bad}\""),
+                    one_host,
+                ),
+                &[],
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "clients[0].sector_identifier", "{bad}");
+        }
+        let e = load(&client("sector_identifier = \"a.example\"", one_host), &[]).unwrap_err();
+        assert_eq!(e.key, "clients[0].sector_identifier");
+        let e = load(&client("subject_type = \"secret\"", one_host), &[]).unwrap_err();
+        assert!(e.to_string().contains("secret"), "{e}");
+        let machine = format!(
+            "{MINIMAL}\n[[clients]]\nclient_id = \"m\"\nclient_secret = \"{}\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"admin\"]\nsubject_type = \"pairwise\"\n",
+            "s".repeat(32)
+        );
+        assert_eq!(
+            load(&machine, &[]).unwrap_err().key,
+            "clients[0].subject_type"
+        );
+    }
+
+    #[test]
+    fn pairwise_sector_is_the_one_redirect_host() {
+        assert_eq!(
+            pairwise_sector(None, ["https://A.example/x", "http://a.example:8080/y"]),
+            Some("a.example".into())
+        );
+        assert_eq!(
+            pairwise_sector(None, ["https://a.example/", "https://b.example/"]),
+            None
+        );
+        assert_eq!(pairwise_sector(None, std::iter::empty()), None);
+        assert_eq!(
+            pairwise_sector(
+                Some("s.example"),
+                ["https://a.example/", "https://b.example/"]
+            ),
+            Some("s.example".into())
+        );
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.example.toml");
+        let s = Settings::load(Some(&path), Vec::new()).unwrap();
+        assert!(s
+            .clients
+            .iter()
+            .any(|c| c.subject_type == SubjectType::Pairwise));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         upstreams: vec![],
         name: Some("Cổng dịch vụ công thử nghiệm".into()),
         jwks: None,
+        subject_type: Default::default(),
+        sector_identifier: None,
     })
 }
 

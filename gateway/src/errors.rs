@@ -16,6 +16,8 @@ pub struct OAuthError {
     pub description: String,
     /// `WWW-Authenticate` for 401 (`Basic realm=…` or `Bearer error=…`).
     pub www_authenticate: Option<String>,
+    /// The request field at fault (admin API), answered as `field`.
+    pub field: Option<String>,
 }
 
 impl OAuthError {
@@ -25,7 +27,13 @@ impl OAuthError {
             error,
             description: description.into(),
             www_authenticate: None,
+            field: None,
         }
+    }
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
@@ -45,6 +53,24 @@ impl OAuthError {
         e.www_authenticate = Some(format!(
             "Bearer realm=\"vneid-gateway\", error=\"invalid_token\", error_description=\"{}\"",
             d.replace(['"', '\\'], "'")
+        ));
+        e
+    }
+    /// RFC 6750 §3.1: no bearer token at all gets a challenge without an error code.
+    pub fn bearer_required() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "a bearer token is required",
+        );
+        e.www_authenticate = Some("Bearer realm=\"vneid-gateway\"".into());
+        e
+    }
+    /// RFC 6750 §3.1: a valid token without the scope the resource needs.
+    pub fn insufficient_scope(scope: &str, d: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", d);
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"vneid-gateway\", error=\"insufficient_scope\", scope=\"{scope}\""
         ));
         e
     }
@@ -86,7 +112,11 @@ impl ResponseError for OAuthError {
         if let Some(h) = &self.www_authenticate {
             b.insert_header(("WWW-Authenticate", h.as_str()));
         }
-        b.json(json!({"error": self.error, "error_description": self.description}))
+        let mut body = json!({"error": self.error, "error_description": self.description});
+        if let Some(f) = &self.field {
+            body["field"] = json!(f);
+        }
+        b.json(body)
     }
 }
 

@@ -2,9 +2,13 @@
 //! `main.rs` only parses the command line; everything else is here so tests can build the real
 //! application on port 0.
 
+pub mod admin;
 pub mod cli;
+pub mod clients;
 pub mod config;
+pub mod console;
 pub mod demo;
+pub mod directory;
 pub mod errors;
 pub mod login;
 pub mod logout;

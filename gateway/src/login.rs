@@ -492,12 +492,14 @@ async fn admit(
     now: DateTime<Utc>,
 ) -> Result<(String, String), ServiceError> {
     let pid = admitted.personal_id.expose();
+    let personal_id_hash = state.master.lookup_hash("personal_id", pid);
+    let request_id = event.request_id.clone();
     let person = state
         .db
         .upsert_person_on_login(&LoginUpsert {
             upstream: identity.upstream.clone(),
             subject: identity.subject.clone(),
-            personal_id_hash: Some(state.master.lookup_hash("personal_id", pid)),
+            personal_id_hash: Some(personal_id_hash.clone()),
             personal_id_sealed: Some(
                 state
                     .master
@@ -533,6 +535,16 @@ async fn admit(
         level = admitted.level.number(),
         "login admitted"
     );
+    let facts = vneid_directory::link::LoginFacts {
+        person_id: &person.id,
+        personal_id_hash: &personal_id_hash,
+        level: admitted.level.number(),
+        login_idp: identity.login_idp.as_deref(),
+        vneid_login_idp: &state.settings.policy.vneid_login_idp,
+        request_id: request_id.as_deref(),
+        at: now,
+    };
+    link_account(state, &facts).await;
 
     let cookie = fresh_token(32)?;
     let session = Session {
@@ -555,6 +567,46 @@ async fn admit(
         .await?;
     let redirect = issue_code(state, req, &session).await?;
     Ok((redirect, cookie))
+}
+
+/// Links the person to their one-stop-shop account (see [`vneid_directory::link`]). The login
+/// stands whatever happens here: a failure is logged, and the next login tries again.
+async fn link_account(state: &AppState, facts: &vneid_directory::link::LoginFacts<'_>) {
+    let person_id = facts.person_id;
+    let outcome = match vneid_directory::link::link_on_login(&state.db, facts).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, person_id, "linking to the directory failed");
+            state
+                .metrics
+                .account_links
+                .with_label_values(&["error"])
+                .inc();
+            return;
+        }
+    };
+    use vneid_directory::link::LinkOutcome;
+    let label = match &outcome {
+        LinkOutcome::Linked { username } => {
+            tracing::info!(person_id, username = %username, "linked to the directory account");
+            "linked"
+        }
+        LinkOutcome::AlreadyLinked { .. } => "already_linked",
+        LinkOutcome::NoMatch => "no_match",
+        LinkOutcome::Conflict { reason, .. } => {
+            tracing::info!(
+                person_id,
+                reason = reason.as_str(),
+                "directory link conflict recorded"
+            );
+            "conflict"
+        }
+    };
+    state
+        .metrics
+        .account_links
+        .with_label_values(&[label])
+        .inc();
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::errors::PageError;
 use crate::login::{self, Session, SESSION_COOKIE};
 use crate::pages::{escape, html};
 use crate::params::Params;
-use crate::state::AppState;
+use crate::state::{AppState, Client};
 use crate::telemetry::RequestId;
 
 type Data = web::Data<AppState>;
@@ -198,14 +198,13 @@ fn confirmation_page(p: &Params) -> HttpResponse {
 pub fn notify_backchannel(state: Data, session: Session) {
     actix_web::rt::spawn(async move {
         for client_id in &session.clients {
-            let Some(uri) = state
-                .clients
-                .get(client_id)
-                .and_then(|c| c.backchannel_logout_uri.clone())
-            else {
+            let Some(client) = state.clients.get(client_id) else {
                 continue;
             };
-            let outcome = match deliver(&state, &session, client_id, &uri).await {
+            let Some(uri) = client.backchannel_logout_uri.clone() else {
+                continue;
+            };
+            let outcome = match deliver(&state, &session, &client, &uri).await {
                 Ok(()) => "delivered",
                 Err(e) => {
                     tracing::warn!(client_id = %client_id, error = %e, "back-channel logout failed");
@@ -224,14 +223,18 @@ pub fn notify_backchannel(state: Data, session: Session) {
 async fn deliver(
     state: &AppState,
     session: &Session,
-    client_id: &str,
+    client: &Client,
     uri: &str,
 ) -> Result<(), String> {
     let jti = login::fresh_token(16).map_err(|e| e.to_string())?;
+    // The `sub` this portal knows the person by (pairwise or not).
+    let sub = crate::clients::subject_for(state, client, &session.person_id)
+        .await
+        .map_err(|e| e.to_string())?;
     let claims = LogoutTokenClaims::new(
         state.issuer.clone(),
-        client_id.to_owned(),
-        session.person_id.clone(),
+        client.id.clone(),
+        sub,
         session.sid.clone(),
         jti,
         state.clock.now().timestamp(),

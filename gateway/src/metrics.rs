@@ -3,7 +3,7 @@
 //! URL.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -19,6 +19,13 @@ pub struct Metrics {
     pub http_requests: HistogramVec,
     /// Back-channel logout deliveries, by outcome (delivered | failed).
     pub backchannel_logout: IntCounterVec,
+    /// Directory accounts per unit (`unit` = the unit code, never a person).
+    pub directory_accounts: IntGaugeVec,
+    /// Staff accounts per unit by readiness `state`: valid | missing | invalid | duplicate
+    /// (of the personal ID number) and linked (to a VNeID level-2 identity).
+    pub directory_staff: IntGaugeVec,
+    /// Linking after a login, by outcome (linked | already_linked | no_match | conflict).
+    pub account_links: IntCounterVec,
 }
 
 /// The `login_idp` label: the known account systems, everything else folded into `other`.
@@ -75,6 +82,30 @@ impl Metrics {
             &["outcome"],
         )?;
         registry.register(Box::new(backchannel_logout.clone()))?;
+        let directory_accounts = IntGaugeVec::new(
+            Opts::new(
+                "directory_accounts",
+                "One-stop-shop directory accounts per unit",
+            ),
+            &["unit"],
+        )?;
+        let directory_staff = IntGaugeVec::new(
+            Opts::new(
+                "directory_staff",
+                "Staff accounts per unit by readiness: valid, missing, invalid or duplicate personal ID number, and linked to VNeID level 2",
+            ),
+            &["unit", "state"],
+        )?;
+        let account_links = IntCounterVec::new(
+            Opts::new(
+                "account_links_total",
+                "Linking of a person to their one-stop-shop account after a login, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(directory_accounts.clone()))?;
+        registry.register(Box::new(directory_staff.clone()))?;
+        registry.register(Box::new(account_links.clone()))?;
         Ok(Self {
             registry,
             logins,
@@ -82,7 +113,35 @@ impl Metrics {
             upstream_duration,
             http_requests,
             backchannel_logout,
+            directory_accounts,
+            directory_staff,
+            account_links,
         })
+    }
+
+    /// Sets the per-unit directory gauges from a readiness report; units no longer in the
+    /// directory disappear.
+    pub fn set_readiness(&self, report: &vneid_directory::report::ReadinessReport) {
+        self.directory_accounts.reset();
+        self.directory_staff.reset();
+        for u in &report.units {
+            let unit = u.unit_code.as_str();
+            let c = &u.counts;
+            self.directory_accounts
+                .with_label_values(&[unit])
+                .set(c.accounts as i64);
+            for (state, n) in [
+                ("valid", c.staff_valid_personal_id),
+                ("missing", c.staff_missing_personal_id),
+                ("invalid", c.staff_invalid_personal_id),
+                ("duplicate", c.staff_duplicate_personal_id),
+                ("linked", c.staff_linked),
+            ] {
+                self.directory_staff
+                    .with_label_values(&[unit, state])
+                    .set(n as i64);
+            }
+        }
     }
 
     pub fn login(

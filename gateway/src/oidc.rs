@@ -31,7 +31,13 @@ fn redirect(location: &str) -> HttpResponse {
 }
 
 /// Scopes the gateway serves now (discovery must be truthful).
-pub const SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "personal_id", "offline_access"];
+pub const SCOPES_SUPPORTED: [&str; 5] = [
+    "openid",
+    "profile",
+    "personal_id",
+    "account",
+    "offline_access",
+];
 
 /// Either an error page (before the redirect URI is trusted) or a redirect with an error.
 enum AuthorizeFailure {
@@ -235,7 +241,7 @@ pub async fn authorize(req: HttpRequest, state: Data) -> HttpResponse {
     let Some(client) = state.clients.get(&auth.client_id) else {
         return service_page_error(login::ServiceError::Internal("client vanished".into()));
     };
-    let allowed = login::allowed_upstreams(&state, client);
+    let allowed = login::allowed_upstreams(&state, &client);
     let chosen = match hint {
         Some(h) => match allowed.iter().find(|u| u.id() == h) {
             Some(u) => u.id().to_owned(),
@@ -428,26 +434,17 @@ pub async fn revoke(
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 
+/// The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), if there is one.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    Some(rest.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
 /// `GET|POST /userinfo`
 pub async fn userinfo(req: HttpRequest, state: Data) -> Result<HttpResponse, OAuthError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let bearer = authorization
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty());
-    let Some(bearer) = bearer else {
-        let mut e = OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request",
-            "a bearer token is required",
-        );
-        e.www_authenticate = Some("Bearer realm=\"vneid-gateway\"".into());
-        return Err(e);
+    let Some(bearer) = bearer_token(&req) else {
+        return Err(OAuthError::bearer_required());
     };
     let claims = token::userinfo(&state, bearer).await?;
     Ok(HttpResponse::Ok()
@@ -482,7 +479,7 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "introspection_endpoint": state.url("/introspect"),
             "revocation_endpoint": state.url("/revoke"),
             "grant_types_supported": crate::config::GRANT_TYPES,
-            "subject_types_supported": ["public"],
+            "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": [alg],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "ES256", "EdDSA"],
@@ -490,7 +487,7 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": SCOPES_SUPPORTED,
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id", "account"],
             "acr_values_supported": [AssuranceLevel::Level1.acr(), AssuranceLevel::Level2.acr()],
             "prompt_values_supported": ["none", "login"],
             "authorization_response_iss_parameter_supported": true,

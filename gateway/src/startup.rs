@@ -1,7 +1,6 @@
 //! Wiring: `Application::build(settings)` binds the listener (port 0 works), connects the
 //! stores, loads keys, and builds the server; `run_until_stopped()` serves until SIGTERM/SIGINT.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -19,10 +18,11 @@ use vneid_store::{Database, DbOptions, EphemeralOptions, SigningKeyRow};
 use vneid_tokens::{generate_signing_key, random_token, KeyRecord, KeySet, MasterKey};
 use vneid_upstream::{Upstream, UpstreamConfig};
 
+use crate::clients::{Actor, ClientRegistry};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Client};
-use crate::{demo, logout, oidc, ops, pages, telemetry};
+use crate::{admin, console, demo, directory, logout, oidc, ops, pages, telemetry};
 
 /// The id of the built-in upstream in the embedded default.
 pub const EMBEDDED_UPSTREAM: &str = "vneid";
@@ -102,6 +102,13 @@ impl Application {
         if settings.demo.enabled && !settings.clients.iter().any(|c| c.client_id == DEMO_CLIENT) {
             extra_clients.push(demo::client_settings(&issuer)?);
         }
+        if !settings
+            .clients
+            .iter()
+            .any(|c| c.client_id == console::CONSOLE_CLIENT)
+        {
+            extra_clients.push(console::client_settings(&issuer)?);
+        }
         settings.clients.extend(extra_clients);
 
         let timeout = settings.server.upstream_timeout;
@@ -119,27 +126,15 @@ impl Application {
         } else {
             None
         };
-        let mut clients: HashMap<String, Client> = settings
-            .clients
-            .iter()
-            .map(|c| (c.client_id.clone(), Client::from_settings(c, &master)))
-            .collect();
-        // Clients registered with `gateway clients add` live in the database; a client in the
-        // configuration file wins over one of the same id there.
-        for row in db.list_clients().await.context("reading the clients")? {
-            if clients.contains_key(&row.client_id) {
-                tracing::warn!(client_id = %row.client_id, "client is in both the configuration and the database; the configuration wins");
-                continue;
-            }
-            match Client::from_row(&row) {
-                Ok(c) => {
-                    clients.insert(c.id.clone(), c);
-                }
-                Err(e) => {
-                    tracing::error!(client_id = %row.client_id, error = %e, "stored client is unusable; skipped")
-                }
-            }
-        }
+        // Clients of the configuration file, then those of the database (`gateway clients add`,
+        // the admin API); a client in the configuration file wins over one of the same id there.
+        let clients = ClientRegistry::new(
+            settings
+                .clients
+                .iter()
+                .map(|c| Client::from_settings(c, &master)),
+        );
+        clients.reload(&db).await.context("reading the clients")?;
 
         let state = web::Data::new(AppState {
             issuer: issuer.clone(),
@@ -155,6 +150,8 @@ impl Application {
             settings: settings.clone(),
         });
         spawn_key_reloader(state.clone());
+        spawn_client_reloader(state.clone());
+        directory::spawn_gauge_refresher(state.clone());
 
         let workers = if settings.server.workers == 0 {
             std::thread::available_parallelism()
@@ -202,6 +199,13 @@ impl Application {
                 .route("/readyz", web::get().to(ops::readyz))
                 .route("/readyz", web::head().to(ops::readyz))
                 .route("/metrics", web::get().to(ops::metrics))
+                .service(
+                    web::scope("/admin/v1")
+                        .configure(admin::routes)
+                        .configure(directory::routes)
+                        .default_service(web::to(admin::not_found)),
+                )
+                .configure(console::configure)
                 .route("/", web::get().to(home));
             if let Some(sim) = &simulator {
                 let sim = sim.clone();
@@ -271,7 +275,7 @@ async fn not_found() -> HttpResponse {
 }
 
 /// The master key: configured value, configured file, or (beside SQLite only) a file made now.
-fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+pub(crate) fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(k) = &settings.keys.master_key {
         return MasterKey::from_base64(k.expose_secret().trim())
             .map_err(|e| anyhow::anyhow!("keys.master_key: {e}"));
@@ -440,6 +444,21 @@ fn spawn_key_reloader(state: web::Data<AppState>) {
     });
 }
 
+/// Every replica re-reads the database clients every `tokens.key_reload_interval`, so a client
+/// added or removed on another replica or with `gateway clients add` is served (or refused)
+/// without a restart. A replica where the change was made through the admin API reloads at once.
+fn spawn_client_reloader(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let interval = state.settings.tokens.key_reload_interval;
+            tokio::time::sleep(interval.max(Duration::from_millis(100))).await;
+            if let Err(e) = state.clients.reload(&state.db).await {
+                tracing::warn!(error = %e, "reloading the clients failed; keeping the current ones");
+            }
+        }
+    });
+}
+
 fn embedded_upstream(issuer: &str) -> anyhow::Result<UpstreamConfig> {
     let secret = random_token(32).map_err(|e| anyhow::anyhow!("{e}"))?;
     let toml = format!(
@@ -472,75 +491,26 @@ fn build_simulator(settings: &Settings, issuer: &str) -> anyhow::Result<Simulato
     .map_err(|e| anyhow::anyhow!("simulator: {e}"))
 }
 
-/// `gateway clients add`: validates the client as if it were in the configuration file, makes
-/// its secret (256 random bits, unless it is public), stores the client with the secret's keyed
-/// hash, and returns the secret — the only time it is shown.
+/// `gateway clients add`: registers the client in the database exactly as the admin API does
+/// ([`crate::clients::register_client`]) and returns its secret — the only time it is shown.
 pub async fn add_client(
     settings: &Settings,
-    mut client: crate::config::ClientSettings,
+    client: crate::config::ClientSettings,
 ) -> anyhow::Result<Option<String>> {
-    let public = client.token_endpoint_auth_method == Some(crate::config::ClientAuthMethod::None);
-    let secret = if public
-        || client.token_endpoint_auth_method == Some(crate::config::ClientAuthMethod::PrivateKeyJwt)
-    {
-        None
-    } else {
-        Some(new_client_secret()?)
-    };
-    client.client_secret = secret.clone();
-    if settings
-        .clients
-        .iter()
-        .any(|c| c.client_id == client.client_id)
-    {
-        anyhow::bail!(
-            "client_id {:?} is already in the configuration file",
-            client.client_id
-        );
-    }
-    let mut check = settings.clone();
-    check.clients = vec![client.clone()];
-    check.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let db = connect_database(settings, 2).await?;
     db.check_schema()
         .await
         .context("run `gateway migrate` first")?;
     let master = load_master_key(settings)?;
-    let row = vneid_store::ClientRow {
-        client_id: client.client_id.clone(),
-        name: client.name.clone(),
-        secret_hash: secret
-            .as_ref()
-            .map(|s| master.hash_client_secret(s.expose_secret())),
-        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
-        redirect_uris: client.redirect_uris.iter().map(Url::to_string).collect(),
-        post_logout_redirect_uris: client
-            .post_logout_redirect_uris
-            .iter()
-            .map(Url::to_string)
-            .collect(),
-        backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(Url::to_string),
-        grant_types: client.grant_types.clone(),
-        scopes: client.scopes.clone(),
-        min_level: client.min_level.map(|l| l.number()),
-        upstreams: client.upstreams.clone(),
-        jwks: client.jwks.clone(),
-        subject_type: "public".to_owned(),
-        sector_identifier: None,
-        created_at: chrono::Utc::now(),
+    let actor = Actor {
+        via: "cli",
+        by: None,
+        request_id: None,
     };
-    db.insert_client(&row).await.map_err(|e| match e {
-        vneid_store::StoreError::Conflict(_) => {
-            anyhow::anyhow!("client_id {:?} is already registered", row.client_id)
-        }
-        other => anyhow::anyhow!(other),
-    })?;
-    db.append_audit(
-        &vneid_store::AuditEvent::new("client_added", "success")
-            .client_id(&row.client_id)
-            .detail(serde_json::json!({"via": "cli", "grant_types": row.grant_types, "scopes": row.scopes})),
-    )
-    .await?;
+    let (_, secret) =
+        crate::clients::register_client(settings, &db, &master, client, &actor, chrono::Utc::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(secret.map(|s| s.expose_secret().to_owned()))
 }
 
@@ -573,9 +543,7 @@ pub async fn list_clients(settings: &Settings) -> anyhow::Result<Vec<(String, St
 
 /// A client's secret, made by the gateway: 256 random bits.
 pub fn new_client_secret() -> anyhow::Result<SecretString> {
-    Ok(SecretString::from(
-        random_token(32).map_err(|e| anyhow::anyhow!("{e}"))?,
-    ))
+    crate::clients::new_client_secret().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `gateway keys rotate`: adds a new key, active now; the old keys stay published.
@@ -628,7 +596,10 @@ pub async fn rotate(
     })
 }
 
-async fn connect_database(settings: &Settings, max_connections: u32) -> anyhow::Result<Database> {
+pub(crate) async fn connect_database(
+    settings: &Settings,
+    max_connections: u32,
+) -> anyhow::Result<Database> {
     Database::connect_with(&DbOptions {
         url: settings.database.url.clone(),
         max_connections,

@@ -1,6 +1,5 @@
 //! What every handler shares: settings, stores, keys, upstreams, clients, metrics, the clock.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use secrecy::ExposeSecret;
@@ -10,8 +9,27 @@ use vneid_store::{Database, Ephemeral};
 use vneid_tokens::{KeySet, MasterKey};
 use vneid_upstream::Upstream;
 
-use crate::config::{ClientAuthMethod, ClientSettings, Settings};
+use crate::clients::ClientRegistry;
+use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, Settings, SubjectType};
 use crate::metrics::Metrics;
+
+/// Where a client is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// `[[clients]]` in the configuration file (or the built-in demo portal).
+    Config,
+    /// The `clients` table (admin API, `gateway clients add`).
+    Database,
+}
+
+impl ClientSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Database => "database",
+        }
+    }
+}
 
 /// A registered downstream portal, with its secret kept only as a keyed hash.
 #[derive(Debug, Clone)]
@@ -29,6 +47,14 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Public keys for `private_key_jwt` (JWKS JSON).
     pub jwks: Option<String>,
+    pub subject_type: SubjectType,
+    /// The `sector_identifier` as registered.
+    pub sector_identifier: Option<String>,
+    /// The sector whose pairwise `sub` this client gets; `None` for a public client.
+    pub sector: Option<String>,
+    pub source: ClientSource,
+    /// When it was registered (database clients).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Client {
@@ -53,10 +79,21 @@ impl Client {
                 .collect(),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(Url::to_string),
             jwks: c.jwks.clone(),
+            subject_type: c.subject_type,
+            sector_identifier: c.sector_identifier.clone(),
+            sector: match c.subject_type {
+                SubjectType::Public => None,
+                SubjectType::Pairwise => pairwise_sector(
+                    c.sector_identifier.as_deref(),
+                    c.redirect_uris.iter().map(Url::as_str),
+                ),
+            },
+            source: ClientSource::Config,
+            created_at: None,
         }
     }
 
-    /// A client registered with `gateway clients add` (its secret is already a keyed hash).
+    /// A client of the database (its secret is already a keyed hash).
     pub fn from_row(r: &vneid_store::ClientRow) -> Result<Self, String> {
         let auth_method = match r.token_endpoint_auth_method.as_str() {
             "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
@@ -68,6 +105,18 @@ impl Client {
         let min_level = match r.min_level {
             Some(n) => Some(AssuranceLevel::from_number(i64::from(n)).map_err(|e| e.to_string())?),
             None => None,
+        };
+        let subject_type =
+            SubjectType::parse(&r.subject_type).map_err(|e| format!("subject_type {e}"))?;
+        let sector = match subject_type {
+            SubjectType::Public => None,
+            SubjectType::Pairwise => Some(
+                pairwise_sector(
+                    r.sector_identifier.as_deref(),
+                    r.redirect_uris.iter().map(String::as_str),
+                )
+                .ok_or("a pairwise client without a sector")?,
+            ),
         };
         Ok(Self {
             id: r.client_id.clone(),
@@ -82,6 +131,11 @@ impl Client {
             post_logout_redirect_uris: r.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: r.backchannel_logout_uri.clone(),
             jwks: r.jwks.clone(),
+            subject_type,
+            sector_identifier: r.sector_identifier.clone(),
+            sector,
+            source: ClientSource::Database,
+            created_at: Some(r.created_at),
         })
     }
 
@@ -108,7 +162,8 @@ pub struct AppState {
     pub master: MasterKey,
     pub keys: RwLock<Arc<KeySet>>,
     pub upstreams: Vec<Upstream>,
-    pub clients: HashMap<String, Client>,
+    /// Config and database clients; reloaded at run time.
+    pub clients: ClientRegistry,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
     /// For the demo portal's back-channel calls to this gateway.

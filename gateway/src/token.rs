@@ -1,5 +1,6 @@
 //! The token service: client authentication, the authorization-code grant, userinfo.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,6 +13,7 @@ use vneid_tokens::{
 
 use actix_web::http::StatusCode;
 
+use crate::clients::{person_for_subject, subject_for};
 use crate::config::{ClientAuthMethod, GRANT_TYPES, PERSON_SCOPES};
 use crate::errors::OAuthError;
 use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
@@ -34,11 +36,11 @@ pub const NS_ASSERTION_JTI: &str = "assertion_jti";
 /// HTTP Basic with form-urlencoded id and secret, `client_secret_post`, `private_key_jwt`
 /// (RFC 7523, `jti` single use), or `none` for a public client. The method must be the one
 /// registered, and only one may be used.
-pub async fn authenticate_client<'a>(
-    state: &'a AppState,
+pub async fn authenticate_client(
+    state: &AppState,
     authorization: Option<&str>,
     p: &Params,
-) -> Result<&'a Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic = match authorization {
         Some(h) => {
             let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
@@ -129,11 +131,11 @@ pub async fn authenticate_client<'a>(
 
 /// `private_key_jwt`: the assertion names the client (`iss`/`sub`), is signed by one of its
 /// registered keys, is meant for us, and its `jti` has not been seen before.
-async fn authenticate_assertion<'a>(
-    state: &'a AppState,
+async fn authenticate_assertion(
+    state: &AppState,
     assertion: &str,
     client_id: Option<&str>,
-) -> Result<&'a Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let bad = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"));
     // Find the client named inside the assertion before trusting anything in it.
     let unverified = assertion
@@ -238,9 +240,9 @@ pub async fn token(
         ));
     }
     match grant {
-        "client_credentials" => client_credentials(state, client, p).await,
-        "refresh_token" => refresh(state, client, p, request_id).await,
-        _ => authorization_code(state, client, p, request_id).await,
+        "client_credentials" => client_credentials(state, &client, p).await,
+        "refresh_token" => refresh(state, &client, p, request_id).await,
+        _ => authorization_code(state, &client, p, request_id).await,
     }
 }
 
@@ -312,8 +314,9 @@ async fn client_credentials(
     }))
 }
 
-/// A gateway access token that is valid now and not revoked, or `None`.
-async fn live_access_token(
+/// A gateway access token that is valid now, not revoked, and of a client still registered;
+/// or `None`.
+pub(crate) async fn live_access_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, OAuthError> {
@@ -325,6 +328,10 @@ async fn live_access_token(
     ) else {
         return Ok(None);
     };
+    // A removed client's tokens end with it.
+    if state.clients.get(&claims.client_id).is_none() {
+        return Ok(None);
+    }
     let mut keys = vec![(NS_REVOKED, claims.jti.clone())];
     if let Some(sid) = &claims.sid {
         keys.push((NS_REVOKED_GRANT, format!("{}:{sid}", claims.client_id)));
@@ -367,19 +374,22 @@ pub async fn introspect(
         .map_err(OAuthError::from_store)?
     {
         let f = &record.family;
-        return Ok(if record.is_active(state.clock.now()) {
-            json!({
+        // The family's client must still be registered; `sub` is the one that client sees.
+        let owner = state.clients.get(&f.client_id);
+        return Ok(match owner {
+            Some(owner) if record.is_active(state.clock.now()) => json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "scope": f.scopes.join(" "),
                 "client_id": f.client_id,
-                "sub": f.person_id,
+                "sub": subject_for(state, &owner, &f.person_id)
+                    .await
+                    .map_err(OAuthError::from_store)?,
                 "iss": state.issuer,
                 "exp": f.expires_at.timestamp(),
                 "iat": record.created_at.timestamp(),
-            })
-        } else {
-            json!({"active": false})
+            }),
+            _ => json!({"active": false}),
         });
     }
     Ok(match live_access_token(state, token).await? {
@@ -576,6 +586,9 @@ async fn mint(
         .map_err(OAuthError::from_store)?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
     let scope = grant.scopes.join(" ");
+    let sub = subject_for(state, client, &grant.person_id)
+        .await
+        .map_err(OAuthError::from_store)?;
     let jti = crate::login::fresh_token(16).map_err(|e| {
         tracing::error!(error = %e, "no randomness");
         OAuthError::server_error()
@@ -584,7 +597,7 @@ async fn mint(
         iss: state.issuer.clone(),
         exp: now + secs(settings.access_token_ttl),
         aud: Audience::One(client.id.clone()),
-        sub: grant.person_id.clone(),
+        sub: sub.clone(),
         client_id: client.id.clone(),
         iat: now,
         jti: jti.clone(),
@@ -598,7 +611,7 @@ async fn mint(
     let has = |s: &str| grant.scopes.iter().any(|x| x == s);
     let id = IdTokenClaims {
         iss: state.issuer.clone(),
-        sub: grant.person_id.clone(),
+        sub,
         aud: client.id.clone(),
         exp: now + secs(settings.id_token_ttl),
         iat: now,
@@ -625,7 +638,17 @@ async fn mint(
         } else {
             None
         },
-        account: None,
+        account: if has("account") {
+            account_claim(
+                state,
+                &person.id,
+                grant.level.number(),
+                grant.login_idp.as_deref(),
+            )
+            .await?
+        } else {
+            None
+        },
         at_hash: None,
     };
     let (access_token, id_token) = sign_pair(state, access, id).await?;
@@ -872,9 +895,13 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
             "this access token is not about a person",
         ));
     }
+    let person_id = person_for_subject(state, &claims.client_id, &claims.sub)
+        .await
+        .map_err(OAuthError::from_store)?
+        .ok_or_else(|| OAuthError::invalid_token("the person is unknown"))?;
     let person = state
         .db
-        .person(&claims.sub)
+        .person(&person_id)
         .await
         .map_err(OAuthError::from_store)?
         .ok_or_else(|| OAuthError::invalid_token("the person no longer exists"))?;
@@ -903,7 +930,51 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
             out.insert("personal_id".into(), json!(pid));
         }
     }
+    if scopes.contains(&"account") {
+        let level = claims
+            .acr
+            .as_deref()
+            .and_then(|a| vneid_core::AssuranceLevel::from_acr(a).ok())
+            .map_or(0, |l| l.number());
+        if let Some(account) =
+            account_claim(state, &person.id, level, claims.login_idp.as_deref()).await?
+        {
+            out.insert("account".into(), account);
+        }
+    }
     Ok(Value::Object(out))
+}
+
+/// The `account` claim (scope `account`): the one-stop-shop account linked to the person —
+/// a staff account only to a grant made through VNeID at level 2.
+async fn account_claim(
+    state: &AppState,
+    person_id: &str,
+    level: u8,
+    login_idp: Option<&str>,
+) -> Result<Option<Value>, OAuthError> {
+    let Some((_, account)) = state
+        .db
+        .account_link_by_person(person_id)
+        .await
+        .map_err(OAuthError::from_store)?
+    else {
+        return Ok(None);
+    };
+    if !vneid_directory::link::account_reachable(
+        &account.kind,
+        level,
+        login_idp,
+        &state.settings.policy.vneid_login_idp,
+    ) {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "username": account.username,
+        "unit_code": account.unit_code,
+        "unit_name": account.unit_name,
+        "kind": account.kind,
+    })))
 }
 
 #[cfg(test)]

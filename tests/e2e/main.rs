@@ -1,9 +1,12 @@
 //! End-to-end: the real gateway, the real simulator, HTTP only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_clients;
 mod bad_input;
+mod directory;
 mod login;
 mod logout;
+mod openapi;
 mod process;
 mod provider;
 mod refresh;

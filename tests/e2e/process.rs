@@ -202,3 +202,68 @@ async fn clients_add_registers_a_portal_whose_secret_is_shown_once_and_works() {
     let t: serde_json::Value = res.json().await.unwrap();
     assert!(t["refresh_token"].is_string());
 }
+
+#[actix_web::test]
+async fn clients_add_while_serving_is_picked_up_without_a_restart() {
+    use vneid_e2e::*;
+    let dir = tempfile::tempdir().unwrap();
+    let port = vneid_e2e::services::free_port();
+    let cfg = format!(
+        "[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"sqlite://{}\"\n[log]\nfilter = \"warn\"\n[simulator]\nenabled = true\n[tokens]\nkey_reload_interval = \"1s\"\n",
+        dir.path().join("g.db").display()
+    );
+    let gw = GatewayProcess::start(&cfg, dir.path(), "served", port).await;
+    let path = dir.path().join("served.toml");
+    let add = |extra: &[&str]| {
+        Command::new(gateway_bin())
+            .args(["clients", "add", "--config"])
+            .arg(&path)
+            .args(["--id", "cli-pairwise", "--redirect-uri", PORTAL_CB])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = add(&["--subject-type", "secret"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--subject-type"));
+    let out = add(&[
+        "--subject-type",
+        "pairwise",
+        "--sector-identifier",
+        "cli.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The running gateway serves it within the reload interval: /authorize goes upstream
+    // instead of showing the unknown-client page.
+    let p = pkce();
+    let url =
+        authorize_url(&gw.url, &p, &[]).replace("client_id=portal&", "client_id=cli-pairwise&");
+    let start = std::time::Instant::now();
+    loop {
+        let res = browser().get(&url).send().await.unwrap();
+        if res.status() == reqwest::StatusCode::FOUND {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not served after 15 s: {}",
+            res.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows = {
+        let db = vneid_store::Database::connect(
+            &format!("sqlite://{}", dir.path().join("g.db").display()),
+            1,
+        )
+        .await
+        .unwrap();
+        db.list_clients().await.unwrap()
+    };
+    assert_eq!(rows[0].subject_type, "pairwise");
+    assert_eq!(rows[0].sector_identifier.as_deref(), Some("cli.example"));
+}

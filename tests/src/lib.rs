@@ -468,3 +468,4 @@ impl Drop for GatewayProcess {
         let _ = self.child.wait();
     }
 }
+pub mod openapi;

@@ -1,0 +1,317 @@
+//! The IT centre's pages under `/admin`: the readiness report in a browser.
+//!
+//! Who may look: a person logged in at this gateway through VNeID at level 2 whose linked
+//! one-stop-shop account is listed in `admin.console_users`. The page logs people in like any
+//! portal would — through `/authorize` as the built-in client [`CONSOLE_CLIENT`] — so the
+//! same policy, audit and SSO session apply; the code it gets back is only spent, since the
+//! SSO session already says who the person is.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use url::Url;
+use vneid_directory::report::{self, ReadinessReport};
+
+use crate::config::{ClientAuthMethod, ClientSettings};
+use crate::login::{self, NS_CODE, SESSION_COOKIE};
+use crate::pages::{escape, html};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// The built-in client the console logs people in with.
+pub const CONSOLE_CLIENT: &str = "vneid-admin-console";
+const NS_CONSOLE: &str = "console";
+const TITLE: &str = "Mức độ sẵn sàng đăng nhập bằng VNeID";
+
+type Data = web::Data<AppState>;
+
+/// The console's client: confidential (its secret is never used: the console spends its codes
+/// without the token endpoint), level 2, no scopes beyond `openid`.
+pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
+    Ok(ClientSettings {
+        client_id: CONSOLE_CLIENT.into(),
+        client_secret: Some(crate::startup::new_client_secret()?),
+        token_endpoint_auth_method: Some(ClientAuthMethod::ClientSecretBasic),
+        redirect_uris: vec![Url::parse(&format!("{issuer}/admin/callback"))?],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into()],
+        min_level: Some(vneid_core::AssuranceLevel::Level2),
+        upstreams: vec![],
+        name: Some("Trang quản trị - Trung tâm CNTT".into()),
+        jwks: None,
+        subject_type: Default::default(),
+        sector_identifier: None,
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/admin",
+        web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, "/admin/readiness"))
+                .finish()
+        }),
+    )
+    .route("/admin/readiness", web::get().to(readiness))
+    .route("/admin/readiness.csv", web::get().to(readiness_csv))
+    .route("/admin/login", web::get().to(start))
+    .route("/admin/callback", web::get().to(callback));
+}
+
+/// Who is looking, if they may.
+enum Viewer {
+    /// No session: offer the login.
+    Anonymous,
+    /// Logged in, but not allowed; the page says why.
+    Refused(String),
+    Allowed {
+        username: String,
+    },
+}
+
+async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, HttpResponse> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(Viewer::Anonymous);
+    };
+    let session = match login::session(state, cookie.value()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(Viewer::Anonymous),
+        Err(_) => return Err(unavailable()),
+    };
+    let vneid = &state.settings.policy.vneid_login_idp;
+    if session.level.number() < 2 || session.login_idp.as_deref() != Some(vneid.as_str()) {
+        return Ok(Viewer::Refused(
+            "Trang này chỉ mở cho cán bộ đăng nhập bằng tài khoản định danh điện tử VNeID mức độ 2."
+                .into(),
+        ));
+    }
+    let link = state
+        .db
+        .account_link_by_person(&session.person_id)
+        .await
+        .map_err(|_| unavailable())?;
+    match link {
+        Some((link, account))
+            if account.kind == "staff"
+                && state.settings.admin.console_users.contains(&link.username) =>
+        {
+            Ok(Viewer::Allowed {
+                username: link.username,
+            })
+        }
+        Some((link, _)) => Ok(Viewer::Refused(format!(
+            "Tài khoản một cửa {} chưa được cấp quyền xem báo cáo này. Vui lòng liên hệ Trung tâm Công nghệ thông tin.",
+            link.username
+        ))),
+        None => Ok(Viewer::Refused(
+            "Tài khoản VNeID của bạn chưa được liên kết với tài khoản nào trên Hệ thống Một cửa điện tử."
+                .into(),
+        )),
+    }
+}
+
+fn unavailable() -> HttpResponse {
+    crate::pages::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Hệ thống tạm thời gián đoạn",
+        "Vui lòng thử lại sau ít phút.",
+    )
+}
+
+fn login_page() -> HttpResponse {
+    html(
+        StatusCode::OK,
+        TITLE,
+        &format!(
+            "<h1>{}</h1><p>Trang dành cho Trung tâm Công nghệ thông tin: đơn vị nào đã sẵn sàng để cán bộ, công chức, viên chức đăng nhập Hệ thống Một cửa điện tử bằng tài khoản định danh điện tử VNeID, và ai chưa.</p>\
+<p><a class=\"button\" href=\"/admin/login\">Đăng nhập bằng VNeID</a></p>",
+            escape(TITLE)
+        ),
+    )
+}
+
+async fn report_for(state: &AppState) -> Result<ReadinessReport, HttpResponse> {
+    crate::directory::readiness_report(
+        &state.db,
+        &state.master,
+        &state.settings.policy.vneid_login_idp,
+        false,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|_| unavailable())
+}
+
+async fn readiness(req: HttpRequest, state: Data) -> HttpResponse {
+    match viewer(&req, &state).await {
+        Err(r) => r,
+        Ok(Viewer::Anonymous) => login_page(),
+        Ok(Viewer::Refused(why)) => {
+            crate::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
+        }
+        Ok(Viewer::Allowed { username }) => match report_for(&state).await {
+            Ok(r) => html(StatusCode::OK, TITLE, &render(&r, &username)),
+            Err(resp) => resp,
+        },
+    }
+}
+
+async fn readiness_csv(req: HttpRequest, state: Data) -> HttpResponse {
+    match viewer(&req, &state).await {
+        Err(r) => r,
+        Ok(Viewer::Allowed { .. }) => match report_for(&state).await {
+            Ok(r) => HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header((
+                    "Content-Disposition",
+                    "attachment; filename=\"muc-do-san-sang.csv\"",
+                ))
+                .body(report::readiness_csv(&r)),
+            Err(resp) => resp,
+        },
+        Ok(_) => HttpResponse::Found()
+            .insert_header((header::LOCATION, "/admin/readiness"))
+            .finish(),
+    }
+}
+
+fn reason_vi(reason: &str) -> &'static str {
+    match reason {
+        "personal_id_missing" => "Chưa có số định danh cá nhân",
+        "personal_id_duplicate" => "Số định danh cá nhân trùng với tài khoản khác",
+        _ => "Số định danh cá nhân không hợp lệ",
+    }
+}
+
+fn problem_vi(problem: Option<&str>) -> &'static str {
+    match problem {
+        Some("unknown_province") => " (mã tỉnh không tồn tại)",
+        Some("birth_year_mismatch") => " (năm sinh không khớp)",
+        Some("century") => " (mã thế kỷ, giới tính không hợp lệ)",
+        Some(_) => " (sai định dạng: phải gồm đúng 12 chữ số)",
+        None => "",
+    }
+}
+
+fn render(r: &ReadinessReport, username: &str) -> String {
+    let mut rows = String::new();
+    let mut details = String::new();
+    for u in &r.units {
+        let c = &u.counts;
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&u.unit_code), escape(&u.unit_name), c.accounts, c.staff, c.staff_valid_personal_id,
+            c.staff_missing_personal_id, c.staff_invalid_personal_id, c.staff_duplicate_personal_id, c.staff_linked
+        ));
+        if !u.not_ready.is_empty() {
+            let mut list = String::new();
+            for n in &u.not_ready {
+                list.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}{}</td><td><code>{}</code></td></tr>",
+                    escape(&n.username),
+                    escape(&n.full_name),
+                    reason_vi(n.reason),
+                    if n.reason == "personal_id_invalid" {
+                        problem_vi(n.problem.as_deref())
+                    } else {
+                        ""
+                    },
+                    escape(n.personal_id.as_deref().unwrap_or("")),
+                ));
+            }
+            details.push_str(&format!(
+                "<details><summary>{} — {} ({} tài khoản chưa sẵn sàng)</summary><table><tr><th>Tên đăng nhập</th><th>Họ và tên</th><th>Lý do</th><th>Số định danh</th></tr>{list}</table></details>",
+                escape(&u.unit_code), escape(&u.unit_name), u.not_ready.len()
+            ));
+        }
+    }
+    let t = &r.totals;
+    format!(
+        "<h1>{title}</h1><p class=\"muted\">Lập lúc {at} (UTC) · người xem: {user} · <a href=\"/admin/readiness.csv\">Tải về CSV</a></p>\
+<table><tr><th>Mã đơn vị</th><th>Tên đơn vị</th><th>Tài khoản</th><th>CBCCVC</th><th>Số định danh hợp lệ</th><th>Thiếu số</th><th>Số sai</th><th>Số trùng</th><th>Đã liên kết VNeID mức 2</th></tr>\
+{rows}<tr><th colspan=\"2\">Tổng cộng</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>\
+<h2>Tài khoản cần đơn vị rà soát, cập nhật</h2>{details}",
+        t.accounts, t.staff, t.staff_valid_personal_id, t.staff_missing_personal_id,
+        t.staff_invalid_personal_id, t.staff_duplicate_personal_id, t.staff_linked,
+        title = escape(TITLE),
+        at = r.generated_at.format("%d/%m/%Y %H:%M"),
+        user = escape(username),
+        details = if details.is_empty() { "<p>Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ.</p>".to_owned() } else { details },
+    )
+}
+
+/// `/admin/login`: an authorization request of the console, at level 2.
+async fn start(state: Data) -> HttpResponse {
+    let (Ok(st), Ok(challenge)) = (login::fresh_token(16), login::fresh_token(32)) else {
+        return unavailable();
+    };
+    if state
+        .ephemeral
+        .put(NS_CONSOLE, &st, "1", std::time::Duration::from_secs(600))
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    let mut u = match Url::parse(&state.url("/authorize")) {
+        Ok(u) => u,
+        Err(_) => return unavailable(),
+    };
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CONSOLE_CLIENT)
+        .append_pair("redirect_uri", &state.url("/admin/callback"))
+        .append_pair("scope", "openid")
+        .append_pair("state", &st)
+        .append_pair("acr_values", "urn:vneid:loa:2")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, u.to_string()))
+        .finish()
+}
+
+/// `/admin/callback`: spends the code (the SSO session already says who logged in) and shows
+/// the report, or says why the login did not succeed.
+async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
+    let params = match Params::parse(req.query_string().as_bytes()) {
+        Ok(p) => p,
+        Err(_) => {
+            return crate::pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Yêu cầu không hợp lệ",
+                "Đường dẫn không hợp lệ.",
+            )
+        }
+    };
+    let known = match params.get("state") {
+        Some(s) => matches!(state.ephemeral.take(NS_CONSOLE, s).await, Ok(Some(_))),
+        None => false,
+    };
+    if !known {
+        return crate::pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Phiên đăng nhập đã hết hạn",
+            "Vui lòng mở lại trang quản trị và đăng nhập lại.",
+        );
+    }
+    if let Some(code) = params.get("code") {
+        let _ = state
+            .ephemeral
+            .take(NS_CODE, &state.master.lookup_hash(NS_CODE, code))
+            .await;
+        return HttpResponse::Found()
+            .insert_header((header::LOCATION, "/admin/readiness"))
+            .finish();
+    }
+    crate::pages::error_page(
+        StatusCode::FORBIDDEN,
+        "Đăng nhập không thành công",
+        params
+            .get("error_description")
+            .unwrap_or("Đăng nhập không thành công."),
+    )
+}
