@@ -535,19 +535,15 @@ async fn logins(
     Ok(no_store(StatusCode::OK).json(body))
 }
 
-/// Recomputes the per-unit readiness gauges. Failures are logged: the gauges keep their last
-/// values.
+/// Recomputes the per-unit readiness gauges (counted in SQL, one row per unit). Failures are
+/// logged: the gauges keep their last values.
 pub async fn refresh_gauges(state: &AppState) {
-    match readiness_report(
-        &state.db,
-        &state.master,
-        &state.settings.policy.vneid_login_idp,
-        false,
-        state.clock.now(),
-    )
-    .await
+    match state
+        .db
+        .readiness_unit_counts(&state.settings.policy.vneid_login_idp)
+        .await
     {
-        Ok(report) => state.metrics.set_readiness(&report),
+        Ok(units) => state.metrics.set_readiness(&units),
         Err(e) => tracing::warn!(error = %e, "cannot refresh the readiness gauges"),
     }
 }

@@ -119,14 +119,12 @@ impl Metrics {
         })
     }
 
-    /// Sets the per-unit directory gauges from a readiness report; units no longer in the
-    /// directory disappear.
-    pub fn set_readiness(&self, report: &vneid_directory::report::ReadinessReport) {
+    /// Sets the per-unit directory gauges; units no longer in the directory disappear.
+    pub fn set_readiness(&self, units: &[vneid_store::UnitCounts]) {
         self.directory_accounts.reset();
         self.directory_staff.reset();
-        for u in &report.units {
-            let unit = u.unit_code.as_str();
-            let c = &u.counts;
+        for c in units {
+            let unit = c.unit_code.as_str();
             self.directory_accounts
                 .with_label_values(&[unit])
                 .set(c.accounts as i64);

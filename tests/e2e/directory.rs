@@ -164,6 +164,39 @@ async fn import_link_on_login_report_and_unlink() {
         json!(["binh.tt", "binh.tt2"])
     );
 
+    // The per-unit gauges follow the import at once.
+    let metrics = reqwest::get(format!("{}/metrics", gw.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |unit: &str, state: &str| -> Option<String> {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("vneid_directory_staff{")
+                    && l.contains(&format!("unit=\"{unit}\""))
+                    && l.contains(&format!("state=\"{state}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(
+        gauge("UBND-P02", "missing").as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert_eq!(gauge("UBND-P02", "duplicate").as_deref(), Some("1"));
+    assert_eq!(gauge("UBND-P01", "valid").as_deref(), Some("1"));
+    assert!(
+        metrics.contains("vneid_directory_accounts{unit=\"CONGDAN\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("052085007890"),
+        "no personal ID number in metrics"
+    );
+
     // Idempotent: the same file again changes nothing.
     let (status, again) = import(&gw.url, &admin, "", DIRECTORY, "text/csv").await;
     assert_eq!(status, StatusCode::OK);

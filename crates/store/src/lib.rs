@@ -16,7 +16,7 @@ mod error;
 
 pub use db::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
-    UpsertCounts, DIRECTORY_LIST_MAX,
+    UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
 };
 pub use db::{
     AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,

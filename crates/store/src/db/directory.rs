@@ -150,6 +150,20 @@ pub struct LinkConflict {
     pub at: DateTime<Utc>,
 }
 
+/// The readiness counts of one unit ([`Database::readiness_unit_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitCounts {
+    pub unit_code: String,
+    pub unit_name: String,
+    pub accounts: u64,
+    pub staff: u64,
+    pub staff_valid_personal_id: u64,
+    pub staff_missing_personal_id: u64,
+    pub staff_invalid_personal_id: u64,
+    pub staff_duplicate_personal_id: u64,
+    pub staff_linked: u64,
+}
+
 /// One account with its link, if any: a row of the readiness report. Its `Debug` output leaves
 /// out the name and the sealed number.
 #[derive(Clone, PartialEq, Eq)]
@@ -862,6 +876,47 @@ impl Database {
             .await?
         });
         rows.into_iter().map(conflict_from_row).collect()
+    }
+
+    /// The readiness counts of every unit, computed in SQL (one row per unit, by unit code):
+    /// what the per-unit gauges need, without reading every account. `staff_linked` counts
+    /// staff linked at level 2 through `vneid_login_idp`.
+    pub async fn readiness_unit_counts(
+        &self,
+        vneid_login_idp: &str,
+    ) -> Result<Vec<UnitCounts>, StoreError> {
+        type Row = (String, String, i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = on_pool!(&self.pool, |pool| {
+            sqlx::query_as(
+                "SELECT a.unit_code, MAX(a.unit_name), COUNT(*), \
+                 SUM(CASE WHEN a.kind = 'staff' THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'valid' THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'missing' THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'invalid' THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'duplicate' THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN a.kind = 'staff' AND l.level >= 2 AND l.login_idp = $1 THEN 1 ELSE 0 END) \
+                 FROM directory_accounts a LEFT JOIN account_links l ON l.username = a.username \
+                 GROUP BY a.unit_code ORDER BY a.unit_code",
+            )
+            .bind(vneid_login_idp)
+            .fetch_all(pool)
+            .await?
+        });
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(rows
+            .into_iter()
+            .map(|(unit_code, unit_name, a, s, v, m, i, d, l)| UnitCounts {
+                unit_code,
+                unit_name,
+                accounts: n(a),
+                staff: n(s),
+                staff_valid_personal_id: n(v),
+                staff_missing_personal_id: n(m),
+                staff_invalid_personal_id: n(i),
+                staff_duplicate_personal_id: n(d),
+                staff_linked: n(l),
+            })
+            .collect())
     }
 
     /// Every account with its link, if any, ordered by unit_code then username (byte order):

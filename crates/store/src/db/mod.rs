@@ -60,7 +60,7 @@ pub use audit::{AuditEvent, AuditFilter, AUDIT_LIST_MAX};
 pub use clients::ClientRow;
 pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
-    UpsertCounts, DIRECTORY_LIST_MAX,
+    UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
 };
 pub use keys::SigningKeyRow;
 pub use people::{LoginUpsert, PersonRecord};

@@ -685,6 +685,46 @@ async fn readiness_rows_join_accounts_with_their_links(backend: Backend) {
         Some("birth_year_mismatch")
     );
     assert_eq!(n.personal_id_sealed.as_deref(), Some(&b"sealed:bad"[..]));
+
+    // The same directory counted in SQL, per unit, for the gauges.
+    let mut citizen = account("c", Some("h-c"));
+    citizen.unit_code = "B-UNIT".into();
+    citizen.unit_name = "Unit B-UNIT".into();
+    citizen.kind = "citizen".into();
+    db.upsert_directory_accounts(&[citizen], t(2), true)
+        .await
+        .unwrap();
+    let p2 = a_person(&db, "sub-2").await;
+    db.create_account_link(&link("a", &p2, t(3))).await.unwrap();
+    let counts = db.readiness_unit_counts("BCA").await.unwrap();
+    let got: Vec<(&str, &str, [u64; 7])> = counts
+        .iter()
+        .map(|c| {
+            (
+                c.unit_code.as_str(),
+                c.unit_name.as_str(),
+                [
+                    c.accounts,
+                    c.staff,
+                    c.staff_valid_personal_id,
+                    c.staff_missing_personal_id,
+                    c.staff_invalid_personal_id,
+                    c.staff_duplicate_personal_id,
+                    c.staff_linked,
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A-UNIT", "Unit A-UNIT", [3, 3, 2, 0, 1, 0, 0]),
+            ("B-UNIT", "Unit B-UNIT", [3, 2, 2, 0, 0, 0, 2]),
+        ]
+    );
+    // Links through another account system do not count as VNeID.
+    let other = db.readiness_unit_counts("VNPOST").await.unwrap();
+    assert_eq!(other[1].staff_linked, 0);
 }
 
 async fn login_stats_group_by_the_vietnam_day_and_count_distinct_people(backend: Backend) {
