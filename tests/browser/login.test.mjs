@@ -4,200 +4,52 @@
 // Runs Debian's Chromium through playwright-core (no browser download):
 //   apt-get install chromium && cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci && node --test
 // Env: GATEWAY_BIN (gateway binary), CHROMIUM (browser binary), SCREENSHOT_DIR (PNG output).
+// Shared helpers (gateway process, browser, error watching, VNeID steps): lib.mjs.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import {
+  LEVEL1,
+  LEVEL2,
+  OFFICER,
+  SCREENSHOT_DIR,
+  finish,
+  freePort,
+  lang,
+  launchBrowser,
+  newWatchedContext,
+  otpFromPhone,
+  shot,
+  startGateway,
+  stopGateway,
+  submitOtp,
+  submitPassword,
+  waitForOutput,
+} from './lib.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '..', '..');
-const PASSWORD = 'matkhau123';
-const LEVEL2 = { id: '052090000123', name: 'Nguyễn Văn An' };
-const LEVEL1 = { id: '052195004567', name: 'Trần Thị Bình' };
-const OFFICER = { id: '052085007890', name: 'Lê Văn Cường' };
-const STEP_TIMEOUT = 20_000;
-
-const SCREENSHOT_DIR = resolve(process.env.SCREENSHOT_DIR || join(HERE, 'screenshots'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
-
-function gatewayBinary() {
-  if (process.env.GATEWAY_BIN) return process.env.GATEWAY_BIN;
-  const cached = '/root/.cache/vneid-gateway/target/debug/gateway';
-  if (existsSync(cached)) return cached;
-  return join(REPO, 'target', 'debug', 'gateway');
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let gateway; // { proc, dir, base, output() }
+let gateway; // { proc, dir, base, output(), exited() }
 let browser;
-
-async function startGateway() {
-  const bin = gatewayBinary();
-  assert.ok(existsSync(bin), `gateway binary not found at ${bin}; build it or set GATEWAY_BIN`);
-  const dir = mkdtempSync(join(tmpdir(), 'vneid-browser-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  let out = '';
-  const proc = spawn(bin, ['serve'], {
-    cwd: dir,
-    env: { ...process.env, GATEWAY__SERVER__BIND: `127.0.0.1:${port}`, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stdout.on('data', (d) => (out += d));
-  proc.stderr.on('data', (d) => (out += d));
-  let exited = null;
-  proc.on('exit', (code, signal) => (exited = { code, signal }));
-  // Never leave the gateway behind, even if the runner dies before the after() hook.
-  process.once('exit', () => exited || proc.kill('SIGKILL'));
-  const started = Date.now();
-  for (;;) {
-    if (exited) {
-      throw new Error(`gateway exited early (${JSON.stringify(exited)}):\n${out}`);
-    }
-    try {
-      const res = await fetch(`${base}/healthz`);
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() - started > 60_000) {
-      proc.kill('SIGKILL');
-      throw new Error(`gateway did not become healthy in 60 s:\n${out}`);
-    }
-    await sleep(100);
-  }
-  // The banner printed on stdout names the demo URL; wait briefly for it and check it.
-  for (let i = 0; i < 50 && !out.includes('Demo portal:'); i++) await sleep(20);
-  assert.match(out, new RegExp(`Demo portal:\\s+${base.replace(/[.]/g, '\\.')}/demo`));
-  return { proc, dir, base, output: () => out, exited: () => exited };
-}
-
-async function stopGateway(gw) {
-  if (!gw) return;
-  if (!gw.exited()) {
-    const done = new Promise((r) => gw.proc.once('exit', r));
-    gw.proc.kill('SIGTERM');
-    const timedOut = await Promise.race([done.then(() => false), sleep(5_000).then(() => true)]);
-    if (timedOut) {
-      gw.proc.kill('SIGKILL');
-      await done;
-    }
-  }
-  rmSync(gw.dir, { recursive: true, force: true });
-}
 
 before(async () => {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  gateway = await startGateway();
-  // launch() gives every run a fresh temporary user data dir, deleted on close.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 60_000,
+  // The embedded default (no --config), listening on a free port.
+  const port = await freePort();
+  gateway = await startGateway({
+    port,
+    args: ['serve'],
+    env: { GATEWAY__SERVER__BIND: `127.0.0.1:${port}` },
   });
+  // The banner printed on stdout names the demo URL; wait briefly for it and check it.
+  await waitForOutput(gateway, 'Demo portal:');
+  assert.match(gateway.output(), new RegExp(`Demo portal:\\s+${gateway.base.replace(/[.]/g, '\\.')}/demo`));
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await stopGateway(gateway);
 });
-
-// ---------------------------------------------------------------------------------------------
-// Console errors, uncaught exceptions and CSP violations, per browser context.
-
-/** Watches every page of a context; `problems()` lists what should not have happened. */
-function watch(context) {
-  const problems = [];
-  const notes = [];
-  // Documents answered with an error status on purpose (the refusal page is 403, the demo's error
-  // page 502): Chromium logs "Failed to load resource" for those; they are not page defects.
-  const documents = new Set();
-  context.on('page', (page) => attach(page));
-  for (const page of context.pages()) attach(page);
-
-  function attach(page) {
-    page.on('response', (res) => {
-      const req = res.request();
-      if (req.isNavigationRequest() && req.frame() === page.mainFrame()) documents.add(res.url());
-    });
-    page.on('pageerror', (err) => problems.push(`pageerror on ${page.url()}: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const text = msg.text();
-      const url = msg.location()?.url || '';
-      if (text.startsWith('Failed to load resource')) {
-        if (documents.has(url)) return;
-      }
-      problems.push(`console error on ${page.url()}: ${text}${url ? ` (${url})` : ''}`);
-    });
-  }
-
-  return {
-    problems,
-    notes,
-    // Also catch violations from inside the page, in case the console message is ever dropped.
-    async install() {
-      await context.addInitScript(() => {
-        document.addEventListener('securitypolicyviolation', (e) => {
-          console.error(
-            `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`,
-          );
-        });
-      });
-    },
-  };
-}
-
-async function newWatchedContext() {
-  const context = await browser.newContext({ locale: 'vi-VN', viewport: { width: 1100, height: 800 } });
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  const w = watch(context);
-  await w.install();
-  return { context, w };
-}
-
-async function finish(t, context, w) {
-  for (const n of w.notes) t.diagnostic(n);
-  await context.close();
-  assert.deepEqual(w.problems, [], 'pages logged errors or CSP violations');
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-}
-
-async function lang(page) {
-  return page.evaluate(() => document.documentElement.getAttribute('lang'));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Steps a person takes.
@@ -213,35 +65,6 @@ async function openVneidLogin(page, screenshotPrefix) {
   assert.equal(await lang(page), 'vi', 'VNeID login page lang');
 }
 
-async function submitPassword(page, personalId) {
-  await page.locator('input[name="personal_id"]').fill(personalId);
-  await page.locator('input[name="password"]').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click();
-  await page.locator('input[name="otp"]').waitFor();
-  await page.getByRole('heading', { name: 'Xác thực OTP' }).waitFor();
-}
-
-/** Reads the newest OTP sent to `personalId` from the simulated phone, opened in a second tab. */
-async function otpFromPhone(context, personalId, screenshotName) {
-  const phone = await context.newPage();
-  try {
-    await phone.goto(`${gateway.base}/simulator/phone`);
-    await phone.getByRole('heading', { name: 'Điện thoại giả lập' }).waitFor();
-    const row = phone.locator('tr', { has: phone.locator('td', { hasText: personalId }) }).first();
-    const otp = (await row.locator('td.otp').innerText()).trim();
-    assert.match(otp, /^\d{6}$/, 'OTP on the phone page');
-    if (screenshotName) await shot(phone, screenshotName);
-    return otp;
-  } finally {
-    await phone.close();
-  }
-}
-
-async function submitOtp(page, otp) {
-  await page.locator('input[name="otp"]').fill(otp);
-  await page.getByRole('button', { name: 'Nhập', exact: true }).click();
-}
-
 /** Value cell of a claim row on the demo's claims page (first table that has it: the ID token). */
 function claim(page, name) {
   return page.locator('tr', { has: page.locator('th', { hasText: new RegExp(`^${name}$`) }) }).first().locator('td');
@@ -250,7 +73,7 @@ function claim(page, name) {
 // ---------------------------------------------------------------------------------------------
 
 test('level-2 citizen logs in with password and OTP', async (t) => {
-  const { context, w } = await newWatchedContext();
+  const { context, w } = await newWatchedContext(browser);
   const page = await context.newPage();
 
   await openVneidLogin(page, '01');
@@ -259,7 +82,7 @@ test('level-2 citizen logs in with password and OTP', async (t) => {
   assert.equal(await lang(page), 'vi', 'OTP page lang');
   await shot(page, '03-otp');
 
-  const otp = await otpFromPhone(context, LEVEL2.id, '04-phone-otp');
+  const otp = await otpFromPhone(context, gateway.base, LEVEL2.id, '04-phone-otp');
   await submitOtp(page, otp);
 
   await page.waitForURL((u) => u.pathname === '/demo/callback');
@@ -276,7 +99,7 @@ test('level-2 citizen logs in with password and OTP', async (t) => {
 });
 
 test('QR code approved on the phone logs the ward officer in without typing', async (t) => {
-  const { context, w } = await newWatchedContext();
+  const { context, w } = await newWatchedContext(browser);
   const page = await context.newPage();
 
   await openVneidLogin(page);
@@ -307,12 +130,12 @@ test('QR code approved on the phone logs the ward officer in without typing', as
 });
 
 test('level-1 citizen is refused and can go back to the portal', async (t) => {
-  const { context, w } = await newWatchedContext();
+  const { context, w } = await newWatchedContext(browser);
   const page = await context.newPage();
 
   await openVneidLogin(page);
   await submitPassword(page, LEVEL1.id);
-  const otp = await otpFromPhone(context, LEVEL1.id);
+  const otp = await otpFromPhone(context, gateway.base, LEVEL1.id);
   await submitOtp(page, otp);
 
   await page.getByRole('heading', { name: 'Không thể đăng nhập' }).waitFor();

@@ -3,6 +3,7 @@
 
 mod admin_clients;
 mod bad_input;
+mod console;
 mod directory;
 mod login;
 mod logout;
