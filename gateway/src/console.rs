@@ -210,7 +210,7 @@ fn render(r: &ReadinessReport, username: &str) -> String {
             let mut list = String::new();
             for n in &u.not_ready {
                 list.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}{}</td><td><code>{}</code></td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}{}</td><td><code style=\"white-space:nowrap\">{}</code></td></tr>",
                     escape(&n.username),
                     escape(&n.full_name),
                     reason_vi(n.reason),
@@ -231,7 +231,7 @@ fn render(r: &ReadinessReport, username: &str) -> String {
     let t = &r.totals;
     format!(
         "<h1>{title}</h1><p class=\"muted\">Lập lúc {at} (UTC) · người xem: {user} · <a href=\"/admin/readiness.csv\">Tải về CSV</a></p>\
-<table><tr><th>Mã đơn vị</th><th>Tên đơn vị</th><th>Tài khoản</th><th>CBCCVC</th><th>Số định danh hợp lệ</th><th>Thiếu số</th><th>Số sai</th><th>Số trùng</th><th>Đã liên kết VNeID mức 2</th></tr>\
+<table class=\"wide\"><tr><th>Mã đơn vị</th><th>Tên đơn vị</th><th>Tài khoản</th><th>CBCCVC</th><th>Số định danh hợp lệ</th><th>Thiếu số</th><th>Số sai</th><th>Số trùng</th><th>Đã liên kết VNeID mức 2</th></tr>\
 {rows}<tr><th colspan=\"2\">Tổng cộng</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>\
 <h2>Tài khoản cần đơn vị rà soát, cập nhật</h2>{details}",
         t.accounts, t.staff, t.staff_valid_personal_id, t.staff_missing_personal_id,

@@ -27,7 +27,8 @@ main{max-width:640px;margin:32px auto;background:#fff;border-radius:8px;box-shad
 h1{font-size:22px;margin:0 0 16px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
 a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;cursor:pointer}\
 a.button.secondary{background:#5b6675}.muted{color:#5b6675;font-size:13px}ul.choices{list-style:none;padding:0}ul.choices li{margin:10px 0}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}.value{word-break:break-all}";
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}.value{word-break:break-all}\
+main:has(table.wide){max-width:1180px}";
 
 /// A whole page: the national header, a title and the body (already HTML).
 pub fn layout(title: &str, body: &str) -> String {
