@@ -8,11 +8,14 @@ Checks, each printed as `ok`, `FAIL` or `SKIP`:
               Secret keys, probes, security context, grace period vs shutdown timeout, …) and the
               kustomization's resource list;
   prometheus  alerts.yml shape (expr/for/labels.severity/annotations), metric and label names
-              against gateway/src/metrics.rs, `promtool check rules`, `promtool check config`,
-              `promtool test rules` (deploy/check/alerts.test.yml);
+              against gateway/src/metrics.rs (and the values of outcome/state labels the gateway
+              sets; the directory gauges, the same on every replica, never summed over them),
+              `promtool check rules`, `promtool check config`, `promtool test rules`
+              (deploy/check/alerts.test.yml);
   compose     `docker compose config -q` (or docker-compose), then structure: depends_on targets,
               declared volumes and secrets, ports bound to 127.0.0.1, the migrate-first order;
-  grafana     the dashboard JSON, its panels, and every query through promtool;
+  grafana     the dashboard JSON, its panels, the queries' names as for prometheus, and every
+              query through promtool;
   config      the compose and ConfigMap gateway.toml: TOML, production rules, and
               `gateway check-config` when a gateway binary is available.
 
@@ -186,8 +189,19 @@ FALLBACK_METRICS = {
     "vneid_tokens_issued_total": {"grant"},
     "vneid_upstream_request_duration_seconds": {"upstream", "outcome"},
     "vneid_http_request_duration_seconds": {"route", "method", "status"},
+    "vneid_directory_accounts": {"unit"},
+    "vneid_directory_staff": {"unit", "state"},
+    "vneid_account_links_total": {"outcome"},
 }
 LOGIN_OUTCOMES = {"success", "refused", "error"}
+# Label values the gateway sets (gateway/src/login.rs, Metrics::set_readiness).
+LABEL_VALUES = {
+    ("vneid_account_links_total", "outcome"): {"linked", "already_linked", "no_match", "conflict", "error"},
+    ("vneid_directory_staff", "state"): {"valid", "missing", "invalid", "duplicate", "linked"},
+}
+# Gauges every replica computes from the shared database: the same value on each, so a query
+# must take one replica's (max/min/avg by …) before summing over units.
+PER_REPLICA_COPIES = ("vneid_directory_accounts", "vneid_directory_staff")
 # Labels Prometheus or the scrape adds.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "le"}
 
@@ -255,6 +269,18 @@ def check_promql_names(expr: str, metrics: dict[str, set[str]], where: str, repo
         for label in [x.strip() for x in group.split(",") if x.strip()]:
             if label not in known_labels:
                 problems.append(f"unknown label {label} in by/without")
+    for metric, body in re.findall(r"\b(vneid_[a-z_]+)\s*\{([^{}]*)\}", expr):
+        for label, op, value in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', body):
+            allowed = LABEL_VALUES.get((metric, label))
+            if allowed is None:
+                continue
+            values = value.split("|") if op in ("=~", "!~") else [value]
+            for v in values:
+                if v not in allowed:
+                    problems.append(f'{metric} {label}="{v}" is not one of {sorted(allowed)}')
+    for m in PER_REPLICA_COPIES:
+        if re.search(r"\b(?:sum|count)(?:\s+(?:by|without)\s*\([^)]*\))?\s*\(\s*" + m + r"\b", stripped):
+            problems.append(f"{m} is the same on every replica: take max by (unit…) of it before summing")
     if problems:
         report.fail(where, "; ".join(sorted(set(problems))))
 
@@ -919,6 +945,10 @@ DASHBOARD_NEEDS = {
     "upstream latency p95": r"histogram_quantile\(0\.95, .*vneid_upstream_request_duration_seconds_bucket",
     "HTTP latency": r"histogram_quantile\(0\.95, .*vneid_http_request_duration_seconds_bucket",
     "HTTP status": r"sum by \(status\) \(rate\(vneid_http_request_duration_seconds_count",
+    "directory staff by state per unit": r"max by \(unit, state\) \(vneid_directory_staff\{",
+    "directory linked share": r'vneid_directory_staff\{[^}]*state="linked"[^}]*\}\) / ',
+    "directory accounts": r"max by \(unit\) \(vneid_directory_accounts",
+    "linking by outcome": r"sum by \(outcome\) \(rate\(vneid_account_links_total",
 }
 
 
@@ -1104,6 +1134,13 @@ MUTATIONS: list[Mutation] = [
              "    stop_grace_period: 40s", "    stop_grace_periods: 40s", r"config -q. accepts", "compose"),
     Mutation("unparsable dashboard JSON", "deploy/grafana/vneid-gateway.json", "grafana",
              '"schemaVersion": 39,', '"schemaVersion": 39,,', r"vneid-gateway.json: Expecting"),
+    Mutation("directory gauge summed over replicas", "deploy/grafana/vneid-gateway.json", "grafana",
+             "sum(max by (unit) (vneid_directory_accounts", "sum(sum by (unit) (vneid_directory_accounts",
+             r"vneid_directory_accounts is the same on every replica"),
+    Mutation("link outcome the gateway never sets", "deploy/prometheus/alerts.yml", "prometheus",
+             'vneid_account_links_total{job="vneid-gateway",outcome="conflict"}',
+             'vneid_account_links_total{job="vneid-gateway",outcome="conflicts"}',
+             r'outcome="conflicts" is not one of'),
     Mutation("dashboard query with a PromQL error", "deploy/grafana/vneid-gateway.json", "grafana",
              "sum by (grant) (rate(", "sum by (grant) (rate((", r"promtool parses all", "promtool"),
     Mutation("simulator secret out of step with the gateway", "docker-compose.yml", "config",
