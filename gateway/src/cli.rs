@@ -414,7 +414,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!(
                     "{}: {} row(s) rejected, nothing written",
                     file.display(),
-                    report.rejected.len()
+                    report.rejected_rows
                 ));
             }
             Ok(())

@@ -231,7 +231,8 @@ pub struct AdminSettings {
     /// pages under `/admin` after logging in through VNeID at level 2.
     pub console_users: Vec<String>,
     /// How often each replica recomputes the per-unit readiness gauges of `/metrics` (they are
-    /// also recomputed after every import and link change on the replica that made it).
+    /// also recomputed after every admin-API import and link change on the replica that made
+    /// it, and within about 10 s of links made at login there).
     #[serde(deserialize_with = "de_duration")]
     pub gauge_refresh_interval: Duration,
 }

@@ -230,14 +230,15 @@ fn render(r: &ReadinessReport, username: &str) -> String {
     }
     let t = &r.totals;
     format!(
-        "<h1>{title}</h1><p class=\"muted\">Lập lúc {at} (UTC) · người xem: {user} · <a href=\"/admin/readiness.csv\">Tải về CSV</a></p>\
+        "<h1>{title}</h1><p class=\"muted\">Lập lúc {at} (giờ Việt Nam) · người xem: {user} · <a href=\"/admin/readiness.csv\">Tải về CSV</a></p>\
 <table class=\"wide\"><tr><th>Mã đơn vị</th><th>Tên đơn vị</th><th>Tài khoản</th><th>CBCCVC</th><th>Số định danh hợp lệ</th><th>Thiếu số</th><th>Số sai</th><th>Số trùng</th><th>Đã liên kết VNeID mức 2</th></tr>\
 {rows}<tr><th colspan=\"2\">Tổng cộng</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>\
 <h2>Tài khoản cần đơn vị rà soát, cập nhật</h2>{details}",
         t.accounts, t.staff, t.staff_valid_personal_id, t.staff_missing_personal_id,
         t.staff_invalid_personal_id, t.staff_duplicate_personal_id, t.staff_linked,
         title = escape(TITLE),
-        at = r.generated_at.format("%d/%m/%Y %H:%M"),
+        at = (r.generated_at + chrono::Duration::seconds(report::VIETNAM_UTC_OFFSET_SECS))
+            .format("%d/%m/%Y %H:%M"),
         user = escape(username),
         details = if details.is_empty() { "<p>Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ.</p>".to_owned() } else { details },
     )

@@ -78,13 +78,23 @@ async fn import(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = Format::from_content_type(content_type).ok_or_else(|| {
-        OAuthError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "send the file as text/csv or application/json",
-        )
-    })?;
+    // Browsers on Windows label a .csv upload application/vnd.ms-excel; a binary .xls sent
+    // that way fails CSV parsing with a clear 400.
+    let format = Format::from_content_type(content_type)
+        .or_else(|| {
+            content_type
+                .split(';')
+                .next()
+                .filter(|t| t.trim().eq_ignore_ascii_case("application/vnd.ms-excel"))
+                .map(|_| Format::Csv)
+        })
+        .ok_or_else(|| {
+            OAuthError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send the file as text/csv or application/json",
+            )
+        })?;
     let options = ImportOptions {
         dry_run: query.dry_run,
         allow_partial: query.allow_partial,
@@ -157,7 +167,7 @@ async fn audit_import(
             "via": via,
             "rows": report.rows,
             "accepted": report.accepted,
-            "rejected": report.rejected.len(),
+            "rejected": report.rejected_rows,
             "created": report.created,
             "updated": report.updated,
             "unchanged": report.unchanged,
@@ -644,9 +654,10 @@ pub fn import_summary(report: &ImportReport) -> String {
     };
     let _ = writeln!(
         out,
-        "{} rows: {} accepted, {} rejected; {} new, {} changed, {} unchanged; personal ID flagged: {} missing, {} invalid, {} duplicate — {verb}",
+        "{} rows: {} accepted, {} rejected ({} problem(s)); {} new, {} changed, {} unchanged; personal ID flagged: {} missing, {} invalid, {} duplicate — {verb}",
         report.rows,
         report.accepted,
+        report.rejected_rows,
         report.rejected.len(),
         report.created,
         report.updated,
@@ -658,16 +669,24 @@ pub fn import_summary(report: &ImportReport) -> String {
     out
 }
 
-/// Keeps the readiness gauges current on this replica: now, then every
-/// `admin.gauge_refresh_interval` (imports and links made on other replicas show up then).
+/// How soon after a login made a link the gauges of this replica show it (links made at login
+/// are batched: a morning of first logins costs one recount per this interval, not one each).
+const LINK_GAUGE_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps the readiness gauges current on this replica: now, within [`LINK_GAUGE_DELAY`] of a
+/// link made at login here, and every `admin.gauge_refresh_interval` (imports from the CLI and
+/// changes made on other replicas show up then).
 pub fn spawn_gauge_refresher(state: web::Data<AppState>) {
     let every = state.settings.admin.gauge_refresh_interval;
     actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<std::time::Instant> = None;
         loop {
-            tick.tick().await;
-            refresh_gauges(&state).await;
+            let due = last.is_none_or(|t| t.elapsed() >= every);
+            if due || state.metrics.take_directory_changed() {
+                refresh_gauges(&state).await;
+                last = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(LINK_GAUGE_DELAY.min(every)).await;
         }
     });
 }

@@ -589,6 +589,7 @@ async fn link_account(state: &AppState, facts: &vneid_directory::link::LoginFact
     let label = match &outcome {
         LinkOutcome::Linked { username } => {
             tracing::info!(person_id, username = %username, "linked to the directory account");
+            state.metrics.directory_changed();
             "linked"
         }
         LinkOutcome::AlreadyLinked { .. } => "already_linked",

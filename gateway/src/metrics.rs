@@ -2,6 +2,9 @@
 //! enums (upstream id, level, outcome, reason, route pattern) — never a person, an IP or a raw
 //! URL.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -24,8 +27,11 @@ pub struct Metrics {
     /// Staff accounts per unit by readiness `state`: valid | missing | invalid | duplicate
     /// (of the personal ID number) and linked (to a VNeID level-2 identity).
     pub directory_staff: IntGaugeVec,
-    /// Linking after a login, by outcome (linked | already_linked | no_match | conflict).
+    /// Linking after a login, by outcome (linked | already_linked | no_match | conflict |
+    /// error).
     pub account_links: IntCounterVec,
+    /// Set when a login made a link, so that the gauge refresher recounts soon.
+    directory_changed: Arc<AtomicBool>,
 }
 
 /// The `login_idp` label: the known account systems, everything else folded into `other`.
@@ -116,7 +122,18 @@ impl Metrics {
             directory_accounts,
             directory_staff,
             account_links,
+            directory_changed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Notes that the directory's links changed (the gauges are recounted shortly).
+    pub fn directory_changed(&self) {
+        self.directory_changed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the directory changed since the last call.
+    pub fn take_directory_changed(&self) -> bool {
+        self.directory_changed.swap(false, Ordering::Relaxed)
     }
 
     /// Sets the per-unit directory gauges; units no longer in the directory disappear.

@@ -215,6 +215,29 @@ async fn import_link_on_login_report_and_unlink() {
         id["account"],
         json!({"username": "cuong.lv", "unit_code": "UBND-P01", "unit_name": "UBND phường Hải Châu 1", "kind": "staff"})
     );
+    // The gauges show the link made at login shortly after (batched, within ~10 s).
+    let mut linked = None;
+    for _ in 0..40 {
+        let metrics = reqwest::get(format!("{}/metrics", gw.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        linked = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("vneid_directory_staff{")
+                    && l.contains("unit=\"UBND-P01\"")
+                    && l.contains("state=\"linked\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned());
+        if linked.as_deref() == Some("1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(linked.as_deref(), Some("1"), "the link reaches the gauges");
     // A citizen links on their next login.
     let id = oss_login(&gw.url, people::LEVEL2_CITIZEN).await.unwrap();
     assert_eq!(id["account"]["username"], "an.nv");
@@ -469,6 +492,17 @@ x.kind,Sai Loại,UBND-P03,UBND phường 3,boss,,,,\n";
     assert_eq!(report["created"], 1);
     let (status, err) = import(&gw.url, &admin, "", "{not json", "application/json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    // Windows browsers label a .csv upload as Excel: read as CSV.
+    let (status, report) = import(
+        &gw.url,
+        &admin,
+        "?dry_run=true",
+        DIRECTORY,
+        "application/vnd.ms-excel",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rows"], 7);
     let (status, _) = import(&gw.url, &admin, "", "x", "application/pdf").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }

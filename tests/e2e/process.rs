@@ -439,8 +439,9 @@ async fn directory_import_refuses_a_file_with_rejected_rows_unless_allow_partial
     // --dry-run: exit 0, what would happen, nothing written.
     let r = cli.ok(&["directory", "import", &file, "--dry-run"]);
     assert!(
-        r.stdout
-            .contains("6 rows: 3 accepted, 3 rejected; 3 new, 0 changed, 0 unchanged"),
+        r.stdout.contains(
+            "6 rows: 3 accepted, 3 rejected (3 problem(s)); 3 new, 0 changed, 0 unchanged"
+        ),
         "{}",
         r.stdout
     );
@@ -482,8 +483,9 @@ async fn directory_import_refuses_a_file_with_rejected_rows_unless_allow_partial
     let clean = cli.write("clean.csv", &clean);
     let r = cli.ok(&["directory", "import", &clean]);
     assert!(
-        r.stdout
-            .contains("3 rows: 3 accepted, 0 rejected; 0 new, 0 changed, 3 unchanged"),
+        r.stdout.contains(
+            "3 rows: 3 accepted, 0 rejected (0 problem(s)); 0 new, 0 changed, 3 unchanged"
+        ),
         "{}",
         r.stdout
     );

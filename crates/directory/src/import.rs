@@ -55,6 +55,9 @@ pub struct ImportReport {
     pub rows: usize,
     /// Rows that can be accounts.
     pub accepted: usize,
+    /// Rows rejected (a row may have several problems, each in `rejected`).
+    pub rejected_rows: usize,
+    /// Every problem of every rejected row, by line.
     pub rejected: Vec<Rejection>,
     /// Among the accepted rows: new accounts, changed accounts, accounts already so.
     pub created: u64,
@@ -120,6 +123,7 @@ pub async fn import(
         written: commit,
         rows: parsed.total_rows,
         accepted: parsed.rows.len(),
+        rejected_rows: parsed.rejected_rows(),
         rejected: parsed.rejected.clone(),
         created: counts.created,
         updated: counts.updated,
