@@ -203,7 +203,7 @@ test('console user logs in through VNeID and reads the readiness report', async 
   assert.equal(await lang(page), 'vi', 'report page lang');
   const head = await page.locator('main p.muted').innerText();
   assert.match(head, new RegExp(`người xem: ${CONSOLE_USER.replace('.', '\\.')}`));
-  assert.match(head, /^Lập lúc \d{2}\/\d{2}\/\d{4} \d{2}:\d{2} \(UTC\)/);
+  assert.match(head, /^Lập lúc \d{2}\/\d{2}\/\d{4} \d{2}:\d{2} \(giờ Việt Nam\)/);
   const report = page.locator('main > table');
   assert.deepEqual((await cells(report.locator('tr').first()))[0], [
     'Mã đơn vị',
