@@ -316,13 +316,13 @@ pub async fn remove_client(
         return Err(RemoveError::NotFound);
     }
     let now = state.clock.now();
-    let revoked = state
+    let Some(revoked) = state
         .db
-        .revoke_refresh_families_by_client(client_id, "client_removed", now)
-        .await?;
-    if !state.db.delete_client(client_id).await? {
+        .remove_client(client_id, "client_removed", now)
+        .await?
+    else {
         return Err(RemoveError::NotFound);
-    }
+    };
     state
         .db
         .append_audit(

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_unix, to_unix, Database};
+use super::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
 /// A client as stored. The list fields are kept as JSON arrays; timestamps keep whole seconds.
@@ -220,6 +220,45 @@ impl Database {
 }
 
 impl Database {
+    /// Removes the stored client with this id in one transaction: revokes its refresh-token
+    /// families (with `reason`) and deletes it. `None` when there is no such client (nothing
+    /// changes); otherwise how many families were revoked.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_client(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = Tx::begin(&self.pool).await?;
+        // The delete first: on SQLite the first statement takes the write lock.
+        let deleted: u64 = on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let revoked: u64 = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
+                 WHERE client_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(to_unix(now))
+            .bind(reason)
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
+
     /// Remembers that `subject` is the pairwise `sub` of `person_id` in `sector`. Idempotent.
     pub async fn remember_pairwise_subject(
         &self,

@@ -127,6 +127,59 @@ async fn a_client_whose_stored_list_is_not_json_reads_back_as_corrupt(backend: B
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
 
+async fn removing_a_client_revokes_its_families_in_the_same_transaction(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    db.insert_client(&full_client("portal")).await.unwrap();
+    let person = db
+        .upsert_person_on_login(&crate::helpers::login("dvcqg", "sub-1", None))
+        .await
+        .unwrap()
+        .id;
+    for (family, client) in [("f1", "portal"), ("f2", "portal"), ("f3", "other")] {
+        db.create_refresh_family(
+            &vneid_store::NewRefreshFamily {
+                family_id: family.into(),
+                client_id: client.into(),
+                person_id: person.clone(),
+                scopes: vec!["openid".into()],
+                sid: "sid".into(),
+                auth_time: t(0),
+                level: 2,
+                idp: "dvcqg".into(),
+                login_idp: Some("BCA".into()),
+                created_at: t(0),
+                expires_at: t(3600),
+            },
+            &format!("h-{family}"),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        db.remove_client("nobody", "client_removed", t(5))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.remove_client("portal", "client_removed", t(5))
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(db.client("portal").await.unwrap(), None);
+    let f1 = db.refresh_family_by_token("h-f1").await.unwrap().unwrap();
+    assert_eq!(f1.revoked_reason.as_deref(), Some("client_removed"));
+    let f3 = db.refresh_family_by_token("h-f3").await.unwrap().unwrap();
+    assert_eq!(f3.revoked_at, None, "another client's family is untouched");
+    assert_eq!(
+        db.remove_client("portal", "client_removed", t(6))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 #[tokio::test]
 async fn client_debug_output_hides_the_secret_hash() {
     let shown = format!("{:?}", full_client("portal"));
@@ -141,4 +194,5 @@ on_every_backend! {
     a_duplicate_client_id_is_a_conflict_and_keeps_the_stored_client,
     a_deleted_client_is_gone_and_its_id_can_be_used_again,
     a_client_whose_stored_list_is_not_json_reads_back_as_corrupt,
+    removing_a_client_revokes_its_families_in_the_same_transaction,
 }
