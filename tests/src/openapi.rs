@@ -8,8 +8,12 @@ use serde_json::{Map, Value};
 
 /// The OpenAPI document at the workspace root, as JSON.
 pub fn document() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // `cargo test` sets CARGO_MANIFEST_DIR when it runs the tests: the checkout under test, even
+    // when a build from another checkout sharing the target directory was reused.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = format!("{dir}/../openapi.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
