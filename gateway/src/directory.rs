@@ -99,16 +99,7 @@ async fn import(
         dry_run: query.dry_run,
         allow_partial: query.allow_partial,
     };
-    let report = run_import(
-        &state.db,
-        &state.master,
-        &body,
-        format,
-        options,
-        &caller.client_id,
-        &state,
-    )
-    .await?;
+    let report = run_import(&state, &body, format, options, &caller.client_id).await?;
     let status = if report.refused() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -119,17 +110,16 @@ async fn import(
 
 /// Parses and imports; audits the import; refreshes the gauges after a write.
 async fn run_import(
-    db: &Database,
-    master: &MasterKey,
+    state: &AppState,
     body: &[u8],
     format: Format,
     options: ImportOptions,
     actor: &str,
-    state: &AppState,
 ) -> Result<ImportReport, OAuthError> {
     let parsed = parse::parse(body, format).map_err(|e| bad_request(e.to_string()))?;
     let now = state.clock.now();
-    let report = vneid_directory::import::import(db, master, &parsed, options, now)
+    let db = &state.db;
+    let report = vneid_directory::import::import(db, &state.master, &parsed, options, now)
         .await
         .map_err(|e| match e {
             vneid_directory::import::ImportError::Store(s) => OAuthError::from_store(s),
