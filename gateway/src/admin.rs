@@ -122,7 +122,8 @@ fn actor(req: &HttpRequest, caller: &AdminCaller) -> Actor {
     }
 }
 
-fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
+/// An admin answer: never cached.
+pub(crate) fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
     b.insert_header((header::CACHE_CONTROL, "no-store"));
     b

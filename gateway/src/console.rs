@@ -113,11 +113,7 @@ async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, HttpRespo
 }
 
 fn unavailable() -> HttpResponse {
-    crate::pages::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Hệ thống tạm thời gián đoạn",
-        "Vui lòng thử lại sau ít phút.",
-    )
+    actix_web::ResponseError::error_response(&crate::errors::PageError::unavailable())
 }
 
 fn login_page() -> HttpResponse {

@@ -12,7 +12,7 @@ use vneid_directory::report::{self, Disclosure, ReadinessReport};
 use vneid_store::{AccountLink, AuditEvent, Database, DirectoryAccount, StoreError};
 use vneid_tokens::MasterKey;
 
-use crate::admin::{authorize, AdminCaller};
+use crate::admin::{authorize, no_store, AdminCaller};
 use crate::errors::OAuthError;
 use crate::state::AppState;
 
@@ -43,16 +43,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/reports/logins", web::get().to(logins));
 }
 
-fn bad_request(d: impl Into<String>) -> OAuthError {
-    OAuthError::invalid_request(d)
-}
-
-fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
-    let mut b = HttpResponse::build(status);
-    b.insert_header(("Cache-Control", "no-store"));
-    b
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
@@ -72,7 +62,7 @@ async fn import(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = authorize(&req, &state).await?;
-    let query = query.map_err(|e| bad_request(format!("query: {e}")))?;
+    let query = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
     let content_type = req
         .headers()
         .get("content-type")
@@ -116,7 +106,8 @@ async fn run_import(
     options: ImportOptions,
     actor: &str,
 ) -> Result<ImportReport, OAuthError> {
-    let parsed = parse::parse(body, format).map_err(|e| bad_request(e.to_string()))?;
+    let parsed =
+        parse::parse(body, format).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let now = state.clock.now();
     let db = &state.db;
     let report = vneid_directory::import::import(db, &state.master, &parsed, options, now)
@@ -220,7 +211,7 @@ fn page_limit(limit: Option<u32>) -> Result<u32, OAuthError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(bad_request(format!(
+        Some(_) => Err(OAuthError::invalid_request(format!(
             "limit must be between 1 and {MAX_PAGE}"
         ))),
     }
@@ -232,7 +223,7 @@ async fn list_accounts(
     query: Result<web::Query<PageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = authorize(&req, &state).await?;
-    let q = query.map_err(|e| bad_request(format!("query: {e}")))?;
+    let q = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
     let limit = page_limit(q.limit)?;
     let rows = state
         .db
@@ -288,7 +279,7 @@ async fn list_links(
     query: Result<web::Query<LinkPageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state).await?;
-    let q = query.map_err(|e| bad_request(format!("query: {e}")))?;
+    let q = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
     let limit = page_limit(q.limit)?;
     let links = state
         .db
@@ -316,8 +307,8 @@ async fn create_link(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = authorize(&req, &state).await?;
-    let new: NewLink =
-        serde_json::from_slice(&body).map_err(|e| bad_request(format!("body: {e}")))?;
+    let new: NewLink = serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
     let account = state
         .db
         .directory_account(&new.username)
@@ -463,7 +454,7 @@ async fn readiness(
     query: Result<web::Query<ReportQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = authorize(&req, &state).await?;
-    let q = query.map_err(|e| bad_request(format!("query: {e}")))?;
+    let q = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
     let report = readiness_report(
         &state.db,
         &state.master,
@@ -482,7 +473,9 @@ async fn readiness(
                 "attachment; filename=\"readiness.csv\"",
             ))
             .body(report::readiness_csv(&report))),
-        Some(other) => Err(bad_request(format!("format {other:?} is not json or csv"))),
+        Some(other) => Err(OAuthError::invalid_request(format!(
+            "format {other:?} is not json or csv"
+        ))),
     }
 }
 
@@ -495,7 +488,7 @@ struct LoginsQuery {
 
 fn parse_day(name: &str, value: &str) -> Result<NaiveDate, OAuthError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| bad_request(format!("{name} must be a date YYYY-MM-DD")))
+        .map_err(|_| OAuthError::invalid_request(format!("{name} must be a date YYYY-MM-DD")))
 }
 
 /// `GET /admin/v1/reports/logins?from=YYYY-MM-DD&to=YYYY-MM-DD`: Vietnam calendar days, both
@@ -506,7 +499,7 @@ async fn logins(
     query: Result<web::Query<LoginsQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state).await?;
-    let q = query.map_err(|e| bad_request(format!("query: {e}")))?;
+    let q = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
     let today =
         (state.clock.now() + Duration::seconds(report::VIETNAM_UTC_OFFSET_SECS)).date_naive();
     let to = match &q.to {
@@ -518,10 +511,10 @@ async fn logins(
         None => to - Duration::days(29),
     };
     if from > to {
-        return Err(bad_request("from is after to"));
+        return Err(OAuthError::invalid_request("from is after to"));
     }
     if (to - from).num_days() >= MAX_REPORT_DAYS {
-        return Err(bad_request(format!(
+        return Err(OAuthError::invalid_request(format!(
             "the period is longer than {MAX_REPORT_DAYS} days"
         )));
     }
