@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use url::Url;
@@ -13,6 +13,14 @@ use crate::provider::{
     hs256, now, query, rs256, sign_rs256, unsigned, upstream_from, userinfo, Provider, CLIENT_ID,
     CLIENT_SECRET, IMPOSTOR_A, KEY_A, KEY_B, REDIRECT_URI, SUBJECT,
 };
+
+/// `fut`, or a panic if it hangs: the tests below check that a refused or silent upstream
+/// ends with an error, never how quickly (the 300 ms client timeout ends a silent one).
+async fn no_hang<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("the request ended instead of hanging")
+}
 
 static CODES: AtomicUsize = AtomicUsize::new(0);
 
@@ -490,12 +498,13 @@ async fn upstream_refusing_connections_fails_fast_with_an_http_error() {
     }))
     .unwrap();
     let upstream = upstream_from(config);
-    let started = Instant::now();
-    let err = upstream.authorization_request(&[]).await.unwrap_err();
+    let err = no_hang(upstream.authorization_request(&[]))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "http", "{err:?}");
-    let err = upstream.check_ready().await.unwrap_err();
+    assert!(!err.is_timeout(), "refused at once, not timed out: {err:?}");
+    let err = no_hang(upstream.check_ready()).await.unwrap_err();
     assert_eq!(err.code(), "http", "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
@@ -514,11 +523,10 @@ async fn upstream_that_never_answers_times_out_with_an_http_error() {
         vneid_upstream::http_client(Duration::from_millis(300)),
     )
     .unwrap();
-    let started = Instant::now();
-    let err = upstream.check_ready().await.unwrap_err();
+    // It never answers: only the client's timeout can end the request.
+    let err = no_hang(upstream.check_ready()).await.unwrap_err();
     assert_eq!(err.code(), "http", "{err:?}");
     assert!(err.is_timeout(), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
     drop(listener);
 }
 
@@ -632,9 +640,7 @@ async fn token_endpoint_that_never_answers_times_out_with_an_http_error() {
     )
     .unwrap();
     let request = upstream.authorization_request(&[]).await.unwrap();
-    let started = Instant::now();
-    let err = upstream
-        .complete("code", &request.pending)
+    let err = no_hang(upstream.complete("code", &request.pending))
         .await
         .unwrap_err();
     assert!(
@@ -648,7 +654,6 @@ async fn token_endpoint_that_never_answers_times_out_with_an_http_error() {
         ),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
