@@ -14,8 +14,8 @@
 #   - a compose implementation: `docker compose` if the plugin exists, else `docker-compose`,
 #     else Debian's `docker-compose` package is installed (~1 MB, ~15 s; it validates against
 #     the compose-spec schema without a Docker daemon);
-#   - the gateway binary, if one is built ($GATEWAY_BIN, $CARGO_TARGET_DIR or target/), for
-#     `gateway check-config` on both configurations; skipped otherwise.
+#   - the gateway binary ($GATEWAY_BIN, or built from this checkout by scripts/gateway-bin.sh
+#     when cargo is here), for `gateway check-config` on both configurations; skipped otherwise.
 # A check whose tool cannot be had is reported as SKIP; with CI=true (or --strict) a SKIP of
 # promtool or compose fails the run.
 set -euo pipefail
@@ -112,14 +112,12 @@ else
 fi
 
 # --- gateway binary (optional) --------------------------------------------------------------
+# GATEWAY_BIN, or the binary built from this checkout (never one a target directory happens to
+# hold from an earlier build of other sources).
 gateway_bin=${GATEWAY_BIN:-}
-if [ -z "$gateway_bin" ]; then
-  for dir in "${CARGO_TARGET_DIR:-}" "$ROOT/target"; do
-    [ -n "$dir" ] || continue
-    for profile in release debug; do
-      if [ -x "$dir/$profile/gateway" ]; then gateway_bin="$dir/$profile/gateway"; break 2; fi
-    done
-  done
+if [ -z "$gateway_bin" ] && command -v cargo >/dev/null 2>&1; then
+  say "building the gateway from this checkout (scripts/gateway-bin.sh)"
+  gateway_bin=$("$ROOT/scripts/gateway-bin.sh") || gateway_bin=""
 fi
 say "gateway binary: ${gateway_bin:-none (gateway check-config skipped; set GATEWAY_BIN)}"
 

@@ -10,7 +10,7 @@ use crate::startup::{self, Application};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version, about = "VNeID identity-federation gateway")]
+#[command(name = "gateway", version = crate::LONG_VERSION, about = "VNeID identity-federation gateway")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

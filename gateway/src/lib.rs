@@ -22,5 +22,17 @@ pub mod state;
 pub mod telemetry;
 pub mod token;
 
+/// The package version and a hash of every source this build was made from (see `build.rs`):
+/// `gateway --version` prints both.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const BUILD_ID: &str = env!("VNEID_BUILD_ID");
+/// `VERSION (build BUILD_ID)`, what `gateway --version` prints after the name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (build ",
+    env!("VNEID_BUILD_ID"),
+    ")"
+);
+
 pub use config::Settings;
 pub use startup::Application;

@@ -38,7 +38,7 @@ const ADMIN_SECRET = 'it-centre-secret-0123456789-abcdefghijkl';
 const CONSOLE_USER = 'cuong.lv'; // OFFICER's account in the directory
 
 /**
- * The spreadsheet export of tests/e2e/directory.rs (`DIRECTORY`, verbatim: BOM, CRLF, a quoted
+ * The spreadsheet export of gateway/tests/e2e/directory.rs (`DIRECTORY`, verbatim: BOM, CRLF, a quoted
  * name with a comma), plus one account whose unit and name carry markup, to see it escaped.
  */
 const DIRECTORY =

@@ -5,7 +5,7 @@
 // Env: GATEWAY_BIN (gateway binary), CHROMIUM (browser binary), SCREENSHOT_DIR (PNG output).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,11 +35,13 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+/** GATEWAY_BIN (.ci/run sets it), or the binary scripts/gateway-bin.sh builds from this checkout. */
 export function gatewayBinary() {
-  if (process.env.GATEWAY_BIN) return process.env.GATEWAY_BIN;
-  const cached = '/root/.cache/vneid-gateway/target/debug/gateway';
-  if (existsSync(cached)) return cached;
-  return join(REPO, 'target', 'debug', 'gateway');
+  process.env.GATEWAY_BIN ??= execFileSync(join(REPO, 'scripts', 'gateway-bin.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  return process.env.GATEWAY_BIN;
 }
 
 export function freePort() {
@@ -68,7 +70,7 @@ export function tempDir() {
  */
 export async function startGateway({ port, args, env = {}, dir }) {
   const bin = gatewayBinary();
-  assert.ok(existsSync(bin), `gateway binary not found at ${bin}; build it or set GATEWAY_BIN`);
+  assert.ok(existsSync(bin), `GATEWAY_BIN=${bin} does not exist`);
   dir ??= tempDir();
   const base = `http://127.0.0.1:${port}`;
   let out = '';
@@ -103,9 +105,16 @@ export async function startGateway({ port, args, env = {}, dir }) {
   return { proc, dir, base, output: () => out, exited: () => exited };
 }
 
-/** Waits briefly for `text` on the gateway's stdout/stderr (the banner follows readiness). */
+/** Waits for `text` on the gateway's stdout/stderr (the banner follows readiness); throws after
+ * 60 s, which only a gateway that never prints it reaches. */
 export async function waitForOutput(gw, text) {
-  for (let i = 0; i < 50 && !gw.output().includes(text); i++) await sleep(20);
+  const started = Date.now();
+  while (!gw.output().includes(text)) {
+    if (gw.exited() || Date.now() - started > 60_000) {
+      throw new Error(`the gateway never printed ${JSON.stringify(text)}:\n${gw.output()}`);
+    }
+    await sleep(20);
+  }
 }
 
 export async function stopGateway(gw) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Relying-party compatibility tests: the gateway driven by openid-client (node/) and Authlib
 # (python/). Installs both from their registries (npm ci, pip into a venv), then runs both
-# suites; each suite starts its own gateway (GATEWAY_BIN, default the shared debug build).
+# suites; each suite starts its own gateway: GATEWAY_BIN, or the binary scripts/gateway-bin.sh
+# builds from this checkout.
 # Exits non-zero when either suite fails.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -10,12 +11,14 @@ here=$PWD
 log() { printf '\n==> %s\n' "$*"; }
 
 venv="${TMPDIR:-/tmp}/vneid-rp-venv"
-bin="${GATEWAY_BIN:-/root/.cache/vneid-gateway/target/debug/gateway}"
-if [ ! -x "$bin" ] && [ -z "${GATEWAY_BIN:-}" ] && [ -x "$here/../../target/debug/gateway" ]; then
-  bin="$here/../../target/debug/gateway"
+if [ -n "${GATEWAY_BIN:-}" ]; then
+  bin=$GATEWAY_BIN
+else
+  log "building the gateway from this checkout"
+  bin=$("$here/../../scripts/gateway-bin.sh") || exit 1
 fi
 if [ ! -x "$bin" ]; then
-  echo "no gateway binary at $bin: build it (cargo build -p vneid-gateway) or set GATEWAY_BIN" >&2
+  echo "GATEWAY_BIN=$bin is not an executable" >&2
   exit 1
 fi
 export GATEWAY_BIN="$bin"

@@ -413,59 +413,36 @@ pub async fn verify(gw: &str, token: &str, audience: &str) -> Value {
 
 pub mod services;
 
-/// The gateway binary next to the test executable (`target/debug/gateway`).
-pub fn gateway_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX))
-}
+/// How long a test waits for something that must happen soon (a process answering, a reload,
+/// a retried delivery) before calling it a hang. Generous on purpose: it detects what never
+/// happens on a busy machine and measures nothing; no test asserts how fast anything was.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
 
-/// A `gateway serve --config` process.
-pub struct GatewayProcess {
-    pub url: String,
-    pub child: std::process::Child,
-}
-
-impl GatewayProcess {
-    /// Starts the binary with `config` (which must bind `port`) and waits for `/healthz`.
-    pub async fn start(config: &str, dir: &std::path::Path, name: &str, port: u16) -> Self {
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config).unwrap();
-        let mut child = std::process::Command::new(gateway_bin())
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-                if r.status().is_success() {
-                    return Self { url, child };
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+/// Calls `poll` every 100 ms until it gives a value; panics naming `what` after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut poll: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = poll().await {
+            return value;
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("gateway {name} did not start");
-    }
-
-    /// SIGTERM, then the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still not after {PATIENCE:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `fut`, or a panic naming `what` if it has not finished after [`PATIENCE`] (a hang).
+pub async fn without_hanging<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: hung for {PATIENCE:?}"),
     }
 }
+
 pub mod openapi;

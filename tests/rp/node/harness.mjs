@@ -1,7 +1,7 @@
 // Test harness for the openid-client suite: starts a real `gateway serve` in a temp dir on a
 // free port, and plays the browser through the simulator's login pages (no redirects followed
 // automatically, cookies kept). Nothing here is an OpenID client: the RP side is the library.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,17 +19,15 @@ export const PASSWORD = 'matkhau123';
 export const LEVEL2 = '052090000123'; // Nguyễn Văn An, citizen, VNeID level 2
 export const LEVEL1 = '052195004567'; // Trần Thị Bình, citizen, level 1: refused
 
+/** GATEWAY_BIN (run.sh sets it), or the binary scripts/gateway-bin.sh builds from this checkout. */
 export function gatewayBin() {
-  const candidates = [
-    process.env.GATEWAY_BIN,
-    '/root/.cache/vneid-gateway/target/debug/gateway',
-    join(repo, 'target', 'debug', 'gateway'),
-  ].filter(Boolean);
-  for (const c of candidates) if (existsSync(c)) return c;
-  throw new Error(
-    `no gateway binary (tried ${candidates.join(', ')}): build it with ` +
-      '`cargo build -p vneid-gateway` or set GATEWAY_BIN',
-  );
+  process.env.GATEWAY_BIN ??= execFileSync(join(repo, 'scripts', 'gateway-bin.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  const bin = process.env.GATEWAY_BIN;
+  if (!existsSync(bin)) throw new Error(`GATEWAY_BIN=${bin} does not exist`);
+  return bin;
 }
 
 async function freePort() {

@@ -36,18 +36,19 @@ LEVEL1 = "052195004567"  # Trần Thị Bình, citizen, level 1: refused
 
 
 def gateway_bin() -> str:
-    candidates = [
-        os.environ.get("GATEWAY_BIN"),
-        "/root/.cache/vneid-gateway/target/debug/gateway",
-        str(REPO / "target" / "debug" / "gateway"),
-    ]
-    for c in candidates:
-        if c and os.path.exists(c):
-            return c
-    raise RuntimeError(
-        f"no gateway binary (tried {[c for c in candidates if c]}): build it with "
-        "`cargo build -p vneid-gateway` or set GATEWAY_BIN"
-    )
+    """GATEWAY_BIN (run.sh sets it), or the binary scripts/gateway-bin.sh builds from this
+    checkout."""
+    if not os.environ.get("GATEWAY_BIN"):
+        os.environ["GATEWAY_BIN"] = subprocess.run(
+            [str(REPO / "scripts" / "gateway-bin.sh")],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout.strip()
+    binary = os.environ["GATEWAY_BIN"]
+    if not os.path.exists(binary):
+        raise RuntimeError(f"GATEWAY_BIN={binary} does not exist")
+    return binary
 
 
 def _free_port() -> int:

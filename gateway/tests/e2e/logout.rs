@@ -1,7 +1,6 @@
 //! RP-initiated logout and back-channel logout.
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use reqwest::StatusCode;
@@ -136,17 +135,10 @@ async fn rp_initiated_logout_ends_the_session_and_tells_every_portal_over_the_ba
     );
 
     // The back-channel logout token reaches the portal.
-    let start = Instant::now();
-    let token = loop {
-        if let Some(t) = got.lock().unwrap().first().cloned() {
-            break t;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no logout token arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let token = eventually("a logout token reaching the portal", || async {
+        got.lock().unwrap().first().cloned()
+    })
+    .await;
     assert_eq!(
         jsonwebtoken::decode_header(&token).unwrap().typ.as_deref(),
         Some("logout+jwt")
@@ -161,27 +153,21 @@ async fn rp_initiated_logout_ends_the_session_and_tells_every_portal_over_the_ba
     assert!(lt["jti"].as_str().is_some());
 
     // The broken portal is retried, then counted as a failure.
-    let start = Instant::now();
-    loop {
+    let m = eventually("the failure counted after the retries", || async {
         let m = reqwest::get(format!("{}/metrics", gw.url))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        if m.contains(r#"vneid_backchannel_logout_total{outcome="failed"} 1"#) {
-            assert!(
-                m.contains(r#"vneid_backchannel_logout_total{outcome="delivered"} 1"#),
-                "{m}"
-            );
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "failure counted after retries: {m}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        m.contains(r#"vneid_backchannel_logout_total{outcome="failed"} 1"#)
+            .then_some(m)
+    })
+    .await;
+    assert!(
+        m.contains(r#"vneid_backchannel_logout_total{outcome="delivered"} 1"#),
+        "{m}"
+    );
 
     // The session is gone: the next login goes upstream again.
     let res = b

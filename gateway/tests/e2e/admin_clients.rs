@@ -2,7 +2,6 @@
 //! client registry reloaded at run time, and pairwise subjects.
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use reqwest::header::WWW_AUTHENTICATE;
@@ -501,10 +500,9 @@ async fn bad_registrations_get_a_json_error_naming_the_field() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-/// Polls `/token` with client_credentials until it answers `want` (or gives up after 15 s).
+/// Polls `/token` with client_credentials until it answers `want`.
 async fn wait_for_token_status(gw: &str, id: &str, secret: &str, want: StatusCode) {
-    let start = Instant::now();
-    loop {
+    eventually(&format!("{id}: /token answering {want}"), || async {
         let res = http()
             .post(format!("{gw}/token"))
             .basic_auth(id, Some(secret))
@@ -512,16 +510,9 @@ async fn wait_for_token_status(gw: &str, id: &str, secret: &str, want: StatusCod
             .send()
             .await
             .unwrap();
-        if res.status() == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{id}: still {} after 15 s, want {want}",
-            res.status()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (res.status() == want).then_some(())
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -744,12 +735,10 @@ async fn pairwise_clients_get_a_stable_sub_of_their_own_sector() {
     let res = b.get(logout.as_str()).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FOUND);
     assert!(location(&res).starts_with("http://127.0.0.1:9/bye?state=bye-1"));
-    let start = Instant::now();
-    while got.lock().unwrap().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10), "no logout token");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let logout_token = got.lock().unwrap()[0].clone();
+    let logout_token = eventually("a logout token reaching the portal", || async {
+        got.lock().unwrap().first().cloned()
+    })
+    .await;
     let claims = verify(&gw.url, &logout_token, "pw-b").await;
     assert_eq!(claims["sub"], sub_b.as_str());
     assert_eq!(

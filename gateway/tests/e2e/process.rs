@@ -1,21 +1,19 @@
 //! The real binary, as a person runs it.
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use vneid_e2e::gateway_bin;
+use crate::binary::{gateway_bin, GatewayProcess};
 
 #[test]
 fn gateway_serve_with_no_config_runs_the_embedded_default_and_prints_the_url() {
     let bin = gateway_bin();
-    assert!(bin.exists(), "build the binary first: {}", bin.display());
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .arg("serve")
         .current_dir(dir.path())
         .env("GATEWAY__SERVER__BIND", format!("127.0.0.1:{port}"))
@@ -40,14 +38,11 @@ fn gateway_serve_with_no_config_runs_the_embedded_default_and_prints_the_url() {
     assert_eq!(demo, format!("http://127.0.0.1:{port}/demo"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ok = rt.block_on(async {
-        for _ in 0..50 {
-            if let Ok(r) = reqwest::get(&demo).await {
-                return r.status().is_success()
-                    && r.text().await.unwrap().contains("Đăng nhập bằng VNeID");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
+        let r = vneid_e2e::eventually("the demo page answering", || async {
+            reqwest::get(&demo).await.ok()
+        })
+        .await;
+        r.status().is_success() && r.text().await.unwrap().contains("Đăng nhập bằng VNeID")
     });
     assert!(
         dir.path().join("data/gateway.db").exists(),
@@ -242,19 +237,11 @@ async fn clients_add_while_serving_is_picked_up_without_a_restart() {
     let p = pkce();
     let url =
         authorize_url(&gw.url, &p, &[]).replace("client_id=portal&", "client_id=cli-pairwise&");
-    let start = std::time::Instant::now();
-    loop {
+    eventually("the new client served by the running gateway", || async {
         let res = browser().get(&url).send().await.unwrap();
-        if res.status() == reqwest::StatusCode::FOUND {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "not served after 15 s: {}",
-            res.status()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (res.status() == reqwest::StatusCode::FOUND).then_some(())
+    })
+    .await;
     let rows = {
         let db = vneid_store::Database::connect(
             &format!("sqlite://{}", dir.path().join("g.db").display()),

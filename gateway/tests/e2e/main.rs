@@ -3,6 +3,7 @@
 
 mod admin_clients;
 mod bad_input;
+mod binary;
 mod console;
 mod directory;
 mod login;
