@@ -19,7 +19,10 @@ for line in sys.stdin:
     except ValueError:
         continue
     t = m.get("target") or {}
-    if m.get("reason") == "compiler-artifact" and t.get("name") == "gateway" and "bin" in t.get("kind", []):
+    # The bin target is built twice by `cargo test`: as the program, and as its own unit-test
+    # harness (profile.test); only the program is wanted.
+    if (m.get("reason") == "compiler-artifact" and t.get("name") == "gateway"
+            and "bin" in t.get("kind", []) and not (m.get("profile") or {}).get("test")):
         found = m.get("executable") or found
 print(found)
 ')
