@@ -2,7 +2,8 @@
 //!
 //! - [`Database`]: the durable store (people, upstream identities, signing keys, audit
 //!   events, refresh-token families, clients, the account directory and its links to people:
-//!   [`DirectoryAccount`], [`AccountLink`]) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
+//!   [`DirectoryAccount`], [`AccountLink`]; revocations that outlive the ephemeral store:
+//!   [`Revocation`]) over SQLite or PostgreSQL (chosen by the URL's scheme), with embedded,
 //!   append-only migrations; [`DbOptions`] says how to open it.
 //! - [`Ephemeral`]: the ephemeral store (pending logins, codes, sessions, replay caches,
 //!   rate limits) in memory ([`MemoryEphemeral`]) or in Redis ([`RedisEphemeral`]).
@@ -22,7 +23,9 @@ pub use db::{
     AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,
     AUDIT_LIST_MAX,
 };
-pub use db::{ClientRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
+pub use db::{
+    ClientRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, Revocation, RotateOutcome,
+};
 pub use ephemeral::{
     connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,
     RedisEphemeral, DEFAULT_KEY_PREFIX, DEFAULT_MAX_ENTRIES, DEFAULT_TIMEOUT,

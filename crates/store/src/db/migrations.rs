@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "directory_and_pairwise",
         include_str!("../../migrations/sqlite/0003_directory_and_pairwise.sql"),
     ),
+    (
+        4,
+        "revocations",
+        include_str!("../../migrations/sqlite/0004_revocations.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -51,6 +56,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         3,
         "directory_and_pairwise",
         include_str!("../../migrations/postgres/0003_directory_and_pairwise.sql"),
+    ),
+    (
+        4,
+        "revocations",
+        include_str!("../../migrations/postgres/0004_revocations.sql"),
     ),
 ];
 

@@ -1,5 +1,6 @@
 //! The durable store: people, upstream identities, signing keys, audit events, refresh-token
-//! families, clients, the one-stop-shop account directory and its links to people.
+//! families, clients, the one-stop-shop account directory and its links to people, durable
+//! revocations.
 //!
 //! Two backends behind one [`Database`] API, chosen by the URL's scheme: SQLite (`sqlite:`) and
 //! PostgreSQL (`postgres://` or `postgresql://`). The SQL is written once and runs on both
@@ -44,6 +45,7 @@ mod keys;
 mod migrations;
 mod people;
 mod refresh;
+mod revocations;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -65,6 +67,7 @@ pub use directory::{
 pub use keys::SigningKeyRow;
 pub use people::{LoginUpsert, PersonRecord};
 pub use refresh::{NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
+pub use revocations::Revocation;
 
 /// How long a SQLite connection waits for another writer before giving up (then the operation
 /// fails as [`StoreError::Unavailable`]).

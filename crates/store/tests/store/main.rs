@@ -16,4 +16,5 @@ mod people;
 mod postgres;
 mod redis;
 mod refresh;
+mod revocations;
 mod schema;

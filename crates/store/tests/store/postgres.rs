@@ -316,7 +316,7 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
     p_triggers.retain(|t| t != "audit_events_no_truncate");
     assert_eq!(s_triggers, p_triggers);
     assert!(s_columns.contains(&"audit_events.detail:1".to_string()));
-    // Migration 0002 on both.
+    // Migrations 0002 and 0004 on both.
     for column in [
         "refresh_families.revoked_at:0",
         "refresh_families.person_id:1",
@@ -324,6 +324,11 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "refresh_tokens.family_id:1",
         "clients.jwks:0",
         "clients.redirect_uris:1",
+        // Migration 0004.
+        "revocations.key:1",
+        "revocations.reason:1",
+        "revocations.created_at:1",
+        "revocations.expires_at:1",
     ] {
         assert!(s_columns.contains(&column.to_string()), "{column}");
     }
@@ -331,6 +336,7 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "refresh_families_sid",
         "refresh_families_expires_at",
         "refresh_tokens_family_id",
+        "revocations_expires_at",
     ] {
         assert!(s_indexes.contains(&index.to_string()), "{index}");
     }
