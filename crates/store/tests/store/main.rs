@@ -15,6 +15,7 @@ mod keys;
 mod people;
 mod postgres;
 mod redis;
+mod redis_support;
 mod refresh;
 mod revocations;
 mod schema;
