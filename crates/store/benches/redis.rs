@@ -61,6 +61,7 @@ fn main() {
             url,
             key_prefix: format!("vneid-bench-{}:", uuid::Uuid::new_v4().simple()),
             timeout: Duration::from_secs(2),
+            ..EphemeralOptions::default()
         };
         let store = connect_ephemeral_with(&opts, Arc::new(SystemClock) as Arc<dyn Clock>)
             .await

@@ -12,13 +12,17 @@ use vneid_core::Clock;
 use super::{ttl_millis, Ephemeral};
 use crate::StoreError;
 
-/// The default bound on stored entries (live or expired but not yet purged).
-pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// The default bound on stored entries (live or expired but not yet purged): 200,000.
+///
+/// An entry costs roughly 700 bytes (its key, a value such as a pending login or a session, the
+/// map's own overhead), so a full store holds about 140 MB. Set `ephemeral.max_entries` from the
+/// memory the process may use.
+pub const DEFAULT_MAX_ENTRIES: usize = 200_000;
 
 /// Shards of the map, each behind its own lock. Measured (benches/ephemeral.rs, 2 cores):
 /// put+take throughput is the same within noise for 1, 16 or 64 shards, but sweeping 1,000,000
 /// expired entries holds one lock for ~400 ms with 1 shard, ~30 ms with 16, ~5 ms with 64.
-const DEFAULT_SHARDS: usize = 64;
+pub(super) const DEFAULT_SHARDS: usize = 64;
 
 /// A shard is swept of expired entries after `max(SWEEP_MIN_WRITES, entries left by its last
 /// sweep)` writes: sweeping costs O(1) per write on average, and a shard never holds more than
@@ -28,6 +32,12 @@ const SWEEP_MIN_WRITES: usize = 1024;
 /// At most one sweep of every shard per this many milliseconds of clock time, when the store is
 /// full (so a full store under attack does not sweep a million entries on every write).
 const FULL_SWEEP_INTERVAL_MS: i64 = 1000;
+
+/// [`Ephemeral::purge_expired`] shrinks a shard's map once its capacity exceeds twice its
+/// entries by more than this many slots, down to room for twice its entries: a burst that
+/// emptied out gives its memory back, while a shard at its usual size is not reallocated on
+/// every purge.
+const SHRINK_SLACK: usize = 1024;
 
 struct Entry {
     value: String,
@@ -116,12 +126,43 @@ impl MemoryEphemeral {
         self.len() == 0
     }
 
-    /// Purges every expired entry now.
+    /// Slots the maps have room for without growing, summed over the shards: what the store's
+    /// memory is sized by, whatever it holds now. Locks each shard in turn.
+    pub fn capacity(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).map.capacity()).sum()
+    }
+
+    /// Purges every expired entry now (the maps keep their capacity; see
+    /// [`Ephemeral::purge_expired`] to give memory back too).
     pub fn sweep(&self) {
+        self.sweep_all(false);
+    }
+
+    /// Purges every expired entry now, one shard at a time; with `shrink`, also shrinks each
+    /// swept map that has far more room than entries (see [`SHRINK_SLACK`]).
+    fn sweep_all(&self, shrink: bool) {
         let now = self.now();
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             self.sweep_shard(&mut shard, now);
+            let len = shard.map.len();
+            if shrink && shard.map.capacity() > len.saturating_mul(2).saturating_add(SHRINK_SLACK) {
+                shard.map.shrink_to(len.saturating_mul(2));
+            }
+        }
+    }
+
+    /// The live value of `full_key` at `now`; an expired one is purged on the way.
+    fn get_at(&self, full_key: &str, now: i64) -> Option<String> {
+        let mut shard = self.shard(full_key);
+        match shard.map.get(full_key) {
+            Some(e) if e.live(now) => Some(e.value.clone()),
+            Some(_) => {
+                shard.map.remove(full_key);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+            None => None,
         }
     }
 
@@ -305,18 +346,17 @@ impl Ephemeral for MemoryEphemeral {
     }
 
     async fn get(&self, ns: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let full_key = Self::full_key(ns, key);
+        Ok(self.get_at(&Self::full_key(ns, key), self.now()))
+    }
+
+    /// One pass over `keys`, every value judged live at the same instant; each key's shard is
+    /// locked only while that key is read.
+    async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<String>>, StoreError> {
         let now = self.now();
-        let mut shard = self.shard(&full_key);
-        match shard.map.get(&full_key) {
-            Some(e) if e.live(now) => Ok(Some(e.value.clone())),
-            Some(_) => {
-                shard.map.remove(&full_key);
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(keys
+            .iter()
+            .map(|(ns, key)| self.get_at(&Self::full_key(ns, key), now))
+            .collect())
     }
 
     async fn take(&self, ns: &str, key: &str) -> Result<Option<String>, StoreError> {
@@ -341,5 +381,16 @@ impl Ephemeral for MemoryEphemeral {
 
     fn backend(&self) -> &'static str {
         "memory"
+    }
+
+    fn entries(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
+    /// Sweeps every shard now, then shrinks each map whose capacity is above twice its entries
+    /// plus 1,024 down to room for twice its entries. One shard is locked at a time, so writes
+    /// to the others go on meanwhile.
+    async fn purge_expired(&self) {
+        self.sweep_all(true);
     }
 }

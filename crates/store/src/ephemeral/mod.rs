@@ -5,8 +5,8 @@
 //! Two backends behind the same [`Ephemeral`] trait: [`MemoryEphemeral`] (one process: the
 //! embedded default, tests) and [`RedisEphemeral`] (shared by every replica). The semantics are
 //! Redis's: `put` = `SET PX`, `put_if_absent` = `SET NX PX`, `take` = `GETDEL`, `incr` = `INCR`
-//! plus `PEXPIRE` on the first increment. TTLs are rounded up to whole milliseconds (at least
-//! 1 ms).
+//! plus `PEXPIRE` on the first increment, `get_many` = `MGET`. TTLs are rounded up to whole
+//! milliseconds (at least 1 ms).
 
 mod memory;
 mod redis;
@@ -41,6 +41,13 @@ pub trait Ephemeral: Send + Sync + 'static {
     /// The live value under `(ns, key)`.
     async fn get(&self, ns: &str, key: &str) -> Result<Option<String>, StoreError>;
 
+    /// The live values of several `(ns, key)` pairs: one answer per pair, in the same order
+    /// (`None` where nothing live is stored; a pair listed twice is answered twice). One round
+    /// trip on Redis: `MGET` on a single node; on a cluster, the client splits it by hash slot,
+    /// sends the parts to their nodes at once and puts the answers back in order. Each value is
+    /// read atomically, not the whole set. No pairs: an empty answer without a round trip.
+    async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<String>>, StoreError>;
+
     /// Reads and removes the value atomically: of two concurrent takes exactly one gets it.
     /// Single-use values (state, codes, refresh tokens) are only ever read this way.
     async fn take(&self, ns: &str, key: &str) -> Result<Option<String>, StoreError>;
@@ -58,6 +65,16 @@ pub trait Ephemeral: Send + Sync + 'static {
 
     /// `"memory"`, `"redis"` or `"redis-cluster"`, for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
+
+    /// How many entries the store holds, counting expired ones not purged yet, when it knows
+    /// without a round trip: the memory store does (a gauge for metrics, next to its
+    /// `max_entries`); Redis answers `None` (ask Redis itself: `INFO keyspace`).
+    fn entries(&self) -> Option<usize>;
+
+    /// Purges expired entries now and gives the memory they held back. The memory store sweeps
+    /// every shard and shrinks a shard's map that holds far more room than entries; the gateway
+    /// calls this every few seconds. Redis expires keys by itself: nothing to do there.
+    async fn purge_expired(&self);
 }
 
 /// The key prefix of [`EphemeralOptions::default`]: `"vneid:"`.
@@ -79,10 +96,14 @@ pub struct EphemeralOptions {
     /// The longest any Redis command (and the first connection) may take; past it the
     /// operation fails with [`StoreError::Unavailable`]. Unused by the memory store.
     pub timeout: Duration,
+    /// The most entries the memory store holds (live, or expired and not purged yet); a write
+    /// of a new key beyond it fails with [`StoreError::Full`]. At least 1. Unused by Redis,
+    /// whose bound is its own `maxmemory`.
+    pub max_entries: usize,
 }
 
 impl EphemeralOptions {
-    /// `url` with the default prefix and timeout.
+    /// `url` with the default prefix, timeout and bound.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -92,12 +113,14 @@ impl EphemeralOptions {
 }
 
 impl Default for EphemeralOptions {
-    /// `memory://`, prefix [`DEFAULT_KEY_PREFIX`], timeout [`DEFAULT_TIMEOUT`].
+    /// `memory://`, prefix [`DEFAULT_KEY_PREFIX`], timeout [`DEFAULT_TIMEOUT`], bound
+    /// [`DEFAULT_MAX_ENTRIES`].
     fn default() -> Self {
         Self {
             url: "memory://".into(),
             key_prefix: DEFAULT_KEY_PREFIX.into(),
             timeout: DEFAULT_TIMEOUT,
+            max_entries: DEFAULT_MAX_ENTRIES,
         }
     }
 }
@@ -110,12 +133,13 @@ impl std::fmt::Debug for EphemeralOptions {
             .field("url", &format_args!("{scheme}://…"))
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("max_entries", &self.max_entries)
             .finish()
     }
 }
 
-/// Opens the ephemeral store named by `url` with the default key prefix and timeout: see
-/// [`connect_ephemeral_with`].
+/// Opens the ephemeral store named by `url` with the default key prefix, timeout and bound:
+/// see [`connect_ephemeral_with`].
 pub async fn connect_ephemeral(
     url: &str,
     clock: Arc<dyn Clock>,
@@ -125,17 +149,25 @@ pub async fn connect_ephemeral(
 
 /// Opens the ephemeral store named by `opts.url`:
 ///
-/// - `memory://`: a [`MemoryEphemeral`]; `clock` decides its expiry.
+/// - `memory://`: a [`MemoryEphemeral`] bounded at `opts.max_entries`; `clock` decides its
+///   expiry.
 /// - `redis://`, `redis+unix://`, `redis+cluster://`: a [`RedisEphemeral`], connected before
 ///   this returns. A Redis that cannot be reached within `opts.timeout` is an error (the start
 ///   fails, naming `ephemeral.url` and the address); see [`RedisEphemeral::connect`].
 /// - `rediss://` (TLS), `redis+sentinel://` and anything else: [`StoreError::Unsupported`].
 ///
+/// `opts.max_entries = 0` is refused with [`StoreError::Config`] whatever the backend (a store
+/// that can hold nothing is a mistake in the configuration, even where Redis would ignore it).
 /// No error message carries the URL, only its scheme or address: it may hold a password.
 pub async fn connect_ephemeral_with(
     opts: &EphemeralOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Ephemeral>, StoreError> {
+    if opts.max_entries == 0 {
+        return Err(StoreError::Config(
+            "ephemeral.max_entries must be at least 1".into(),
+        ));
+    }
     let url = opts.url.as_str();
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
     match scheme {
@@ -146,7 +178,11 @@ pub async fn connect_ephemeral_with(
                     "ephemeral.url: memory:// takes no host, path or options".into(),
                 ));
             }
-            Ok(Arc::new(MemoryEphemeral::new(clock)))
+            Ok(Arc::new(MemoryEphemeral::with_limits(
+                clock,
+                opts.max_entries,
+                memory::DEFAULT_SHARDS,
+            )))
         }
         s if s.starts_with("redis") => Ok(Arc::new(RedisEphemeral::connect(opts).await?)),
         other => Err(StoreError::Unsupported(format!(

@@ -13,7 +13,8 @@
 //! Every command is bounded by the store's timeout, so a stopped, paused or unreachable Redis
 //! gives [`StoreError::Unavailable`] after at most about that long, never a hang. Keys are
 //! `{key_prefix}{ns}:{key}` (a `:` or `%` inside `ns` is percent-escaped, so no two `(ns, key)`
-//! pairs share a key); every command touches one key, so the layout suits Redis Cluster.
+//! pairs share a key); every command touches one key, so the layout suits Redis Cluster. The
+//! one exception, `MGET` ([`Ephemeral::get_many`]), is split by hash slot by the cluster client.
 
 use std::time::{Duration, Instant};
 
@@ -355,6 +356,28 @@ impl Ephemeral for RedisEphemeral {
         text(self.query(&cmd).await?)
     }
 
+    async fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for (ns, key) in keys {
+            cmd.arg(self.key(ns, key));
+        }
+        let values: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
+        if values.len() != keys.len() {
+            return Err(StoreError::Other(
+                format!(
+                    "MGET of {} keys answered {} values",
+                    keys.len(),
+                    values.len()
+                )
+                .into(),
+            ));
+        }
+        values.into_iter().map(text).collect()
+    }
+
     async fn take(&self, ns: &str, key: &str) -> Result<Option<String>, StoreError> {
         let cmd = redis::cmd("GETDEL").arg(self.key(ns, key)).to_owned();
         text(self.query(&cmd).await?)
@@ -385,6 +408,15 @@ impl Ephemeral for RedisEphemeral {
     fn backend(&self) -> &'static str {
         self.backend
     }
+
+    /// `None`: counting keys is a round trip (and on a shared Redis would count other
+    /// prefixes' keys too).
+    fn entries(&self) -> Option<usize> {
+        None
+    }
+
+    /// Nothing to do: Redis expires keys by itself (and frees their memory).
+    async fn purge_expired(&self) {}
 }
 
 /// What an `ephemeral.url` asks for, parsed.

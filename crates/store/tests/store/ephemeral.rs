@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use vneid_core::{Clock, FixedClock};
-use vneid_store::{connect_ephemeral, Ephemeral, MemoryEphemeral, StoreError};
+use vneid_store::{
+    connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,
+    StoreError,
+};
 
 fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(
@@ -236,4 +239,125 @@ async fn a_tiny_ttl_still_lives_one_millisecond() {
     assert_eq!(s.get("k", "k").await.unwrap().as_deref(), Some("v"));
     clock.advance(chrono::Duration::milliseconds(1));
     assert_eq!(s.get("k", "k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn get_many_answers_in_order_and_purges_what_expired() {
+    let clock = clock();
+    let s = store(&clock);
+    s.put("jti", "short", "1", Duration::from_secs(10))
+        .await
+        .unwrap();
+    s.put("jti", "long", "2", MIN).await.unwrap();
+    assert_eq!(
+        s.get_many(&[("jti", "long"), ("jti", "none"), ("jti", "short")])
+            .await
+            .unwrap(),
+        [Some("2".to_owned()), None, Some("1".to_owned())]
+    );
+    assert!(s.get_many(&[]).await.unwrap().is_empty());
+    clock.advance(chrono::Duration::seconds(10));
+    assert_eq!(
+        s.get_many(&[("jti", "short"), ("jti", "long"), ("jti", "short")])
+            .await
+            .unwrap(),
+        [None, Some("2".to_owned()), None]
+    );
+    assert_eq!(
+        s.entries(),
+        Some(1),
+        "the expired entry was purged when read"
+    );
+}
+
+#[tokio::test]
+async fn max_entries_from_the_options_bounds_the_memory_store_until_purge_frees_room() {
+    let clock = clock();
+    let opts = EphemeralOptions {
+        max_entries: 100,
+        ..EphemeralOptions::default()
+    };
+    let s = connect_ephemeral_with(&opts, clock.clone() as Arc<dyn Clock>)
+        .await
+        .unwrap();
+    for i in 0..100 {
+        s.put("k", &i.to_string(), "v", MIN).await.unwrap();
+    }
+    assert_eq!(s.entries(), Some(100));
+    let err = s.put("k", "101st", "v", MIN).await.expect_err("full");
+    assert!(!err.is_unavailable());
+    assert!(matches!(err, StoreError::Full { limit: 100 }), "{err:?}");
+    assert!(matches!(
+        s.put_if_absent("k", "101st", "v", MIN).await,
+        Err(StoreError::Full { limit: 100 })
+    ));
+    assert!(matches!(
+        s.incr("k", "101st", MIN).await,
+        Err(StoreError::Full { limit: 100 })
+    ));
+    // Full, yet every value is still read.
+    assert_eq!(s.get("k", "42").await.unwrap().as_deref(), Some("v"));
+
+    clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(s.entries(), Some(100), "expired but not purged yet");
+    s.purge_expired().await;
+    assert_eq!(s.entries(), Some(0));
+    s.put("k", "101st", "v", MIN).await.unwrap();
+    assert_eq!(s.entries(), Some(1));
+}
+
+#[tokio::test]
+async fn purge_expired_gives_the_memory_of_a_burst_back() {
+    let clock = clock();
+    let s = MemoryEphemeral::with_limits(clock.clone() as Arc<dyn Clock>, 1_000_000, 4);
+    for i in 0..50_000 {
+        s.put("state", &i.to_string(), "v", MIN).await.unwrap();
+    }
+    let grown = s.capacity();
+    assert!(grown >= 50_000, "capacity {grown}");
+    // Purging live entries frees nothing and keeps the room they use.
+    s.purge_expired().await;
+    assert_eq!(s.entries(), Some(50_000));
+    assert_eq!(s.capacity(), grown);
+
+    clock.advance(chrono::Duration::seconds(60));
+    s.purge_expired().await;
+    assert_eq!(s.entries(), Some(0));
+    assert!(s.is_empty());
+    assert!(
+        s.capacity() < grown / 10,
+        "capacity {} of {grown}",
+        s.capacity()
+    );
+
+    // A store at its usual size keeps its room from one purge to the next: no reallocation
+    // on every purge.
+    for i in 0..3_000 {
+        s.put("state", &i.to_string(), "v", MIN).await.unwrap();
+    }
+    s.purge_expired().await;
+    let settled = s.capacity();
+    s.purge_expired().await;
+    assert_eq!(s.capacity(), settled);
+    assert_eq!(s.entries(), Some(3_000));
+}
+
+#[tokio::test]
+async fn a_bound_of_zero_entries_is_refused_as_configuration() {
+    for url in ["memory://", "redis://127.0.0.1:1"] {
+        let opts = EphemeralOptions {
+            max_entries: 0,
+            ..EphemeralOptions::new(url)
+        };
+        let err = connect_ephemeral_with(&opts, clock() as Arc<dyn Clock>)
+            .await
+            .err()
+            .expect("max_entries 0");
+        assert!(
+            matches!(&err, StoreError::Config(m) if m == "ephemeral.max_entries must be at least 1"),
+            "{url}: {err:?}"
+        );
+    }
+    assert_eq!(EphemeralOptions::default().max_entries, 200_000);
+    assert_eq!(vneid_store::DEFAULT_MAX_ENTRIES, 200_000);
 }

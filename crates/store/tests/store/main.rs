@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod directory;
 mod ephemeral;
+mod get_many;
 mod helpers;
 mod keys;
 mod people;

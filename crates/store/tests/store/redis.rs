@@ -330,6 +330,7 @@ async fn connection_errors_name_the_setting_and_address_but_never_the_password()
             url: "redis://:s3cret@127.0.0.1:1/0".into(),
             key_prefix: "p:".into(),
             timeout: Duration::from_millis(500),
+            ..EphemeralOptions::default()
         },
         clock(),
     )
@@ -399,6 +400,7 @@ async fn a_server_that_accepts_but_never_answers_fails_the_start_within_the_time
             url: format!("redis://127.0.0.1:{port}"),
             key_prefix: "p:".into(),
             timeout,
+            ..EphemeralOptions::default()
         }),
     )
     .await
@@ -583,6 +585,7 @@ async fn a_password_protected_redis_takes_the_password_from_the_url() {
         url: wrong,
         key_prefix: "p:".into(),
         timeout,
+        ..EphemeralOptions::default()
     })
     .await
     .expect_err("wrong password");
@@ -605,6 +608,7 @@ async fn a_redis_cluster_passes_the_same_behaviour() {
     assert_eq!(s.backend(), "redis-cluster");
     s.ping().await.unwrap();
     behaviour::all(s.clone()).await;
+    crate::get_many::on_a_cluster(s.as_ref(), &prefix, &nodes).await;
 
     // Keys spread over the nodes, each command going to the node that owns its key.
     for i in 0..30 {

@@ -69,6 +69,7 @@ pub(crate) async fn open(url: &str, prefix: &str, timeout: Duration) -> Arc<dyn 
         url: url.into(),
         key_prefix: prefix.into(),
         timeout,
+        ..EphemeralOptions::default()
     };
     match connect_ephemeral_with(&opts, clock()).await {
         Ok(s) => s,
