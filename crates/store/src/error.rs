@@ -45,8 +45,11 @@ pub enum StoreError {
     #[error("cannot store this value: {0}")]
     Invalid(String),
 
-    /// The in-memory ephemeral store holds its maximum number of entries.
-    #[error("the ephemeral store is full ({limit} entries)")]
+    /// The ephemeral store cannot take another entry: the memory store holds its maximum of
+    /// `limit` entries, or Redis refused the write at its `maxmemory` (`limit` is 0 then: Redis
+    /// states no count). Reads, takes and deletes still work; writes succeed again once entries
+    /// expire or are taken. Not [`StoreError::is_unavailable`]: see [`StoreError::is_full`].
+    #[error("the ephemeral store is full ({})", full_limit(*.limit))]
     Full { limit: usize },
 
     /// A stored value could not be read back (an impossible timestamp, a non-numeric counter).
@@ -58,10 +61,27 @@ pub enum StoreError {
     Other(#[source] BoxError),
 }
 
+/// What [`StoreError::Full`] says of its limit.
+fn full_limit(limit: usize) -> String {
+    if limit == 0 {
+        "Redis is at its maxmemory".to_owned()
+    } else {
+        format!("{limit} entries")
+    }
+}
+
 impl StoreError {
     /// True when the failure is about reaching the store, not about the request: answer 503.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// True when the ephemeral store refused a write because it is full ([`StoreError::Full`]:
+    /// the memory store at its `max_entries`, Redis at its `maxmemory` under `noeviction`). The
+    /// store still serves reads; the write may succeed once entries expire. Answer 503, and
+    /// alert: a store that stays full is too small for the load, or under attack.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full { .. })
     }
 
     pub(crate) fn is_unique_violation(&self) -> bool {

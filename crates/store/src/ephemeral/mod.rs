@@ -7,6 +7,10 @@
 //! Redis's: `put` = `SET PX`, `put_if_absent` = `SET NX PX`, `take` = `GETDEL`, `incr` = `INCR`
 //! plus `PEXPIRE` on the first increment, `get_many` = `MGET`. TTLs are rounded up to whole
 //! milliseconds (at least 1 ms).
+//!
+//! A store that cannot take another entry fails the write with [`StoreError::Full`] (see
+//! [`StoreError::is_full`]): the memory store at its `max_entries`, Redis at its `maxmemory`
+//! under the `noeviction` policy. Reads, takes and deletes still work then.
 
 mod memory;
 mod redis;

@@ -15,6 +15,12 @@
 //! `{key_prefix}{ns}:{key}` (a `:` or `%` inside `ns` is percent-escaped, so no two `(ns, key)`
 //! pairs share a key); every command touches one key, so the layout suits Redis Cluster. The
 //! one exception, `MGET` ([`Ephemeral::get_many`]), is split by hash slot by the cluster client.
+//!
+//! A Redis at its `maxmemory` under the `noeviction` policy refuses writes with `OOM`: that is
+//! [`StoreError::Full`] (`limit` 0), not an outage; reads, takes and deletes still work. Under an
+//! eviction policy (`volatile-*`, `allkeys-*`) Redis never refuses: it drops other live values
+//! (codes, sessions, replay-cache entries) to make room, silently. Run the gateway's Redis with
+//! `noeviction`.
 
 use std::time::{Duration, Instant};
 
@@ -264,7 +270,7 @@ async fn with_timeout<T>(
 }
 
 /// Error codes Redis answers when it cannot serve now but may soon.
-const UNAVAILABLE_CODES: &[&str] = &["OOM", "BUSY", "MISCONF", "NOREPLICAS", "MASTERDOWN"];
+const UNAVAILABLE_CODES: &[&str] = &["BUSY", "MISCONF", "NOREPLICAS", "MASTERDOWN"];
 
 fn store_error(e: RedisError) -> StoreError {
     // What INCR (inside the script) or any command says of a key holding something else.
@@ -277,6 +283,11 @@ fn store_error(e: RedisError) -> StoreError {
     }
     if text.contains("would overflow") {
         return StoreError::Corrupt("a counter at its maximum".into());
+    }
+    // `OOM command not allowed when used memory > 'maxmemory'`: full, under `noeviction` (also
+    // from a write inside the INCR script). Redis states no entry count: `limit` 0.
+    if e.code() == Some("OOM") {
+        return StoreError::Full { limit: 0 };
     }
     let unavailable = match e.kind() {
         ErrorKind::Io | ErrorKind::ClusterConnectionNotFound => true,

@@ -16,6 +16,7 @@ mod keys;
 mod people;
 mod postgres;
 mod redis;
+mod redis_full;
 mod redis_support;
 mod refresh;
 mod revocations;
