@@ -414,6 +414,8 @@ pub(crate) struct Broker {
     signer: JwsSigner,
     clock: Arc<dyn Clock>,
     store: Mutex<Store>,
+    /// Shown at the top of every page (see [`crate::Simulator::with_warning`]).
+    pub(crate) warning: Option<String>,
 }
 
 impl Broker {
@@ -495,6 +497,7 @@ impl Broker {
             signer,
             clock,
             store: Mutex::new(Store::default()),
+            warning: None,
         })
     }
 

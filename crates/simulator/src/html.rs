@@ -52,6 +52,7 @@ button.primary{width:100%;margin-top:20px;padding:12px;background:var(--red);col
 button.primary:hover{background:var(--red-dark)}
 button.link{background:none;color:var(--muted);text-decoration:underline;padding:4px;font-weight:400;font-size:14px}
 form.cancel{text-align:center;margin-top:8px}
+.warning{background:#fff4ce;color:#5c3b00;border-bottom:2px solid #c98a00;padding:10px 16px;font-weight:600}
 .error{background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;padding:10px 12px;border-radius:6px;margin-bottom:6px}
 .info{background:#eef6ff;border:1px solid #c7dcf5;padding:10px 12px;border-radius:6px}
 .hint{color:var(--muted);font-size:13px}
@@ -122,6 +123,22 @@ hệ thống thật.</footer>{script}</body></html>\n",
         title = esc(title),
         nonce = esc(nonce),
     )
+}
+
+/// `page` with a warning banner right after `<body>` (a simulator running beside production
+/// backends says so on every page).
+pub(crate) fn with_banner(page: String, warning: Option<&str>) -> String {
+    match warning {
+        Some(w) => page.replacen(
+            "<body>",
+            &format!(
+                "<body><div class=\"warning\" role=\"alert\">{}</div>",
+                esc(w)
+            ),
+            1,
+        ),
+        None => page,
+    }
 }
 
 fn error_box(error: Option<&str>) -> String {

@@ -79,7 +79,8 @@ fn common_headers(r: &mut HttpResponseBuilder) {
         .insert_header((header::REFERRER_POLICY, "no-referrer"));
 }
 
-fn page(status: StatusCode, csp: String, body: String) -> HttpResponse {
+fn page(b: &Broker, status: StatusCode, csp: String, body: String) -> HttpResponse {
+    let body = html::with_banner(body, b.warning.as_deref());
     let mut r = HttpResponse::build(status);
     common_headers(&mut r);
     r.insert_header((header::X_FRAME_OPTIONS, "DENY"));
@@ -100,7 +101,7 @@ fn page(status: StatusCode, csp: String, body: String) -> HttpResponse {
 fn error_page(b: &Broker, e: &PageError) -> HttpResponse {
     let n = nonce();
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    page(status, csp(b, &n, None), html::error_page(&n, e))
+    page(b, status, csp(b, &n, None), html::error_page(&n, e))
 }
 
 fn param_error_page(b: &Broker, e: &ParamError) -> HttpResponse {
@@ -110,6 +111,7 @@ fn param_error_page(b: &Broker, e: &ParamError) -> HttpResponse {
 fn login_page(b: &Broker, v: &LoginView) -> HttpResponse {
     let n = nonce();
     page(
+        b,
         StatusCode::OK,
         csp(b, &n, Some(&v.redirect_origin)),
         html::login_page(&b.issuer, &n, v),
@@ -167,6 +169,7 @@ pub(crate) async fn not_found(b: Option<web::Data<Broker>>) -> HttpResponse {
 async fn index(b: web::Data<Broker>) -> HttpResponse {
     let n = nonce();
     page(
+        &b,
         StatusCode::OK,
         csp(&b, &n, None),
         html::index_page(&b.issuer, &n, &b.people),
@@ -203,6 +206,7 @@ async fn login(b: web::Data<Broker>, payload: web::Payload) -> HttpResponse {
         Ok(LoginOutcome::Otp(v)) => {
             let n = nonce();
             page(
+                &b,
                 StatusCode::OK,
                 csp(&b, &n, Some(&v.redirect_origin)),
                 html::otp_page(&b.issuer, &n, &v),
@@ -222,6 +226,7 @@ async fn otp(b: web::Data<Broker>, payload: web::Payload) -> HttpResponse {
         Ok(OtpOutcome::Again(v)) => {
             let n = nonce();
             page(
+                &b,
                 StatusCode::OK,
                 csp(&b, &n, Some(&v.redirect_origin)),
                 html::otp_page(&b.issuer, &n, &v),
@@ -273,6 +278,7 @@ async fn phone(b: web::Data<Broker>, req: HttpRequest) -> HttpResponse {
     let (sms, qr) = b.phone_view();
     let n = nonce();
     page(
+        &b,
         StatusCode::OK,
         csp(&b, &n, None),
         html::phone_page(&b.issuer, &n, &sms, &qr, &b.people, flash),
@@ -363,6 +369,7 @@ async fn userinfo(b: web::Data<Broker>, req: HttpRequest) -> HttpResponse {
 async fn profile(b: web::Data<Broker>) -> HttpResponse {
     let n = nonce();
     page(
+        &b,
         StatusCode::OK,
         csp(&b, &n, None),
         html::message_page(
@@ -377,6 +384,7 @@ async fn profile(b: web::Data<Broker>) -> HttpResponse {
 async fn logout(b: web::Data<Broker>) -> HttpResponse {
     let n = nonce();
     page(
+        &b,
         StatusCode::OK,
         csp(&b, &n, None),
         html::message_page(

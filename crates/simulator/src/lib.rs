@@ -57,6 +57,16 @@ impl Simulator {
         })
     }
 
+    /// Shows `text` in a banner at the top of every page (the gateway says so when the simulator
+    /// runs beside production backends). Call it before the simulator is mounted.
+    pub fn with_warning(mut self, text: impl Into<String>) -> Self {
+        match Arc::get_mut(&mut self.broker) {
+            Some(b) => b.warning = Some(text.into()),
+            None => tracing::warn!("Simulator::with_warning after mounting: ignored"),
+        }
+        self
+    }
+
     /// The issuer as used in tokens and URLs (any trailing slash removed).
     pub fn issuer(&self) -> &str {
         &self.broker.issuer
