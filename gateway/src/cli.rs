@@ -212,13 +212,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = load(config.as_ref())?;
             telemetry::init(&settings.log);
             runtime()?.block_on(async {
-                let db = vneid_store::Database::connect_with(&vneid_store::DbOptions {
-                    url: settings.database.url.clone(),
-                    max_connections: 2,
-                    acquire_timeout: settings.database.acquire_timeout,
-                })
-                .await
-                .map_err(|e| format!("database.url: {e}"))?;
+                let db = startup::connect_database(&settings, 2)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
                 db.migrate()
                     .await
                     .map_err(|e| format!("migration failed: {e}"))?;

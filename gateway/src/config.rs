@@ -38,6 +38,8 @@ pub struct Settings {
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
+    pub limits: crate::ratelimit::LimitSettings,
+    #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
@@ -58,6 +60,9 @@ pub struct ServerSettings {
     /// Timeout of each outgoing HTTP call to an upstream.
     #[serde(deserialize_with = "de_duration")]
     pub upstream_timeout: Duration,
+    /// Peers (CIDR) whose `X-Forwarded-For` is believed: the load balancers in front. Empty:
+    /// the client address is always the peer's.
+    pub trusted_proxies: Vec<crate::client_ip::IpNet>,
 }
 
 impl Default for ServerSettings {
@@ -68,6 +73,7 @@ impl Default for ServerSettings {
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -101,6 +107,9 @@ pub struct EphemeralSettings {
     /// Bound on each command; past it the request is answered 503.
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// The in-memory store's bound on entries (pending logins, codes, sessions, replay caches);
+    /// when full, new logins are answered 503. About 700 bytes each.
+    pub max_entries: usize,
 }
 
 impl Default for EphemeralSettings {
@@ -109,9 +118,13 @@ impl Default for EphemeralSettings {
             url: "memory://".into(),
             key_prefix: "vneid:".into(),
             timeout: Duration::from_secs(2),
+            max_entries: DEFAULT_MAX_ENTRIES,
         }
     }
 }
+
+/// `ephemeral.max_entries` by default: 200,000 entries, about 140 MB when full.
+pub const DEFAULT_MAX_ENTRIES: usize = 200_000;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -187,6 +200,9 @@ pub struct SimulatorSettings {
     pub people_file: Option<PathBuf>,
     /// Rename the simulator's userinfo fields (to try other field names).
     pub field_names: BTreeMap<String, String>,
+    /// The simulator lets anyone approve any QR login and read every OTP: it refuses to run
+    /// beside Postgres or Redis (a real deployment) unless this is set, and then warns.
+    pub allow_with_production_backends: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -406,7 +422,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -512,6 +528,26 @@ impl Settings {
             return Err(ConfigError::new(
                 "database.max_connections",
                 "must be at least 1",
+            ));
+        }
+        if self.ephemeral.max_entries == 0 {
+            return Err(ConfigError::new(
+                "ephemeral.max_entries",
+                "must be at least 1",
+            ));
+        }
+        self.limits
+            .check()
+            .map_err(|(key, message)| ConfigError::new(key, message))?;
+        if self.simulator.enabled
+            && self.uses_production_backends()
+            && !self.simulator.allow_with_production_backends
+        {
+            return Err(ConfigError::new(
+                "simulator.enabled",
+                "the simulator lets anyone approve another person's QR login and read every OTP: \
+it does not run beside Postgres or Redis (set simulator.allow_with_production_backends = true \
+only for a test deployment)",
             ));
         }
         let t = &self.tokens;
@@ -707,6 +743,11 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
             ));
         }
         Ok(())
+    }
+
+    /// Postgres or Redis: the backends of a real deployment.
+    pub fn uses_production_backends(&self) -> bool {
+        !self.database.url.starts_with("sqlite:") || !self.ephemeral.url.starts_with("memory:")
     }
 
     /// Where the master key lives when none is configured: beside the SQLite file.

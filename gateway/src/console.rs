@@ -56,7 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/admin/readiness", web::get().to(readiness))
     .route("/admin/readiness.csv", web::get().to(readiness_csv))
-    .route("/admin/login", web::get().to(start))
+    .service(
+        web::resource("/admin/login")
+            .wrap(actix_web::middleware::from_fn(crate::throttle::login_start))
+            .route(web::get().to(start)),
+    )
     .route("/admin/callback", web::get().to(callback));
 }
 

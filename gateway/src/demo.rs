@@ -44,7 +44,11 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/demo", web::get().to(index))
-        .route("/demo/login", web::get().to(start))
+        .service(
+            web::resource("/demo/login")
+                .wrap(actix_web::middleware::from_fn(crate::throttle::login_start))
+                .route(web::get().to(start)),
+        )
         .route("/demo/callback", web::get().to(callback));
 }
 

@@ -7,6 +7,12 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use vneid_store::StoreError;
 
+/// A store that cannot serve right now — unreachable, or the ephemeral store is full — is a 503:
+/// the request may succeed later, and nothing is wrong with it.
+fn answers_503(e: &StoreError) -> bool {
+    e.is_unavailable() || e.is_full()
+}
+
 /// An RFC 6749 §5.2 error.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{error}: {description}")]
@@ -18,6 +24,8 @@ pub struct OAuthError {
     pub www_authenticate: Option<String>,
     /// The request field at fault (admin API), answered as `field`.
     pub field: Option<String>,
+    /// `Retry-After` in seconds (429).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -28,6 +36,7 @@ impl OAuthError {
             description: description.into(),
             www_authenticate: None,
             field: None,
+            retry_after: None,
         }
     }
     /// Names the request field at fault.
@@ -81,6 +90,16 @@ impl OAuthError {
             "the service is temporarily unavailable; try again shortly",
         )
     }
+    /// 429 from a rate limit, with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            format!("too many requests from this address; retry after {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
     pub fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,9 +108,10 @@ impl OAuthError {
         )
     }
 
-    /// Logs the cause of a store failure and turns it into 503 or 500.
+    /// Logs the cause of a store failure and turns it into 503 (unreachable, or the ephemeral
+    /// store is full) or 500.
     pub fn from_store(e: StoreError) -> Self {
-        if e.is_unavailable() {
+        if answers_503(&e) {
             tracing::warn!(error = %e, "store unavailable");
             Self::unavailable()
         } else {
@@ -111,6 +131,9 @@ impl ResponseError for OAuthError {
         b.insert_header(("Cache-Control", "no-store"));
         if let Some(h) = &self.www_authenticate {
             b.insert_header(("WWW-Authenticate", h.as_str()));
+        }
+        if let Some(s) = self.retry_after {
+            b.insert_header(("Retry-After", s.to_string()));
         }
         let mut body = json!({"error": self.error, "error_description": self.description});
         if let Some(f) = &self.field {
@@ -154,7 +177,7 @@ impl PageError {
         }
     }
     pub fn from_store(e: StoreError) -> Self {
-        if e.is_unavailable() {
+        if answers_503(&e) {
             tracing::warn!(error = %e, "store unavailable");
             Self::unavailable()
         } else {

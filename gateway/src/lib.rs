@@ -4,12 +4,16 @@
 
 pub mod admin;
 pub mod cli;
+pub mod client_ip;
 pub mod clients;
 pub mod config;
 pub mod console;
+pub mod cookies;
 pub mod demo;
 pub mod directory;
+pub mod ephemeral;
 pub mod errors;
+pub mod files;
 pub mod login;
 pub mod logout;
 pub mod metrics;
@@ -17,9 +21,12 @@ pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod params;
+pub mod ratelimit;
+pub mod revocation;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 pub mod token;
 
 /// The package version and a hash of every source this build was made from (see `build.rs`):

@@ -18,8 +18,9 @@ pub const NS_LOGIN: &str = "login";
 pub const NS_CODE: &str = "code";
 pub const NS_CODE_USED: &str = "code_used";
 pub const NS_SESSION: &str = "session";
-pub const NS_REVOKED: &str = "revoked_jti";
-pub const SESSION_COOKIE: &str = "vneid_sso";
+pub const SESSION_COOKIE: &str = crate::cookies::SESSION;
+/// Domain of the keyed hash of a login-binding cookie's value.
+const NS_LOGIN_BINDING: &str = "login_binding";
 
 /// Vietnam's offset: "today" for the cut-over date is the province's day.
 fn vn_today(now: DateTime<Utc>) -> chrono::NaiveDate {
@@ -48,6 +49,9 @@ pub struct PendingLogin {
     pub request: AuthRequest,
     pub upstream: String,
     pub upstream_pending: PendingUpstream,
+    /// Keyed hash of the binding cookie set in the browser that started the login: the callback
+    /// is accepted only from that browser (no login CSRF, no session swap).
+    pub binding_hash: String,
 }
 
 /// The SSO session, keyed by the hash of the cookie value.
@@ -119,6 +123,11 @@ pub fn error_redirect(
     redirect_with(&req.redirect_uri, &p)
 }
 
+/// Compares two byte strings without an early exit on the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn ttl(d: Duration) -> Duration {
     d.max(Duration::from_secs(1))
 }
@@ -148,12 +157,21 @@ pub fn allowed_upstreams<'a>(
         .collect()
 }
 
-/// Starts a login at `upstream`: remembers the request and returns the upstream's URL.
+/// A login sent to an upstream: where the browser goes, and the binding cookie it must carry
+/// back to the callback.
+pub struct StartedLogin {
+    pub url: String,
+    pub upstream_state: String,
+    pub binding: String,
+}
+
+/// Starts a login at `upstream`: remembers the request, bound to a fresh browser secret, and
+/// returns the upstream's URL.
 pub async fn start_upstream_login(
     state: &AppState,
     request: AuthRequest,
     upstream_id: &str,
-) -> Result<String, StartError> {
+) -> Result<StartedLogin, StartError> {
     let upstream = state
         .upstream(upstream_id)
         .ok_or(StartError::UnknownUpstream)?;
@@ -164,10 +182,12 @@ pub async fn start_upstream_login(
             tracing::warn!(upstream = upstream_id, error = %e, "upstream discovery failed");
             StartError::Upstream
         })?;
+    let binding = fresh_token(32)?;
     let pending = PendingLogin {
         request,
         upstream: upstream_id.to_owned(),
         upstream_pending: auth.pending.clone(),
+        binding_hash: state.master.lookup_hash(NS_LOGIN_BINDING, &binding),
     };
     state
         .ephemeral
@@ -179,7 +199,11 @@ pub async fn start_upstream_login(
         )
         .await
         .map_err(ServiceError::from)?;
-    Ok(auth.url.to_string())
+    Ok(StartedLogin {
+        url: auth.url.to_string(),
+        upstream_state: auth.pending.state.clone(),
+        binding,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +333,10 @@ pub enum CallbackError {
     /// No pending login for this state: forged, replayed or expired.
     #[error("unknown or expired state")]
     UnknownState,
+    /// The login was started in another browser (its binding cookie is missing or differs):
+    /// someone is trying to finish their own login in this browser.
+    #[error("the login was started in another browser")]
+    OtherBrowser,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -319,22 +347,66 @@ impl From<StoreError> for CallbackError {
     }
 }
 
-/// Finishes a login at the callback.
+/// What came back to `/login/{upstream}/callback`.
+pub struct Callback<'a> {
+    pub upstream: &'a str,
+    pub upstream_state: &'a str,
+    pub code: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// The value of the login's binding cookie in this browser, if any.
+    pub binding: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+/// Finishes a login at the callback. The pending login is taken (single use) before anything
+/// else, so a state is spent even by a callback from the wrong browser.
 pub async fn finish_login(
     state: &AppState,
-    upstream_id: &str,
-    upstream_state: &str,
-    code: Option<&str>,
-    upstream_error: Option<&str>,
-    request_id: &str,
+    callback: &Callback<'_>,
 ) -> Result<CallbackOutcome, CallbackError> {
-    let pending: PendingLogin = match state.ephemeral.take(NS_LOGIN, upstream_state).await? {
+    let upstream_id = callback.upstream;
+    let request_id = callback.request_id;
+    let pending: PendingLogin = match state
+        .ephemeral
+        .take(NS_LOGIN, callback.upstream_state)
+        .await?
+    {
         Some(s) => from_json(&s)?,
         None => return Err(CallbackError::UnknownState),
     };
     if pending.upstream != upstream_id {
         return Err(CallbackError::UnknownState);
     }
+    let bound = callback.binding.is_some_and(|b| {
+        constant_time_eq(
+            state.master.lookup_hash(NS_LOGIN_BINDING, b).as_bytes(),
+            pending.binding_hash.as_bytes(),
+        )
+    });
+    if !bound {
+        let reason = "other_browser";
+        state
+            .metrics
+            .login(upstream_id, None, None, "error", reason);
+        state
+            .db
+            .append_audit(
+                &AuditEvent::new("login", "error")
+                    .at(state.clock.now())
+                    .request_id(request_id)
+                    .client_id(&pending.request.client_id)
+                    .upstream(upstream_id)
+                    .reason(reason),
+            )
+            .await?;
+        tracing::warn!(
+            upstream = upstream_id,
+            client_id = %pending.request.client_id,
+            "a login came back to a browser that did not start it; refused"
+        );
+        return Err(CallbackError::OtherBrowser);
+    }
+    let (code, upstream_error) = (callback.code, callback.error);
     let req = &pending.request;
     let portal = state
         .clients

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use vneid_store::AuditEvent;
@@ -22,12 +21,16 @@ type Data = web::Data<AppState>;
 struct LogoutRequest {
     client_id: Option<String>,
     redirect: Option<String>,
-    hint_sid: Option<String>,
+    hint: Option<IdTokenClaims>,
 }
 
 fn bad(message: &str) -> PageError {
     PageError::bad_request("Yêu cầu đăng xuất không hợp lệ", message)
 }
+
+/// Domain of the keyed hash that makes the confirmation form's CSRF token from the session
+/// cookie: only a page this gateway showed to this browser can confirm.
+const NS_LOGOUT_CSRF: &str = "logout_csrf";
 
 /// Checks `id_token_hint`, `client_id` and `post_logout_redirect_uri` (exact match against the
 /// client's registered list). Errors are shown, never redirected.
@@ -70,13 +73,32 @@ fn parse(state: &AppState, p: &Params) -> Result<LogoutRequest, PageError> {
     Ok(LogoutRequest {
         client_id,
         redirect,
-        hint_sid: hint.map(|h| h.sid),
+        hint,
     })
 }
 
-/// `GET|POST /logout`
+/// Whether the portal's `id_token_hint` is about this browser's session: same `sid`, and the
+/// `sub` that portal knows this session's person by.
+async fn hint_matches(state: &AppState, hint: &IdTokenClaims, session: &Session) -> bool {
+    if !login::constant_time_eq(hint.sid.as_bytes(), session.sid.as_bytes()) {
+        return false;
+    }
+    let Some(client) = state.clients.get(&hint.aud) else {
+        return false;
+    };
+    matches!(
+        crate::clients::subject_for(state, &client, &session.person_id).await,
+        Ok(sub) if sub == hint.sub
+    )
+}
+
+/// `GET|POST /logout` (OpenID RP-Initiated Logout 1.0). The browser's own session ends only when
+/// a portal proves it asked — an `id_token_hint` about this very session — or when the person
+/// confirms on the gateway's page, whose form carries a token bound to the session. Anything
+/// else (a link on another site, another person's ID token) gets the confirmation page.
 pub async fn logout(req: HttpRequest, body: web::Bytes, state: Data) -> HttpResponse {
-    let raw: Vec<u8> = if req.method() == actix_web::http::Method::POST {
+    let is_post = req.method() == actix_web::http::Method::POST;
+    let raw: Vec<u8> = if is_post {
         body.to_vec()
     } else {
         req.query_string().as_bytes().to_vec()
@@ -89,64 +111,47 @@ pub async fn logout(req: HttpRequest, body: web::Bytes, state: Data) -> HttpResp
         Ok(r) => r,
         Err(e) => return actix_web::ResponseError::error_response(&e),
     };
-    // Without proof that a portal asked (id_token_hint), ask the person: a link on another site
-    // must not be able to log them out.
-    let confirmed = request.hint_sid.is_some() || p.get("confirm") == Some("yes");
-    if !confirmed {
-        return confirmation_page(&p);
-    }
     let cookie = req.cookie(SESSION_COOKIE);
-    let ended = match &cookie {
-        Some(c) => match login::end_session(&state, c.value()).await {
+    let session = match &cookie {
+        Some(c) => match login::session(&state, c.value()).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "ending the session failed");
+                tracing::warn!(error = %e, "reading the session failed");
                 return actix_web::ResponseError::error_response(&PageError::unavailable());
             }
         },
         None => None,
     };
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let mut event = AuditEvent::new("logout", "success")
-        .at(state.clock.now())
-        .request_id(request_id);
-    if let Some(c) = &request.client_id {
-        event = event.client_id(c);
-    }
-    if let Some(s) = &ended {
-        event = event.person_id(&s.person_id).detail(serde_json::json!({
-            "clients": s.clients,
-        }));
-    }
-    if let Err(e) = state.db.append_audit(&event).await {
-        tracing::warn!(error = %e, "audit of a logout failed");
-        return actix_web::ResponseError::error_response(&PageError::from_store(e));
-    }
-    // Every grant of the session ends: refresh tokens, and the access tokens still alive.
-    let sids: Vec<String> = ended
-        .iter()
-        .map(|s| s.sid.clone())
-        .chain(request.hint_sid.clone())
-        .collect();
-    for sid in &sids {
-        if let Err(e) = state
-            .db
-            .revoke_refresh_families_by_sid(sid, "logout", state.clock.now())
-            .await
-        {
-            tracing::warn!(error = %e, "revoking refresh tokens at logout failed");
-            return actix_web::ResponseError::error_response(&PageError::from_store(e));
+    if let (Some(session), Some(cookie)) = (&session, &cookie) {
+        let by_hint = match &request.hint {
+            Some(h) => hint_matches(&state, h, session).await,
+            None => false,
+        };
+        let expected = state.master.lookup_hash(NS_LOGOUT_CSRF, cookie.value());
+        let by_form = is_post
+            && p.get("confirm") == Some("yes")
+            && p.get("csrf")
+                .is_some_and(|t| login::constant_time_eq(t.as_bytes(), expected.as_bytes()));
+        if !(by_hint || by_form) {
+            return confirmation_page(&p, &request, &expected);
         }
-        crate::token::revoke_grant(&state, "*", sid).await;
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        if let Err(page) = end_session(
+            &state,
+            cookie.value(),
+            request.client_id.as_deref(),
+            &request_id,
+        )
+        .await
+        {
+            return actix_web::ResponseError::error_response(&page);
+        }
     }
-    if let Some(session) = ended {
-        notify_backchannel(state.clone(), session);
-    }
-
+    // No session in this browser: nothing to end, and the portal gets its answer all the same.
     let mut res = match &request.redirect {
         Some(url) => HttpResponse::Found()
             .insert_header((header::LOCATION, url.as_str()))
@@ -159,19 +164,60 @@ pub async fn logout(req: HttpRequest, body: web::Bytes, state: Data) -> HttpResp
 Để bảo vệ thông tin cá nhân, hãy đóng trình duyệt nếu bạn dùng máy tính chung.</p>",
         ),
     };
-    let gone = Cookie::build(SESSION_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.issuer.starts_with("https://"))
-        .max_age(actix_web::cookie::time::Duration::ZERO)
-        .finish();
-    let _ = res.add_cookie(&gone);
+    if cookie.is_some() {
+        let _ = res.add_cookie(&crate::cookies::session_removal(&state));
+    }
     res
 }
 
-fn confirmation_page(p: &Params) -> HttpResponse {
-    let hidden: String = ["client_id", "post_logout_redirect_uri", "state"]
+/// Ends the SSO session behind `cookie`: the session itself, every refresh token and access
+/// token of it (durably), an audit event, and back-channel logout to the session's portals.
+async fn end_session(
+    state: &Data,
+    cookie: &str,
+    client_id: Option<&str>,
+    request_id: &str,
+) -> Result<(), PageError> {
+    let ended = login::end_session(state, cookie).await.map_err(|e| {
+        tracing::warn!(error = %e, "ending the session failed");
+        PageError::unavailable()
+    })?;
+    let Some(session) = ended else {
+        // Ended meanwhile (another tab): nothing left to do.
+        return Ok(());
+    };
+    let mut event = AuditEvent::new("logout", "success")
+        .at(state.clock.now())
+        .request_id(request_id)
+        .person_id(&session.person_id)
+        .detail(serde_json::json!({ "clients": session.clients }));
+    if let Some(c) = client_id {
+        event = event.client_id(c);
+    }
+    state.db.append_audit(&event).await.map_err(|e| {
+        tracing::warn!(error = %e, "audit of a logout failed");
+        PageError::from_store(e)
+    })?;
+    state
+        .db
+        .revoke_refresh_families_by_sid(&session.sid, "logout", state.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "revoking refresh tokens at logout failed");
+            PageError::from_store(e)
+        })?;
+    crate::token::revoke_grant(state, "*", &session.sid, "logout")
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "revoking the access tokens at logout failed");
+            PageError::from_store(e)
+        })?;
+    notify_backchannel(state.clone(), session);
+    Ok(())
+}
+
+fn confirmation_page(p: &Params, request: &LogoutRequest, csrf: &str) -> HttpResponse {
+    let mut hidden: String = ["post_logout_redirect_uri", "state"]
         .iter()
         .filter_map(|k| {
             p.get(k).map(|v| {
@@ -182,13 +228,21 @@ fn confirmation_page(p: &Params) -> HttpResponse {
             })
         })
         .collect();
+    if let Some(c) = &request.client_id {
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"client_id\" value=\"{}\">",
+            escape(c)
+        ));
+    }
     html(
         StatusCode::OK,
         "Đăng xuất",
         &format!(
             "<h1>Bạn có muốn đăng xuất?</h1><p>Bạn sẽ đăng xuất khỏi hệ thống xác thực tập trung và các cổng dịch vụ công \
 đã đăng nhập bằng phiên này.</p><form method=\"post\" action=\"/logout\">{hidden}\
-<input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\">Đăng xuất</button></form>"
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
+<button type=\"submit\">Đăng xuất</button></form>",
+            escape(csrf)
         ),
     )
 }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -30,6 +31,13 @@ pub struct Metrics {
     /// Linking after a login, by outcome (linked | already_linked | no_match | conflict |
     /// error).
     pub account_links: IntCounterVec,
+    /// Requests refused by a rate limit, by `limit` (authorize | token | userinfo |
+    /// client_auth_failures).
+    pub rate_limited: IntCounterVec,
+    /// Entries held by the in-memory ephemeral store (absent with Redis).
+    pub ephemeral_entries: IntGauge,
+    /// Writes the ephemeral store refused because it was full (the request got a 503).
+    pub ephemeral_full: IntCounter,
     /// Set when a login made a link, so that the gauge refresher recounts soon.
     directory_changed: Arc<AtomicBool>,
 }
@@ -112,6 +120,27 @@ impl Metrics {
         registry.register(Box::new(directory_accounts.clone()))?;
         registry.register(Box::new(directory_staff.clone()))?;
         registry.register(Box::new(account_links.clone()))?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests answered 429 by a rate limit, by limit",
+            ),
+            &["limit"],
+        )?;
+        let ephemeral_entries = IntGauge::new(
+            "ephemeral_entries",
+            "Entries held by the in-memory ephemeral store (pending logins, codes, sessions, caches)",
+        )?;
+        let ephemeral_full = IntCounter::new(
+            "ephemeral_full_total",
+            "Writes refused because the ephemeral store was full (answered 503)",
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(ephemeral_entries.clone()))?;
+        registry.register(Box::new(ephemeral_full.clone()))?;
+        for limit in crate::ratelimit::Limit::ALL {
+            rate_limited.with_label_values(&[limit.name()]);
+        }
         Ok(Self {
             registry,
             logins,
@@ -122,6 +151,9 @@ impl Metrics {
             directory_accounts,
             directory_staff,
             account_links,
+            rate_limited,
+            ephemeral_entries,
+            ephemeral_full,
             directory_changed: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -1,11 +1,12 @@
 //! OpenID provider endpoints. Handlers parse, call one service function, render.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::json;
 use vneid_core::AssuranceLevel;
 
+use crate::client_ip::ClientIp;
+use crate::cookies;
 use crate::errors::{OAuthError, PageError};
 use crate::login::{self, AuthRequest, CallbackError, CallbackOutcome, StartError, SESSION_COOKIE};
 use crate::pages;
@@ -21,6 +22,10 @@ fn request_id(req: &HttpRequest) -> String {
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default()
+}
+
+fn client_ip(req: &HttpRequest, state: &AppState) -> ClientIp {
+    ClientIp::of(req, &state.settings.server.trusted_proxies)
 }
 
 fn redirect(location: &str) -> HttpResponse {
@@ -281,7 +286,16 @@ pub async fn authorize(req: HttpRequest, state: Data) -> HttpResponse {
         }
     };
     match login::start_upstream_login(&state, auth.clone(), &chosen).await {
-        Ok(url) => redirect(&url),
+        Ok(started) => {
+            let mut res = redirect(&started.url);
+            let _ = res.add_cookie(&cookies::binding(
+                &state,
+                &chosen,
+                &started.upstream_state,
+                started.binding,
+            ));
+            res
+        }
         Err(StartError::UnknownUpstream) => redirect(&login::error_redirect(
             &state,
             &auth,
@@ -324,28 +338,25 @@ pub async fn callback(req: HttpRequest, path: web::Path<String>, state: Data) ->
     let Some(upstream_state) = p.get("state") else {
         return bad_state();
     };
+    let upstream = path.into_inner();
+    let binding = req.cookie(&cookies::binding_name(upstream_state));
+    let request_id = request_id(&req);
     let outcome = login::finish_login(
         &state,
-        &path.into_inner(),
-        upstream_state,
-        p.get("code"),
-        p.get("error"),
-        &request_id(&req),
+        &login::Callback {
+            upstream: &upstream,
+            upstream_state,
+            code: p.get("code"),
+            error: p.get("error"),
+            binding: binding.as_ref().map(|c| c.value()),
+            request_id: &request_id,
+        },
     )
     .await;
-    match outcome {
+    let mut res = match outcome {
         Ok(CallbackOutcome::Admitted { redirect: url, cookie }) => {
-            let c = Cookie::build(SESSION_COOKIE, cookie)
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.issuer.starts_with("https://"))
-                .max_age(actix_web::cookie::time::Duration::seconds(
-                    i64::try_from(state.settings.tokens.session_ttl.as_secs()).unwrap_or(i64::MAX),
-                ))
-                .finish();
             let mut res = redirect(&url);
-            let _ = res.add_cookie(&c);
+            let _ = res.add_cookie(&cookies::session(&state, cookie));
             res
         }
         Ok(CallbackOutcome::Refused { refusal, back, portal }) => {
@@ -363,8 +374,20 @@ Vui lòng thử lại sau ít phút.</p><p><a class=\"button secondary\" href=\"
             ),
         ),
         Err(CallbackError::UnknownState) => bad_state(),
+        Err(CallbackError::OtherBrowser) => {
+            actix_web::ResponseError::error_response(&PageError::bad_request(
+                "Phiên đăng nhập không khớp với trình duyệt",
+                "Lượt đăng nhập này không được bắt đầu trên trình duyệt bạn đang dùng, nên hệ thống \
+không hoàn tất đăng nhập. Nếu bạn vừa nhấn vào một đường liên kết lạ, hãy đóng trang này. \
+Để đăng nhập, hãy quay lại trang của cơ quan và bấm Đăng nhập.",
+            ))
+        }
         Err(CallbackError::Service(e)) => service_page_error(e),
+    };
+    if binding.is_some() {
+        let _ = res.add_cookie(&cookies::binding_removal(&state, &upstream, upstream_state));
     }
+    res
 }
 
 /// The form body and `Authorization` header of a client-authenticated POST (token,
@@ -408,7 +431,15 @@ pub async fn token(
     state: Data,
 ) -> Result<HttpResponse, OAuthError> {
     let (p, authorization) = client_form(&req, &body)?;
-    let response = token::token(&state, authorization.as_deref(), &p, &request_id(&req)).await?;
+    let from = client_ip(&req, &state);
+    let response = token::token(
+        &state,
+        authorization.as_deref(),
+        &p,
+        &from,
+        &request_id(&req),
+    )
+    .await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -419,7 +450,8 @@ pub async fn introspect(
     state: Data,
 ) -> Result<HttpResponse, OAuthError> {
     let (p, authorization) = client_form(&req, &body)?;
-    let response = token::introspect(&state, authorization.as_deref(), &p).await?;
+    let from = client_ip(&req, &state);
+    let response = token::introspect(&state, authorization.as_deref(), &p, &from).await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -430,7 +462,8 @@ pub async fn revoke(
     state: Data,
 ) -> Result<HttpResponse, OAuthError> {
     let (p, authorization) = client_form(&req, &body)?;
-    token::revoke(&state, authorization.as_deref(), &p).await?;
+    let from = client_ip(&req, &state);
+    token::revoke(&state, authorization.as_deref(), &p, &from).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 

@@ -40,7 +40,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         let r = tokio::time::timeout(limit, u.check_ready()).await;
         record(format!("upstream:{}", u.id()), flatten(r));
     }
-    let body = json!({"status": if ok { "ready" } else { "not_ready" }, "checks": checks});
+    let mut body = json!({"status": if ok { "ready" } else { "not_ready" }, "checks": checks});
+    // A full ephemeral store is not a reason to leave the load balancer (the store answers;
+    // only new logins are refused, with a 503 page), but operators must see it.
+    let now = state.clock.now().timestamp();
+    if let Some(at) = state.ephemeral_full.last().filter(|at| now - at < 60) {
+        body["ephemeral_store"] = json!({
+            "condition": "full",
+            "detail": "new logins are refused (503) until entries expire",
+            "last_refusal": at,
+        });
+    }
     if ok {
         HttpResponse::Ok().json(body)
     } else {

@@ -157,4 +157,26 @@ mod tests {
             ParamError::TooMany
         );
     }
+
+    proptest::proptest! {
+        /// Query strings and form bodies come from anyone: any bytes give parameters or a
+        /// clear error, never a panic, and what is returned respects the bounds.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..4096)) {
+            if let Ok(p) = Params::parse(&raw) {
+                proptest::prop_assert!(p.0.len() <= MAX_PARAMS);
+                proptest::prop_assert!(p.0.values().all(|v| !v.is_empty() && v.len() <= MAX_VALUE));
+            }
+        }
+
+        /// Pairs that were encoded come back as they were.
+        #[test]
+        fn encoded_pairs_round_trip(pairs in proptest::collection::btree_map("[a-z_]{1,12}", "\\PC{1,40}", 0..10)) {
+            let raw = serde_urlencoded::to_string(&pairs).unwrap();
+            let p = Params::parse(raw.as_bytes()).unwrap();
+            for (k, v) in &pairs {
+                proptest::prop_assert_eq!(p.get(k), Some(v.as_str()));
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ use crate::clients::{Actor, ClientRegistry};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Client};
-use crate::{admin, console, demo, directory, logout, oidc, ops, pages, telemetry};
+use crate::{admin, console, demo, directory, logout, oidc, ops, pages, telemetry, throttle};
 
 /// The id of the built-in upstream in the embedded default.
 pub const EMBEDDED_UPSTREAM: &str = "vneid";
@@ -87,6 +87,7 @@ impl Application {
                 url: settings.ephemeral.url.clone(),
                 key_prefix: settings.ephemeral.key_prefix.clone(),
                 timeout: settings.ephemeral.timeout,
+                max_entries: settings.ephemeral.max_entries,
             },
             clock.clone(),
         )
@@ -136,6 +137,20 @@ impl Application {
         );
         clients.reload(&db).await.context("reading the clients")?;
 
+        let metrics = Metrics::new()?;
+        let ephemeral_full = Arc::new(crate::ephemeral::FullSince::default());
+        let ephemeral = crate::ephemeral::Counted::wrap(
+            ephemeral,
+            metrics.ephemeral_full.clone(),
+            ephemeral_full.clone(),
+            clock.clone(),
+        );
+        let limiter = crate::ratelimit::RateLimiter::new(
+            ephemeral.clone(),
+            settings.ephemeral.url.starts_with("memory:"),
+            settings.limits.clone(),
+            clock.clone(),
+        );
         let state = web::Data::new(AppState {
             issuer: issuer.clone(),
             db,
@@ -144,12 +159,17 @@ impl Application {
             keys: RwLock::new(Arc::new(keys)),
             upstreams,
             clients,
-            metrics: Metrics::new()?,
+            metrics,
             clock,
+            ephemeral_full,
+            revocation_refill: tokio::sync::Mutex::new(()),
+            limiter,
             http,
             settings: settings.clone(),
         });
         spawn_key_reloader(state.clone());
+        crate::revocation::spawn_pruner(state.clone(), Duration::from_secs(600));
+        crate::ephemeral::spawn_housekeeping(state.clone(), Duration::from_secs(5));
         spawn_client_reloader(state.clone());
         directory::spawn_gauge_refresher(state.clone());
 
@@ -185,15 +205,35 @@ impl Application {
                     web::get().to(oidc::discovery),
                 )
                 .route("/jwks", web::get().to(oidc::jwks))
-                .route("/authorize", web::get().to(oidc::authorize))
+                .service(
+                    web::resource("/authorize")
+                        .wrap(from_fn(throttle::login_start))
+                        .route(web::get().to(oidc::authorize)),
+                )
                 .route("/login/{upstream}/callback", web::get().to(oidc::callback))
-                .route("/token", web::post().to(oidc::token))
-                .route("/introspect", web::post().to(oidc::introspect))
-                .route("/revoke", web::post().to(oidc::revoke))
+                .service(
+                    web::resource("/token")
+                        .wrap(from_fn(throttle::token))
+                        .route(web::post().to(oidc::token)),
+                )
+                .service(
+                    web::resource("/introspect")
+                        .wrap(from_fn(throttle::token))
+                        .route(web::post().to(oidc::introspect)),
+                )
+                .service(
+                    web::resource("/revoke")
+                        .wrap(from_fn(throttle::token))
+                        .route(web::post().to(oidc::revoke)),
+                )
                 .route("/logout", web::get().to(logout::logout))
                 .route("/logout", web::post().to(logout::logout))
-                .route("/userinfo", web::get().to(oidc::userinfo))
-                .route("/userinfo", web::post().to(oidc::userinfo))
+                .service(
+                    web::resource("/userinfo")
+                        .wrap(from_fn(throttle::userinfo))
+                        .route(web::get().to(oidc::userinfo))
+                        .route(web::post().to(oidc::userinfo)),
+                )
                 .route("/healthz", web::get().to(ops::healthz))
                 .route("/healthz", web::head().to(ops::healthz))
                 .route("/readyz", web::get().to(ops::readyz))
@@ -302,8 +342,11 @@ pub(crate) fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> 
 }
 
 fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        crate::files::create_private_dir(dir).map_err(anyhow::Error::msg)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -482,13 +525,25 @@ fn build_simulator(settings: &Settings, issuer: &str) -> anyhow::Result<Simulato
             redirect_uris: vec![format!("{issuer}/login/{}/callback", u.id)],
         })
         .collect();
-    Simulator::new(SimulatorConfig {
+    let simulator = Simulator::new(SimulatorConfig {
         issuer: format!("{issuer}/simulator"),
         clients,
         people,
         field_names: settings.simulator.field_names.clone(),
     })
-    .map_err(|e| anyhow::anyhow!("simulator: {e}"))
+    .map_err(|e| anyhow::anyhow!("simulator: {e}"))?;
+    if !settings.uses_production_backends() {
+        return Ok(simulator);
+    }
+    // Only with simulator.allow_with_production_backends (validation refuses it otherwise).
+    tracing::warn!(
+        "the national-broker simulator is mounted at /simulator beside Postgres or Redis: \
+anyone can approve any QR login and read every OTP there; never do this in production"
+    );
+    Ok(simulator.with_warning(
+        "CẢNH BÁO: trình giả lập đang chạy cùng hệ thống thật (Postgres/Redis). Bất kỳ ai cũng \
+có thể duyệt đăng nhập và đọc mã OTP tại đây. Chỉ dùng để kiểm thử.",
+    ))
 }
 
 /// `gateway clients add`: registers the client in the database exactly as the admin API does
@@ -600,6 +655,7 @@ pub(crate) async fn connect_database(
     settings: &Settings,
     max_connections: u32,
 ) -> anyhow::Result<Database> {
+    crate::files::secure_sqlite_files(&settings.database.url).map_err(anyhow::Error::msg)?;
     Database::connect_with(&DbOptions {
         url: settings.database.url.clone(),
         max_connections,

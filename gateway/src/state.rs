@@ -166,6 +166,12 @@ pub struct AppState {
     pub clients: ClientRegistry,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
+    /// When the ephemeral store last refused a write because it was full (for `/readyz`).
+    pub ephemeral_full: Arc<crate::ephemeral::FullSince>,
+    /// One refill of the revocation cache at a time (see [`crate::revocation`]).
+    pub revocation_refill: tokio::sync::Mutex<()>,
+    /// The rate limits of `[limits]`.
+    pub limiter: crate::ratelimit::RateLimiter,
     /// For the demo portal's back-channel calls to this gateway.
     pub http: reqwest::Client,
 }

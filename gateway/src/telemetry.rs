@@ -63,7 +63,9 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// Root span with the request id field.
+/// The span of every request: method, route template and path — never the query string, which
+/// carries upstream codes and states, `id_token_hint`s and authorization requests — the client
+/// address (`X-Forwarded-For` believed only from `server.trusted_proxies`) and the request id.
 pub struct GatewaySpan;
 
 impl RootSpanBuilder for GatewaySpan {
@@ -73,7 +75,39 @@ impl RootSpanBuilder for GatewaySpan {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        tracing_actix_web::root_span!(request, request_id = %id)
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let client_ip = request
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .map(|s| {
+                crate::client_ip::ClientIp::of(
+                    request.request(),
+                    &s.settings.server.trusted_proxies,
+                )
+                .0
+                .to_string()
+            })
+            .unwrap_or_default();
+        let user_agent = request
+            .headers()
+            .get("user-agent")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.path = %request.path(),
+            http.client_ip = %client_ip,
+            http.user_agent = %user_agent,
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+            request_id = %id,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -13,17 +13,18 @@ use vneid_tokens::{
 
 use actix_web::http::StatusCode;
 
+use crate::client_ip::ClientIp;
 use crate::clients::{person_for_subject, subject_for};
 use crate::config::{ClientAuthMethod, GRANT_TYPES, PERSON_SCOPES};
 use crate::errors::OAuthError;
-use crate::login::{CodeData, NS_CODE, NS_CODE_USED, NS_REVOKED};
+use crate::login::{CodeData, NS_CODE, NS_CODE_USED};
 use crate::params::Params;
+use crate::ratelimit::Limit;
+use crate::revocation::{self, Revoked};
 use crate::state::{AppState, Client};
 
-/// Ephemeral namespaces: the answer to a refresh kept for the grace window; grants (client and
-/// session) whose access tokens are revoked.
+/// Ephemeral namespace of the answer to a refresh, kept for the grace window.
 pub const NS_REFRESH_GRACE: &str = "refresh_grace";
-pub const NS_REVOKED_GRANT: &str = "revoked_grant";
 /// Domain of the keyed hash of refresh tokens.
 pub const NS_REFRESH: &str = "refresh";
 
@@ -32,39 +33,105 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Ephemeral namespace of seen client-assertion `jti`s.
 pub const NS_ASSERTION_JTI: &str = "assertion_jti";
 
-/// Authenticates the client of a token, introspection or revocation request (RFC 6749 §2.3):
-/// HTTP Basic with form-urlencoded id and secret, `client_secret_post`, `private_key_jwt`
-/// (RFC 7523, `jti` single use), or `none` for a public client. The method must be the one
-/// registered, and only one may be used.
+/// Authenticates the client of a token, introspection or revocation request (see
+/// [`authenticate`]), counting failures per claimed client id *and* client address: past
+/// `limits.client_auth_failures` that pair gets 429 until the window ends, while the same
+/// client from any other address is served as usual.
 pub async fn authenticate_client(
     state: &AppState,
     authorization: Option<&str>,
     p: &Params,
+    from: &ClientIp,
 ) -> Result<Arc<Client>, OAuthError> {
-    let basic = match authorization {
-        Some(h) => {
-            let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::invalid_client(
-                    "unsupported authorization scheme",
-                ));
-            }
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            // RFC 6749 §2.3.1: both halves are form-urlencoded before Basic encoding.
-            Some((
-                crate::params::decode(id.as_bytes()),
-                crate::params::decode(secret.as_bytes()),
-            ))
+    let who = claimed_client_id(authorization, p).map(|id| {
+        let id: String = id.chars().take(128).collect();
+        format!("{id}:{}", from.limit_key())
+    });
+    if let Some(who) = &who {
+        if let Err(limited) = state
+            .limiter
+            .exceeded(Limit::ClientAuthFailures, who)
+            .await
+            .map_err(OAuthError::from_store)?
+        {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[Limit::ClientAuthFailures.name()])
+                .inc();
+            return Err(OAuthError::too_many_requests(limited.retry_after));
         }
-        None => None,
+    }
+    let result = authenticate(state, authorization, p).await;
+    if let (Err(e), Some(who)) = (&result, &who) {
+        if e.error == "invalid_client" {
+            if let Err(e) = state.limiter.hit(Limit::ClientAuthFailures, who).await {
+                tracing::warn!(error = %e, "counting a failed client authentication failed");
+            }
+        }
+    }
+    result
+}
+
+/// `Authorization: Basic` credentials: id and secret, each form-urlencoded before the Basic
+/// encoding (RFC 6749 §2.3.1).
+fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(h) = authorization else {
+        return Ok(None);
     };
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "unsupported authorization scheme",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    Ok(Some((
+        crate::params::decode(id.as_bytes()),
+        crate::params::decode(secret.as_bytes()),
+    )))
+}
+
+/// The client a request says it is (Basic, `client_id`, or an assertion's `sub`), before any
+/// of it is verified: only used to count failures.
+fn claimed_client_id(authorization: Option<&str>, p: &Params) -> Option<String> {
+    if let Ok(Some((id, _))) = basic_credentials(authorization) {
+        return Some(id);
+    }
+    if let Some(id) = p.get("client_id") {
+        return Some(id.to_owned());
+    }
+    let assertion = p.get("client_assertion")?;
+    let claims = unverified_claims(assertion)?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
+/// The payload of a JWT, decoded without any check (to find which client it names).
+fn unverified_claims(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Authenticates the client of a token, introspection or revocation request (RFC 6749 §2.3):
+/// HTTP Basic with form-urlencoded id and secret, `client_secret_post`, `private_key_jwt`
+/// (RFC 7523, `jti` single use), or `none` for a public client. The method must be the one
+/// registered, and only one may be used.
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+) -> Result<Arc<Client>, OAuthError> {
+    let basic = basic_credentials(authorization)?;
     let assertion = match (p.get("client_assertion_type"), p.get("client_assertion")) {
         (Some(JWT_BEARER), Some(a)) => Some(a),
         (None, None) => None,
@@ -138,16 +205,7 @@ async fn authenticate_assertion(
 ) -> Result<Arc<Client>, OAuthError> {
     let bad = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"));
     // Find the client named inside the assertion before trusting anything in it.
-    let unverified = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .ok_or_else(|| bad("not a JWT"))?;
+    let unverified = unverified_claims(assertion).ok_or_else(|| bad("not a JWT"))?;
     let named = unverified["sub"].as_str().ok_or_else(|| bad("no sub"))?;
     if client_id.is_some_and(|c| c != named) {
         return Err(bad("client_id does not match the assertion"));
@@ -206,12 +264,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
     let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
-    constant_time_eq(computed.as_bytes(), challenge.as_bytes())
-}
-
-/// Compares two byte strings without an early exit on the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::login::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
 /// `POST /token`
@@ -219,9 +272,10 @@ pub async fn token(
     state: &AppState,
     authorization: Option<&str>,
     p: &Params,
+    from: &ClientIp,
     request_id: &str,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate_client(state, authorization, p).await?;
+    let client = authenticate_client(state, authorization, p, from).await?;
     let grant = p
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -332,21 +386,19 @@ pub(crate) async fn live_access_token(
     if state.clients.get(&claims.client_id).is_none() {
         return Ok(None);
     }
-    let mut keys = vec![(NS_REVOKED, claims.jti.clone())];
+    let mut what = vec![Revoked::Token { jti: &claims.jti }];
     if let Some(sid) = &claims.sid {
-        keys.push((NS_REVOKED_GRANT, format!("{}:{sid}", claims.client_id)));
-        keys.push((NS_REVOKED_GRANT, format!("*:{sid}")));
+        what.push(Revoked::Grant {
+            client: &claims.client_id,
+            sid,
+        });
+        what.push(Revoked::Grant { client: "*", sid });
     }
-    for (ns, key) in keys {
-        if state
-            .ephemeral
-            .get(ns, &key)
-            .await
-            .map_err(OAuthError::from_store)?
-            .is_some()
-        {
-            return Ok(None);
-        }
+    if revocation::is_revoked(state, &what)
+        .await
+        .map_err(OAuthError::from_store)?
+    {
+        return Ok(None);
     }
     Ok(Some(claims))
 }
@@ -357,8 +409,9 @@ pub async fn introspect(
     state: &AppState,
     authorization: Option<&str>,
     p: &Params,
+    from: &ClientIp,
 ) -> Result<Value, OAuthError> {
-    let client = authenticate_client(state, authorization, p).await?;
+    let client = authenticate_client(state, authorization, p, from).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect",
@@ -418,8 +471,9 @@ pub async fn revoke(
     state: &AppState,
     authorization: Option<&str>,
     p: &Params,
+    from: &ClientIp,
 ) -> Result<(), OAuthError> {
-    let client = authenticate_client(state, authorization, p).await?;
+    let client = authenticate_client(state, authorization, p, from).await?;
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -435,21 +489,17 @@ pub async fn revoke(
                 .revoke_refresh_family(&f.family_id, "revoked", state.clock.now())
                 .await
                 .map_err(OAuthError::from_store)?;
-            revoke_grant(state, &f.client_id, &f.sid).await;
+            revoke_grant(state, &f.client_id, &f.sid, "revoked")
+                .await
+                .map_err(OAuthError::from_store)?;
         }
         return Ok(());
     }
     if let Some(c) = live_access_token(state, token).await? {
         if c.client_id == client.id {
-            let left = (c.exp - state.clock.now().timestamp()).max(1);
-            state
-                .ephemeral
-                .put(
-                    NS_REVOKED,
-                    &c.jti,
-                    "revoked",
-                    Duration::from_secs(left.unsigned_abs()),
-                )
+            let until = chrono::DateTime::from_timestamp(c.exp, 0)
+                .unwrap_or_else(|| revocation::grant_until(state));
+            revocation::revoke(state, &[Revoked::Token { jti: &c.jti }], "revoked", until)
                 .await
                 .map_err(OAuthError::from_store)?;
         }
@@ -511,20 +561,7 @@ async fn authorization_code(
         login_idp: data.login_idp,
     };
     let (mut response, jti) = mint(state, client, &grant, data.nonce).await?;
-    // Remember what this code issued, so a replay can revoke it.
-    let _ = state
-        .ephemeral
-        .put(
-            NS_CODE_USED,
-            &key,
-            &jti,
-            state
-                .settings
-                .tokens
-                .access_token_ttl
-                .max(Duration::from_secs(1)),
-        )
-        .await;
+    let mut family_id = None;
     if client.has_grant("refresh_token") {
         let token = crate::login::fresh_token(32).map_err(|_| OAuthError::server_error())?;
         let now = state.clock.now();
@@ -548,7 +585,31 @@ async fn authorization_code(
             .create_refresh_family(&family, &state.master.lookup_hash(NS_REFRESH, &token))
             .await
             .map_err(OAuthError::from_store)?;
+        family_id = Some(family.family_id);
         response["refresh_token"] = json!(token);
+    }
+    // Remember what this code issued, so that a replay revokes all of it.
+    let used = UsedCode {
+        jti,
+        sid: grant.sid.clone(),
+        family_id,
+    };
+    if let Ok(used) = serde_json::to_string(&used) {
+        let _ = state
+            .ephemeral
+            .put(
+                NS_CODE_USED,
+                &key,
+                &used,
+                // A replay is looked for as long as the access token lives (and at least as long
+                // as the code could have been used).
+                state
+                    .settings
+                    .tokens
+                    .access_token_ttl
+                    .max(state.settings.tokens.code_ttl),
+            )
+            .await;
     }
     state
         .metrics
@@ -556,6 +617,17 @@ async fn authorization_code(
         .with_label_values(&["authorization_code"])
         .inc();
     Ok(response)
+}
+
+/// What a redeemed code issued, kept under the code's hash so that a replay can revoke it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UsedCode {
+    /// The access token's `jti`.
+    jti: String,
+    /// The session: every access token of this client in it is revoked on a replay.
+    sid: String,
+    /// The refresh-token family, if one was issued.
+    family_id: Option<String>,
 }
 
 /// What a grant is about, whichever way it was presented (code or refresh token).
@@ -690,7 +762,9 @@ async fn refresh(
         RotateOutcome::Rotated(f) => f,
         RotateOutcome::WithinGrace { .. } => return within_grace(state, &old_hash).await,
         RotateOutcome::Reused(f) => {
-            revoke_grant(state, &f.client_id, &f.sid).await;
+            if let Err(e) = revoke_grant(state, &f.client_id, &f.sid, "refresh_reuse").await {
+                tracing::error!(error = %e, "could not revoke the access tokens of a reused family");
+            }
             tracing::warn!(client_id = %client.id, family_id = %f.family_id, "refresh token reused: family revoked");
             let _ = state
                 .db
@@ -790,25 +864,23 @@ async fn within_grace(state: &AppState, old_hash: &str) -> Result<Value, OAuthEr
 }
 
 /// Makes every access token of a grant (client + session) inactive at introspection and
-/// userinfo until it would have expired anyway. `client_id` `*` means every client.
-pub async fn revoke_grant(state: &AppState, client_id: &str, sid: &str) {
-    let ttl = state
-        .settings
-        .tokens
-        .access_token_ttl
-        .max(Duration::from_secs(1));
-    if let Err(e) = state
-        .ephemeral
-        .put(
-            NS_REVOKED_GRANT,
-            &format!("{client_id}:{sid}"),
-            "revoked",
-            ttl,
-        )
-        .await
-    {
-        tracing::error!(error = %e, "could not revoke the access tokens of a grant");
-    }
+/// userinfo until it would have expired anyway, durably. `client_id` `*` means every client.
+pub async fn revoke_grant(
+    state: &AppState,
+    client_id: &str,
+    sid: &str,
+    reason: &str,
+) -> Result<(), vneid_store::StoreError> {
+    revocation::revoke(
+        state,
+        &[Revoked::Grant {
+            client: client_id,
+            sid,
+        }],
+        reason,
+        revocation::grant_until(state),
+    )
+    .await
 }
 
 /// Signs the access token and the ID token (with its `at_hash`) on the blocking pool: two
@@ -840,25 +912,43 @@ async fn sign_pair(
 }
 
 /// A code that is not (or no longer) there: expired, unknown, or used before. When used before,
-/// revoke the access token it issued (RFC 6749 §4.1.2) and record it.
+/// everything it issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5): the access token, every
+/// access token of the client in that session, and the refresh-token family; and it is audited.
 async fn replayed_code(
     state: &AppState,
     key: &str,
     client: &Client,
     request_id: &str,
 ) -> OAuthError {
-    if let Ok(Some(jti)) = state.ephemeral.take(NS_CODE_USED, key).await {
-        let ttl = state
-            .settings
-            .tokens
-            .access_token_ttl
-            .max(Duration::from_secs(1));
-        if let Err(e) = state
-            .ephemeral
-            .put(NS_REVOKED, &jti, "code_replay", ttl)
-            .await
+    let used = match state.ephemeral.take(NS_CODE_USED, key).await {
+        Ok(Some(raw)) => serde_json::from_str::<UsedCode>(&raw).ok(),
+        _ => None,
+    };
+    if let Some(used) = used {
+        if let Err(e) = revocation::revoke(
+            state,
+            &[
+                Revoked::Token { jti: &used.jti },
+                Revoked::Grant {
+                    client: &client.id,
+                    sid: &used.sid,
+                },
+            ],
+            "code_replay",
+            revocation::grant_until(state),
+        )
+        .await
         {
             tracing::error!(error = %e, "could not revoke after code replay");
+        }
+        if let Some(family) = &used.family_id {
+            if let Err(e) = state
+                .db
+                .revoke_refresh_family(family, "code_replay", state.clock.now())
+                .await
+            {
+                tracing::error!(error = %e, "could not revoke the refresh tokens after code replay");
+            }
         }
         tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
         let _ = state
@@ -867,7 +957,8 @@ async fn replayed_code(
                 &AuditEvent::new("code_replay", "revoked")
                     .at(state.clock.now())
                     .client_id(&client.id)
-                    .request_id(request_id),
+                    .request_id(request_id)
+                    .detail(json!({ "refresh_family_revoked": used.family_id.is_some() })),
             )
             .await;
     }
@@ -996,5 +1087,25 @@ mod tests {
             "short",
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
+    }
+
+    proptest::proptest! {
+        /// The `Authorization` header and the client fields of a token request are attacker
+        /// text: any value is a client id, an `invalid_client` error or nothing — never a panic.
+        #[test]
+        fn client_credentials_never_panic(
+            header in "\\PC{0,200}",
+            b64 in "[A-Za-z0-9+/=]{0,120}",
+            assertion in "\\PC{0,300}",
+            segment in "[A-Za-z0-9_-]{0,200}",
+        ) {
+            let _ = basic_credentials(Some(&header));
+            let _ = basic_credentials(Some(&format!("Basic {b64}")));
+            let form = serde_urlencoded::to_string([("client_assertion", assertion.as_str())]).unwrap();
+            let p = Params::parse(form.as_bytes()).unwrap();
+            let _ = claimed_client_id(None, &p);
+            let _ = unverified_claims(&format!("x.{segment}.y"));
+            let _ = pkce_matches(&assertion, &segment);
+        }
     }
 }

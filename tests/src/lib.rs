@@ -164,11 +164,24 @@ pub fn ensure_master_key(dir: &std::path::Path) -> std::path::PathBuf {
     key
 }
 
+/// The environment a test gateway gets: on Postgres + Redis the simulator must be allowed
+/// beside them explicitly, as an operator of a test deployment would.
+pub fn test_env() -> Vec<(String, String)> {
+    if postgres_backend() {
+        vec![(
+            "GATEWAY__SIMULATOR__ALLOW_WITH_PRODUCTION_BACKENDS".into(),
+            "true".into(),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 pub fn settings_from(text: &str, dir: &std::path::Path) -> Settings {
     ensure_master_key(dir);
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text).unwrap();
-    Settings::load(Some(&path), Vec::new()).unwrap()
+    Settings::load(Some(&path), test_env()).unwrap()
 }
 
 /// The gateway with the simulator mounted in it at `/simulator` as its only upstream.
@@ -267,7 +280,8 @@ pub fn authorize_url(gw: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+/// The value of the hidden form field `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)

@@ -33,13 +33,20 @@ fn wait_port(port: u16, up: bool, within: Duration) {
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra `redis-server` arguments (e.g. `--maxmemory 1mb`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let mut r = Self {
             port: free_port(),
             child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         r.resume();
         r
@@ -71,6 +78,7 @@ impl PrivateRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -245,7 +245,7 @@ async fn logout_refuses_unregistered_redirects_and_forged_hints_and_asks_without
     assert!(page.contains("Bạn có muốn đăng xuất?") && page.contains("method=\"post\""));
     let res = b
         .post(format!("{}/logout", gw.url))
-        .form(&[("confirm", "yes")])
+        .form(&[("confirm", "yes"), ("csrf", &hidden(&page, "csrf"))])
         .send()
         .await
         .unwrap();

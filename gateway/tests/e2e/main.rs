@@ -2,6 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_clients;
+mod attacks;
+mod attacks_durable;
+mod attacks_limits;
+mod attacks_process;
 mod bad_input;
 mod binary;
 mod console;

@@ -278,7 +278,7 @@ impl Cli {
             std::fs::write(
                 &path,
                 format!(
-                    "[database]\nurl = \"{}\"\n\n[keys]\nmaster_key_file = \"{}\"\n\n[log]\nfilter = \"warn\"\n\n[simulator]\nenabled = true\n",
+                    "[database]\nurl = \"{}\"\n\n[keys]\nmaster_key_file = \"{}\"\n\n[log]\nfilter = \"warn\"\n\n[simulator]\nenabled = true\nallow_with_production_backends = true\n",
                     vneid_e2e::empty_postgres_database().await,
                     key.display()
                 ),

@@ -290,6 +290,7 @@ master_key_file = "{key}"
 filter = "error"
 [simulator]
 enabled = true
+allow_with_production_backends = true
 [[clients]]
 client_id = "{PORTAL}"
 client_secret = "{PORTAL_SECRET}"
@@ -506,7 +507,7 @@ async fn serve_refuses_an_unmigrated_database_until_gateway_migrate() {
     let key = ensure_master_key(dir.path());
     let port = free_port();
     let cfg = format!(
-        "[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[keys]\nmaster_key_file = \"{key}\"\n[simulator]\nenabled = true\n",
+        "[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[keys]\nmaster_key_file = \"{key}\"\n[simulator]\nenabled = true\nallow_with_production_backends = true\n",
         db = empty_postgres_database().await,
         key = key.display()
     );
