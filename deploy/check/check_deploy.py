@@ -192,12 +192,15 @@ FALLBACK_METRICS = {
     "vneid_directory_accounts": {"unit"},
     "vneid_directory_staff": {"unit", "state"},
     "vneid_account_links_total": {"outcome"},
+    "vneid_rate_limited_total": {"limit"},
+    "vneid_ephemeral_full_total": set(),
 }
 LOGIN_OUTCOMES = {"success", "refused", "error"}
 # Label values the gateway sets (gateway/src/login.rs, Metrics::set_readiness).
 LABEL_VALUES = {
     ("vneid_account_links_total", "outcome"): {"linked", "already_linked", "no_match", "conflict", "error"},
     ("vneid_directory_staff", "state"): {"valid", "missing", "invalid", "duplicate", "linked"},
+    ("vneid_rate_limited_total", "limit"): {"authorize", "token", "userinfo", "client_auth_failures"},
 }
 # Gauges every replica computes from the shared database: the same value on each, so a query
 # must take one replica's (max/min/avg by …) before summing over units.
@@ -221,6 +224,9 @@ def gateway_metrics(root: Path, report: Report) -> dict[str, set[str]]:
     for m in pattern.finditer(text):
         labels = set(re.findall(r'"([a-z_]+)"', m.group(2)))
         found[prefix + m.group(1)] = labels
+    # Metrics without labels: IntCounter::new("name", "help"), IntGauge::new(…).
+    for m in re.finditer(r'(?:Int)?(?:Counter|Gauge)::new\(\s*"([a-z_]+)"', text):
+        found.setdefault(prefix + m.group(1), set())
     if not found:
         report.fail("prometheus", f"could not read metric names from {src.relative_to(root)}")
         return FALLBACK_METRICS
