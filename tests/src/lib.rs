@@ -390,9 +390,19 @@ pub async fn finish(b: &reqwest::Client, callback: &str) -> Ended {
 
 /// Exchanges a code as the test portal (client_secret_basic).
 pub async fn exchange(gw: &str, code: &str, verifier: &str) -> reqwest::Response {
+    exchange_as(gw, (PORTAL, PORTAL_SECRET), code, verifier).await
+}
+
+/// Exchanges a code as `client` (id, secret; client_secret_basic).
+pub async fn exchange_as(
+    gw: &str,
+    client: (&str, &str),
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{gw}/token"))
-        .basic_auth(PORTAL, Some(PORTAL_SECRET))
+        .basic_auth(client.0, Some(client.1))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -400,6 +410,41 @@ pub async fn exchange(gw: &str, code: &str, verifier: &str) -> reqwest::Response
             ("code_verifier", verifier),
         ])
         .send()
+        .await
+        .unwrap()
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics(gw: &str) -> String {
+    reqwest::get(format!("{gw}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the first metric line starting with `line_start` (0 when there is none).
+pub async fn metric_value(gw: &str, line_start: &str) -> f64 {
+    metrics(gw)
+        .await
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The latest audit events of `kind`, newest first.
+pub async fn audit_of(gw: &TestGateway, kind: &str) -> Vec<vneid_store::AuditEvent> {
+    gw.app
+        .db
+        .list_audit(&vneid_store::AuditFilter {
+            kind: Some(kind.into()),
+            since: None,
+            before_id: None,
+            limit: 50,
+        })
         .await
         .unwrap()
 }

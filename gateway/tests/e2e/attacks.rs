@@ -68,29 +68,14 @@ async fn a_login_finished_in_another_browser_gives_no_session_and_no_code() {
     let res = attacker.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     // Counted and audited.
-    let metrics = reqwest::get(format!("{}/metrics", gw.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&gw.url).await;
     assert!(
         metrics
             .lines()
             .any(|l| l.starts_with("vneid_logins_total{") && l.contains("reason=\"other_browser\"")),
         "{metrics}"
     );
-    let audit = gw
-        .app
-        .db
-        .list_audit(&vneid_store::AuditFilter {
-            kind: Some("login".into()),
-            since: None,
-            before_id: None,
-            limit: 10,
-        })
-        .await
-        .unwrap();
+    let audit = audit_of(&gw, "login").await;
     assert!(
         audit
             .iter()
@@ -136,18 +121,7 @@ async fn app_tokens(gw: &TestGateway, b: &reqwest::Client, who: &str) -> (Value,
 }
 
 async fn redeem(gw: &str, code: &str, verifier: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{gw}/token"))
-        .basic_auth("app", Some(APP_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", PORTAL_CB),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
+    exchange_as(gw, ("app", APP_SECRET), code, verifier).await
 }
 
 async fn refresh(gw: &str, token: &str) -> reqwest::Response {

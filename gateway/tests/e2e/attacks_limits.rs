@@ -32,17 +32,7 @@ async fn get_from(b: &reqwest::Client, url: &str, ip: &str) -> reqwest::Response
 }
 
 async fn metric(gw: &str, line_start: &str) -> u64 {
-    let text = reqwest::get(format!("{gw}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    metric_value(gw, line_start).await as u64
 }
 
 #[actix_web::test]
