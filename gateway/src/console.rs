@@ -237,8 +237,7 @@ fn render(r: &ReadinessReport, username: &str) -> String {
         t.accounts, t.staff, t.staff_valid_personal_id, t.staff_missing_personal_id,
         t.staff_invalid_personal_id, t.staff_duplicate_personal_id, t.staff_linked,
         title = escape(TITLE),
-        at = (r.generated_at + chrono::Duration::seconds(report::VIETNAM_UTC_OFFSET_SECS))
-            .format("%d/%m/%Y %H:%M"),
+        at = vneid_core::vietnam::local(r.generated_at).format("%d/%m/%Y %H:%M"),
         user = escape(username),
         details = if details.is_empty() { "<p>Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ.</p>".to_owned() } else { details },
     )

@@ -500,8 +500,7 @@ async fn logins(
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state).await?;
     let q = query.map_err(|e| OAuthError::invalid_request(format!("query: {e}")))?;
-    let today =
-        (state.clock.now() + Duration::seconds(report::VIETNAM_UTC_OFFSET_SECS)).date_naive();
+    let today = vneid_core::vietnam::date(state.clock.now());
     let to = match &q.to {
         Some(t) => parse_day("to", t)?,
         None => today,
@@ -521,7 +520,7 @@ async fn logins(
     let (start, end) = report::day_bounds(from, to);
     let stats = state
         .db
-        .login_stats(start, end, report::VIETNAM_UTC_OFFSET_SECS)
+        .login_stats(start, end, vneid_core::vietnam::UTC_OFFSET_SECS)
         .await
         .map_err(OAuthError::from_store)?;
     let body = report::logins(&stats, from, to, &state.settings.policy.vneid_login_idp);

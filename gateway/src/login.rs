@@ -22,11 +22,6 @@ pub const SESSION_COOKIE: &str = crate::cookies::SESSION;
 /// Domain of the keyed hash of a login-binding cookie's value.
 const NS_LOGIN_BINDING: &str = "login_binding";
 
-/// Vietnam's offset: "today" for the cut-over date is the province's day.
-fn vn_today(now: DateTime<Utc>) -> chrono::NaiveDate {
-    (now + chrono::Duration::hours(7)).date_naive()
-}
-
 /// A validated authorization request, ready to be served.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthRequest {
@@ -501,7 +496,7 @@ pub async fn finish_login(
         &state.settings.policy,
         &identity,
         req.required_level,
-        vn_today(now),
+        vneid_core::vietnam::date(now),
     ) {
         Err(refusal) => {
             refused(state, &identity, &refusal, audit("refused")).await?;
@@ -686,14 +681,6 @@ async fn link_account(state: &AppState, facts: &vneid_directory::link::LoginFact
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn today_is_vietnam_time() {
-        let t = DateTime::parse_from_rfc3339("2024-06-30T17:30:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(vn_today(t).to_string(), "2024-07-01");
-    }
 
     #[test]
     fn redirect_keeps_existing_query_and_encodes() {

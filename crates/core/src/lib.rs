@@ -14,3 +14,5 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use level::{AssuranceLevel, LevelError};
 pub use personal_id::{mask, province_name, PersonalId, PersonalIdError, Sex, PROVINCE_CODES};
 pub use upstream::{Claim, UpstreamIdentity};
+
+pub mod vietnam;

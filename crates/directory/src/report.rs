@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use vneid_store::{LoginStats, ReadinessRow};
 use vneid_tokens::MasterKey;
@@ -261,17 +261,7 @@ pub struct LoginReport {
     pub totals: LoginTotals,
 }
 
-/// Vietnam's offset from UTC, in seconds.
-pub const VIETNAM_UTC_OFFSET_SECS: i64 = 7 * 3600;
-
-/// The instants bounding Vietnam's calendar days `from..=to`.
-pub fn day_bounds(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-        - Duration::seconds(VIETNAM_UTC_OFFSET_SECS);
-    let end = to.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() + Duration::days(1)
-        - Duration::seconds(VIETNAM_UTC_OFFSET_SECS);
-    (start, end)
-}
+pub use vneid_core::vietnam::day_bounds;
 
 /// The login report from the store's statistics for `from..=to`.
 pub fn logins(
@@ -771,6 +761,6 @@ mod tests {
         let ny = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
         let (start, end) = day_bounds(ny, ny);
         assert_eq!(start, Utc.with_ymd_and_hms(2024, 12, 31, 17, 0, 0).unwrap());
-        assert_eq!(end - start, Duration::days(1));
+        assert_eq!(end - start, chrono::Duration::days(1));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use qrcode::render::svg;
 use qrcode::QrCode;
 
@@ -259,13 +259,9 @@ pub(crate) fn message_page(nonce: &str, title: &str, message: &str) -> String {
 
 /// Vietnam time (UTC+7), `HH:MM:SS dd/MM/yyyy`.
 fn vn_time(at: DateTime<Utc>) -> String {
-    match FixedOffset::east_opt(7 * 3600) {
-        Some(tz) => at
-            .with_timezone(&tz)
-            .format("%H:%M:%S %d/%m/%Y")
-            .to_string(),
-        None => at.format("%H:%M:%S %d/%m/%Y UTC").to_string(),
-    }
+    vneid_core::vietnam::local(at)
+        .format("%H:%M:%S %d/%m/%Y")
+        .to_string()
 }
 
 fn person_label(p: &Person) -> String {
