@@ -287,10 +287,8 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, OAuthError> {
         redirect_uris: url_list(obj, "redirect_uris")?,
         post_logout_redirect_uris: url_list(obj, "post_logout_redirect_uris")?,
         backchannel_logout_uri: url_field(obj, "backchannel_logout_uri")?,
-        grant_types: field(obj, "grant_types")?
-            .unwrap_or_else(|| vec!["authorization_code".to_owned()]),
-        scopes: field(obj, "scopes")?
-            .unwrap_or_else(|| vec!["openid".to_owned(), "profile".to_owned()]),
+        grant_types: field(obj, "grant_types")?.unwrap_or_else(crate::config::default_grants),
+        scopes: field(obj, "scopes")?.unwrap_or_else(crate::config::default_client_scopes),
         min_level: field(obj, "min_level")?,
         upstreams: field(obj, "upstreams")?.unwrap_or_default(),
         name: field(obj, "name")?,
@@ -353,11 +351,7 @@ async fn create_client(
 
 /// `GET /admin/v1/clients`: every client of the configuration file and of the database.
 async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse, OAuthError> {
-    state
-        .clients
-        .reload(&state.db)
-        .await
-        .map_err(OAuthError::from_store)?;
+    state.clients.reload(&state.db).await?;
     let list: Vec<Value> = state
         .clients
         .list()
@@ -386,7 +380,7 @@ async fn get_client(
         state.clients.get(&id)
     } else {
         // The database is the truth (another replica may have just changed it).
-        match state.db.client(&id).await.map_err(OAuthError::from_store)? {
+        match state.db.client(&id).await? {
             Some(row) => Some(std::sync::Arc::new(Client::from_row(&row).map_err(
                 |e| {
                     tracing::error!(client_id = %id, error = %e, "stored client is unusable");

@@ -335,12 +335,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 post_logout_redirect_uris,
                 backchannel_logout_uri,
                 grant_types: if grant_types.is_empty() {
-                    vec!["authorization_code".into()]
+                    crate::config::default_grants()
                 } else {
                     grant_types
                 },
                 scopes: if scopes.is_empty() {
-                    vec!["openid".into(), "profile".into()]
+                    crate::config::default_client_scopes()
                 } else {
                     scopes
                 },

@@ -232,18 +232,10 @@ pub async fn register_client(
         _ => Some(new_client_secret()?),
     };
     client.client_secret = secret.clone();
-    let mut check = settings.clone();
-    check.clients = vec![client.clone()];
-    check.validate().map_err(|e| {
-        RegisterError::Invalid(ConfigError {
-            key: e
-                .key
-                .strip_prefix("clients[0].")
-                .unwrap_or(&e.key)
-                .to_owned(),
-            message: e.message,
-        })
-    })?;
+    let upstream_ids: Vec<&str> = settings.upstreams.iter().map(|u| u.id.as_str()).collect();
+    client
+        .check("", &upstream_ids, settings.simulator.enabled)
+        .map_err(RegisterError::Invalid)?;
     let row = ClientRow {
         client_id: client.client_id.clone(),
         name: client.name.clone(),

@@ -119,9 +119,7 @@ async fn run_import(
                 OAuthError::server_error()
             }
         })?;
-    audit_import(db, &report, actor, "admin", now)
-        .await
-        .map_err(OAuthError::from_store)?;
+    audit_import(db, &report, actor, "admin", now).await?;
     if report.written {
         refresh_gauges(state).await;
     }
@@ -228,8 +226,7 @@ async fn list_accounts(
     let rows = state
         .db
         .list_directory_accounts(q.unit_code.as_deref(), q.after.as_deref(), limit)
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|a| a.username.clone()))
         .flatten();
@@ -249,14 +246,9 @@ async fn get_account(
     let account = state
         .db
         .directory_account(&path)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(not_found)?;
-    let link = state
-        .db
-        .account_link_by_username(&account.username)
-        .await
-        .map_err(OAuthError::from_store)?;
+    let link = state.db.account_link_by_username(&account.username).await?;
     let mut body = account_json(&account, &caller, &state.master);
     body["link"] = json!(link);
     Ok(no_store(StatusCode::OK).json(body))
@@ -284,8 +276,7 @@ async fn list_links(
     let links = state
         .db
         .list_account_links(q.after.as_deref(), limit)
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     let next = (links.len() == limit as usize)
         .then(|| links.last().map(|l| l.username.clone()))
         .flatten();
@@ -312,27 +303,16 @@ async fn create_link(
     let account = state
         .db
         .directory_account(&new.username)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(not_found)?;
-    if state
-        .db
-        .person(&new.person_id)
-        .await
-        .map_err(OAuthError::from_store)?
-        .is_none()
-    {
+    if state.db.person(&new.person_id).await?.is_none() {
         return Err(OAuthError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such person",
         ));
     }
-    let identities = state
-        .db
-        .person_identities(&new.person_id)
-        .await
-        .map_err(OAuthError::from_store)?;
+    let identities = state.db.person_identities(&new.person_id).await?;
     let vneid = &state.settings.policy.vneid_login_idp;
     let best = identities
         .iter()
@@ -366,11 +346,7 @@ async fn create_link(
             StoreError::Conflict(m) => OAuthError::new(StatusCode::CONFLICT, "conflict", m),
             other => OAuthError::from_store(other),
         })?;
-    state
-        .db
-        .clear_link_conflict(&new.person_id)
-        .await
-        .map_err(OAuthError::from_store)?;
+    state.db.clear_link_conflict(&new.person_id).await?;
     state
         .db
         .append_audit(
@@ -381,8 +357,7 @@ async fn create_link(
                 .level(level)
                 .detail(json!({"username": account.username, "unit_code": account.unit_code, "kind": account.kind, "via": "admin"})),
         )
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     refresh_gauges(&state).await;
     Ok(no_store(StatusCode::CREATED).json(link))
 }
@@ -397,8 +372,7 @@ async fn remove_link(
     let removed = state
         .db
         .remove_account_link(&path)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(|| OAuthError::new(StatusCode::NOT_FOUND, "not_found", "no such link"))?;
     state
         .db
@@ -409,19 +383,14 @@ async fn remove_link(
                 .person_id(&removed.person_id)
                 .detail(json!({"username": removed.username, "via": "admin"})),
         )
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     refresh_gauges(&state).await;
     Ok(no_store(StatusCode::NO_CONTENT).finish())
 }
 
 async fn list_conflicts(req: HttpRequest, state: Data) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state).await?;
-    let conflicts = state
-        .db
-        .list_link_conflicts(MAX_PAGE)
-        .await
-        .map_err(OAuthError::from_store)?;
+    let conflicts = state.db.list_link_conflicts(MAX_PAGE).await?;
     Ok(no_store(StatusCode::OK).json(json!({"conflicts": conflicts})))
 }
 
@@ -462,8 +431,7 @@ async fn readiness(
         caller.pii,
         state.clock.now(),
     )
-    .await
-    .map_err(OAuthError::from_store)?;
+    .await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(no_store(StatusCode::OK).json(report)),
         Some("csv") => Ok(no_store(StatusCode::OK)
@@ -521,8 +489,7 @@ async fn logins(
     let stats = state
         .db
         .login_stats(start, end, vneid_core::vietnam::UTC_OFFSET_SECS)
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     let body = report::logins(&stats, from, to, &state.settings.policy.vneid_login_idp);
     Ok(no_store(StatusCode::OK).json(body))
 }

@@ -121,6 +121,12 @@ impl OAuthError {
     }
 }
 
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        Self::from_store(e)
+    }
+}
+
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -184,6 +190,12 @@ impl PageError {
             tracing::error!(error = %e, "store error");
             Self::internal()
         }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        Self::from_store(e)
     }
 }
 

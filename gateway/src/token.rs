@@ -51,8 +51,7 @@ pub async fn authenticate_client(
         if let Err(limited) = state
             .limiter
             .exceeded(Limit::ClientAuthFailures, who)
-            .await
-            .map_err(OAuthError::from_store)?
+            .await?
         {
             state
                 .metrics
@@ -240,8 +239,7 @@ async fn authenticate_assertion(
             "1",
             ttl,
         )
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     if !first {
         return Err(bad("jti was used before"));
     }
@@ -394,10 +392,7 @@ pub(crate) async fn live_access_token(
         });
         what.push(Revoked::Grant { client: "*", sid });
     }
-    if revocation::is_revoked(state, &what)
-        .await
-        .map_err(OAuthError::from_store)?
-    {
+    if revocation::is_revoked(state, &what).await? {
         return Ok(None);
     }
     Ok(Some(claims))
@@ -423,8 +418,7 @@ pub async fn introspect(
     if let Some(record) = state
         .db
         .refresh_token(&state.master.lookup_hash(NS_REFRESH, token))
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
     {
         let f = &record.family;
         // The family's client must still be registered; `sub` is the one that client sees.
@@ -436,8 +430,7 @@ pub async fn introspect(
                 "scope": f.scopes.join(" "),
                 "client_id": f.client_id,
                 "sub": subject_for(state, &owner, &f.person_id)
-                    .await
-                    .map_err(OAuthError::from_store)?,
+                    .await?,
                 "iss": state.issuer,
                 "exp": f.expires_at.timestamp(),
                 "iat": record.created_at.timestamp(),
@@ -480,18 +473,14 @@ pub async fn revoke(
     let family = state
         .db
         .refresh_family_by_token(&state.master.lookup_hash(NS_REFRESH, token))
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     if let Some(f) = family {
         if f.client_id == client.id {
             state
                 .db
                 .revoke_refresh_family(&f.family_id, "revoked", state.clock.now())
-                .await
-                .map_err(OAuthError::from_store)?;
-            revoke_grant(state, &f.client_id, &f.sid, "revoked")
-                .await
-                .map_err(OAuthError::from_store)?;
+                .await?;
+            revoke_grant(state, &f.client_id, &f.sid, "revoked").await?;
         }
         return Ok(());
     }
@@ -499,9 +488,7 @@ pub async fn revoke(
         if c.client_id == client.id {
             let until = chrono::DateTime::from_timestamp(c.exp, 0)
                 .unwrap_or_else(|| revocation::grant_until(state));
-            revocation::revoke(state, &[Revoked::Token { jti: &c.jti }], "revoked", until)
-                .await
-                .map_err(OAuthError::from_store)?;
+            revocation::revoke(state, &[Revoked::Token { jti: &c.jti }], "revoked", until).await?;
         }
     }
     Ok(())
@@ -517,11 +504,7 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let key = state.master.lookup_hash(NS_CODE, code);
-    let taken = state
-        .ephemeral
-        .take(NS_CODE, &key)
-        .await
-        .map_err(OAuthError::from_store)?;
+    let taken = state.ephemeral.take(NS_CODE, &key).await?;
     let Some(raw) = taken else {
         return Err(replayed_code(state, &key, client, request_id).await);
     };
@@ -583,8 +566,7 @@ async fn authorization_code(
         state
             .db
             .create_refresh_family(&family, &state.master.lookup_hash(NS_REFRESH, &token))
-            .await
-            .map_err(OAuthError::from_store)?;
+            .await?;
         family_id = Some(family.family_id);
         response["refresh_token"] = json!(token);
     }
@@ -654,13 +636,10 @@ async fn mint(
     let person = state
         .db
         .person(&grant.person_id)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
     let scope = grant.scopes.join(" ");
-    let sub = subject_for(state, client, &grant.person_id)
-        .await
-        .map_err(OAuthError::from_store)?;
+    let sub = subject_for(state, client, &grant.person_id).await?;
     let jti = crate::login::fresh_token(16).map_err(|e| {
         tracing::error!(error = %e, "no randomness");
         OAuthError::server_error()
@@ -756,8 +735,7 @@ async fn refresh(
     let outcome = state
         .db
         .rotate_refresh_token(&old_hash, &new_hash, &client.id, state.clock.now(), grace)
-        .await
-        .map_err(OAuthError::from_store)?;
+        .await?;
     let family = match outcome {
         RotateOutcome::Rotated(f) => f,
         RotateOutcome::WithinGrace { .. } => return within_grace(state, &old_hash).await,
@@ -841,11 +819,7 @@ async fn refresh(
 /// request may still be signing: wait for it a little.
 async fn within_grace(state: &AppState, old_hash: &str) -> Result<Value, OAuthError> {
     for _ in 0..20 {
-        let kept = state
-            .ephemeral
-            .get(NS_REFRESH_GRACE, old_hash)
-            .await
-            .map_err(OAuthError::from_store)?;
+        let kept = state.ephemeral.get(NS_REFRESH_GRACE, old_hash).await?;
         if let Some(b64) = kept {
             let opened = base64::engine::general_purpose::STANDARD
                 .decode(b64)
@@ -987,14 +961,12 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
         ));
     }
     let person_id = person_for_subject(state, &claims.client_id, &claims.sub)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(|| OAuthError::invalid_token("the person is unknown"))?;
     let person = state
         .db
         .person(&person_id)
-        .await
-        .map_err(OAuthError::from_store)?
+        .await?
         .ok_or_else(|| OAuthError::invalid_token("the person no longer exists"))?;
     let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
     let mut out = Map::new();
@@ -1044,12 +1016,7 @@ async fn account_claim(
     level: u8,
     login_idp: Option<&str>,
 ) -> Result<Option<Value>, OAuthError> {
-    let Some((_, account)) = state
-        .db
-        .account_link_by_person(person_id)
-        .await
-        .map_err(OAuthError::from_store)?
-    else {
+    let Some((_, account)) = state.db.account_link_by_person(person_id).await? else {
         return Ok(None);
     };
     if !vneid_directory::link::account_reachable(

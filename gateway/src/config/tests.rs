@@ -1,0 +1,185 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, text).unwrap();
+    Settings::load(
+        Some(&path),
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+const MINIMAL: &str = r#"
+[[upstreams]]
+id = "dvcqg"
+issuer = "https://xacthuc.dichvucong.gov.vn"
+client_id = "c"
+client_secret = "s"
+"#;
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+    assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
+    assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+    assert!(parse_duration("ten").is_err());
+    assert!(parse_duration("10y").is_err());
+    assert!(parse_duration("99999999999999999999d").is_err());
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = load("[server]\nbnd = \"x\"\n", &[]).unwrap_err();
+    assert!(e.to_string().contains("bnd"), "{e}");
+}
+
+#[test]
+fn env_overrides_file() {
+    let s = load(
+        MINIMAL,
+        &[
+            ("GATEWAY__TOKENS__ACCESS_TOKEN_TTL", "5m"),
+            ("GATEWAY__DATABASE__MAX_CONNECTIONS", "3"),
+            ("GATEWAY__UPSTREAMS__0__CLIENT_ID", "from-env"),
+            ("OTHER", "ignored"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(300));
+    assert_eq!(s.database.max_connections, 3);
+    assert_eq!(s.upstreams[0].client_id, "from-env");
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback() {
+    let e = load(&MINIMAL.replace("https://xacthuc", "http://xacthuc"), &[]).unwrap_err();
+    assert!(e.to_string().contains("upstreams[0]"), "{e}");
+    let e = load(
+        &format!("[server]\npublic_url = \"http://gateway.example\"\n{MINIMAL}"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "server.public_url");
+    assert!(load(
+        &format!("[server]\npublic_url = \"http://127.0.0.1:9\"\n{MINIMAL}"),
+        &[]
+    )
+    .is_ok());
+}
+
+#[test]
+fn client_rules_name_the_key() {
+    let e = load(
+        &format!("{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nclient_secret = \"short\"\nredirect_uris = [\"https://p.example/cb\"]\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "clients[0].client_secret");
+    let e = load(
+        &format!("{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nredirect_uris = [\"https://p.example/cb\"]\nscopes = [\"openid\", \"email\"]\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "clients[0].scopes");
+}
+
+#[test]
+fn pairwise_clients_need_one_sector() {
+    let client = |extra: &str, uris: &str| {
+        format!("{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nredirect_uris = [{uris}]\n{extra}\n")
+    };
+    let one_host = "\"https://a.example/cb\", \"https://a.example/cb2\"";
+    let two_hosts = "\"https://a.example/cb\", \"https://b.example/cb\"";
+    let s = load(&client("subject_type = \"pairwise\"", one_host), &[]).unwrap();
+    assert_eq!(s.clients[0].subject_type, SubjectType::Pairwise);
+    let e = load(&client("subject_type = \"pairwise\"", two_hosts), &[]).unwrap_err();
+    assert_eq!(e.key, "clients[0].sector_identifier");
+    assert!(load(
+        &client(
+            "subject_type = \"pairwise\"\nsector_identifier = \"dichvucong.example\"",
+            two_hosts
+        ),
+        &[]
+    )
+    .is_ok());
+    for bad in [
+        "https://x.example",
+        "X.example",
+        "x.example/path",
+        "x.example:443",
+        "",
+    ] {
+        let e = load(
+            &client(
+                &format!("subject_type = \"pairwise\"\nsector_identifier = \"{bad}\""),
+                one_host,
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "clients[0].sector_identifier", "{bad}");
+    }
+    let e = load(&client("sector_identifier = \"a.example\"", one_host), &[]).unwrap_err();
+    assert_eq!(e.key, "clients[0].sector_identifier");
+    let e = load(&client("subject_type = \"secret\"", one_host), &[]).unwrap_err();
+    assert!(e.to_string().contains("secret"), "{e}");
+    let machine = format!(
+        "{MINIMAL}\n[[clients]]\nclient_id = \"m\"\nclient_secret = \"{}\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"admin\"]\nsubject_type = \"pairwise\"\n",
+        "s".repeat(32)
+    );
+    assert_eq!(
+        load(&machine, &[]).unwrap_err().key,
+        "clients[0].subject_type"
+    );
+}
+
+#[test]
+fn pairwise_sector_is_the_one_redirect_host() {
+    assert_eq!(
+        pairwise_sector(None, ["https://A.example/x", "http://a.example:8080/y"]),
+        Some("a.example".into())
+    );
+    assert_eq!(
+        pairwise_sector(None, ["https://a.example/", "https://b.example/"]),
+        None
+    );
+    assert_eq!(pairwise_sector(None, std::iter::empty()), None);
+    assert_eq!(
+        pairwise_sector(
+            Some("s.example"),
+            ["https://a.example/", "https://b.example/"]
+        ),
+        Some("s.example".into())
+    );
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.example.toml");
+    let s = Settings::load(Some(&path), Vec::new()).unwrap();
+    assert!(s
+        .clients
+        .iter()
+        .any(|c| c.subject_type == SubjectType::Pairwise));
+}
+
+#[test]
+fn postgres_requires_a_master_key() {
+    let e = load(
+        &format!("[database]\nurl = \"postgres://localhost/g\"\n{MINIMAL}"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "keys.master_key_file");
+}
+
+#[test]
+fn no_file_is_the_embedded_default() {
+    let s = Settings::load(None, Vec::new()).unwrap();
+    assert!(s.simulator.enabled && s.demo.enabled);
+    assert_eq!(s.database.url, "sqlite://data/gateway.db");
+    assert_eq!(s.master_key_path(), Some(PathBuf::from("data/master.key")));
+}
