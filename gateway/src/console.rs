@@ -29,7 +29,7 @@ type Data = web::Data<AppState>;
 pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
     Ok(ClientSettings {
         client_id: CONSOLE_CLIENT.into(),
-        client_secret: Some(crate::startup::new_client_secret()?),
+        client_secret: Some(crate::clients::new_client_secret()?),
         token_endpoint_auth_method: Some(ClientAuthMethod::ClientSecretBasic),
         redirect_uris: vec![Url::parse(&format!("{issuer}/admin/callback"))?],
         post_logout_redirect_uris: vec![],

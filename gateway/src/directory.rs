@@ -524,11 +524,7 @@ pub async fn import_file(
         .unwrap_or(Format::Csv);
     let parsed =
         parse::parse(&bytes, format).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let db = crate::startup::connect_database(settings, 2).await?;
-    db.check_schema()
-        .await
-        .context("run `gateway migrate` first")?;
-    let master = crate::startup::load_master_key(settings)?;
+    let (db, master) = crate::startup::store::open_existing(settings).await?;
     let now = chrono::Utc::now();
     let report = vneid_directory::import::import(&db, &master, &parsed, options, now).await?;
     audit_import(&db, &report, "", "cli", now).await?;
@@ -540,12 +536,7 @@ pub async fn readiness_cli(
     settings: &crate::config::Settings,
     pii: bool,
 ) -> anyhow::Result<ReadinessReport> {
-    use anyhow::Context as _;
-    let db = crate::startup::connect_database(settings, 2).await?;
-    db.check_schema()
-        .await
-        .context("run `gateway migrate` first")?;
-    let master = crate::startup::load_master_key(settings)?;
+    let (db, master) = crate::startup::store::open_existing(settings).await?;
     Ok(readiness_report(
         &db,
         &master,

@@ -176,7 +176,65 @@ pub struct AppState {
     pub http: reqwest::Client,
 }
 
+/// What [`AppState::new`] is made of: the stores and keys opened by `startup`.
+pub struct Parts {
+    pub settings: Settings,
+    pub issuer: String,
+    pub db: Database,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub master: MasterKey,
+    pub keys: KeySet,
+    pub upstreams: Vec<Upstream>,
+    pub clock: Arc<dyn Clock>,
+    pub http: reqwest::Client,
+}
+
 impl AppState {
+    /// The state of a replica: the client registry (configuration clients, then the
+    /// database's), metrics, the ephemeral store as the gateway uses it (full refusals
+    /// counted), the rate limiter.
+    pub async fn new(p: Parts) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        // A client in the configuration file wins over one of the same id in the database.
+        let clients = ClientRegistry::new(
+            p.settings
+                .clients
+                .iter()
+                .map(|c| Client::from_settings(c, &p.master)),
+        );
+        clients.reload(&p.db).await.context("reading the clients")?;
+        let metrics = Metrics::new()?;
+        let ephemeral_full = Arc::new(crate::ephemeral::FullSince::default());
+        let ephemeral = crate::ephemeral::Counted::wrap(
+            p.ephemeral,
+            metrics.ephemeral_full.clone(),
+            ephemeral_full.clone(),
+            p.clock.clone(),
+        );
+        let limiter = crate::ratelimit::RateLimiter::new(
+            ephemeral.clone(),
+            p.settings.ephemeral.url.starts_with("memory:"),
+            p.settings.limits.clone(),
+            p.clock.clone(),
+        );
+        Ok(Self {
+            issuer: p.issuer,
+            db: p.db,
+            ephemeral,
+            master: p.master,
+            keys: RwLock::new(Arc::new(p.keys)),
+            upstreams: p.upstreams,
+            clients,
+            metrics,
+            clock: p.clock,
+            ephemeral_full,
+            revocation_refill: tokio::sync::Mutex::new(()),
+            limiter,
+            http: p.http,
+            settings: p.settings,
+        })
+    }
+
     pub fn upstream(&self, id: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.id() == id)
     }

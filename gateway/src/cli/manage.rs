@@ -1,0 +1,219 @@
+//! `keys rotate`, `clients add|list`, `directory import`, `report readiness`.
+
+use std::path::PathBuf;
+
+use secrecy::ExposeSecret;
+
+use super::{load, runtime, AddClient, ImportFile, ReadinessReport};
+use crate::clients::Actor;
+use crate::config::Settings;
+use crate::startup;
+use crate::telemetry;
+
+/// `gateway keys rotate`.
+pub fn rotate_keys(config: Option<PathBuf>) -> Result<(), String> {
+    let settings = load(config.as_ref())?;
+    telemetry::init(&settings.log);
+    runtime()?.block_on(async {
+        let r = startup::keys::rotate_keys(&settings, chrono::Utc::now())
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        println!(
+            "new signing key {} is published now and signs from {}",
+            r.kid,
+            r.activates_at.to_rfc3339()
+        );
+        for (kid, at) in &r.retiring {
+            println!(
+                "key {kid} signs until then and leaves the JWKS at {}",
+                at.to_rfc3339()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// `gateway clients add`.
+pub fn add_client(args: AddClient) -> Result<(), String> {
+    let AddClient {
+        config,
+        id,
+        name,
+        redirect_uris,
+        post_logout_redirect_uris,
+        backchannel_logout_uri,
+        grant_types,
+        scopes,
+        min_level,
+        public,
+        subject_type,
+        sector_identifier,
+    } = args;
+    let settings = load(config.as_ref())?;
+    let subject_type = crate::config::SubjectType::parse(&subject_type)
+        .map_err(|e| format!("--subject-type {e}"))?;
+    let min_level = match min_level {
+        Some(n) => Some(
+            vneid_core::AssuranceLevel::from_number(i64::from(n))
+                .map_err(|e| format!("--min-level: {e}"))?,
+        ),
+        None => None,
+    };
+    let client = crate::config::ClientSettings {
+        client_id: id,
+        client_secret: None,
+        token_endpoint_auth_method: Some(if public {
+            crate::config::ClientAuthMethod::None
+        } else {
+            crate::config::ClientAuthMethod::ClientSecretBasic
+        }),
+        redirect_uris,
+        post_logout_redirect_uris,
+        backchannel_logout_uri,
+        grant_types: if grant_types.is_empty() {
+            crate::config::default_grants()
+        } else {
+            grant_types
+        },
+        scopes: if scopes.is_empty() {
+            crate::config::default_client_scopes()
+        } else {
+            scopes
+        },
+        min_level,
+        upstreams: vec![],
+        name,
+        jwks: None,
+        subject_type,
+        sector_identifier,
+    };
+    let client_id = client.client_id.clone();
+    runtime()?.block_on(async {
+        let secret = add_client_to_database(&settings, client).await.map_err(|e| format!("{e:#}"))?;
+        println!("client_id:     {client_id}");
+        match secret {
+            Some(s) => {
+                println!("client_secret: {s}");
+                println!("(the secret is shown this once; the gateway keeps only a keyed hash. Running gateways serve the client within tokens.key_reload_interval.)");
+            }
+            None => println!("(a public client: no secret; PKCE is required. Running gateways serve the client within tokens.key_reload_interval.)"),
+        }
+        Ok(())
+    })
+}
+
+/// `gateway clients list`.
+pub fn list_clients(config: Option<PathBuf>) -> Result<(), String> {
+    let settings = load(config.as_ref())?;
+    runtime()?.block_on(async {
+        let rows = clients_of(&settings).await.map_err(|e| format!("{e:#}"))?;
+        println!("{:<32} {:<9} grants", "client_id", "source");
+        for (id, source, grants) in rows {
+            println!("{id:<32} {source:<9} {grants}");
+        }
+        Ok(())
+    })
+}
+
+/// `gateway directory import`.
+pub fn import_directory(args: ImportFile) -> Result<(), String> {
+    let ImportFile {
+        file,
+        config,
+        dry_run,
+        allow_partial,
+        json,
+    } = args;
+    let settings = load(config.as_ref())?;
+    let options = vneid_directory::import::ImportOptions {
+        dry_run,
+        allow_partial,
+    };
+    let report = runtime()?.block_on(async {
+        crate::directory::import_file(&settings, &file, options)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    })?;
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", crate::directory::import_summary(&report));
+    }
+    if report.refused() {
+        return Err(format!(
+            "{}: {} row(s) rejected, nothing written",
+            file.display(),
+            report.rejected_rows
+        ));
+    }
+    Ok(())
+}
+
+/// `gateway report readiness`.
+pub fn readiness(args: ReadinessReport) -> Result<(), String> {
+    let ReadinessReport {
+        config,
+        format,
+        pii,
+    } = args;
+    if format != "json" && format != "csv" {
+        return Err(format!("--format {format:?}: expected json or csv"));
+    }
+    let settings = load(config.as_ref())?;
+    let report = runtime()?.block_on(async {
+        crate::directory::readiness_cli(&settings, pii)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    })?;
+    if format == "csv" {
+        print!("{}", vneid_directory::report::readiness_csv(&report));
+    } else {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// `gateway clients add`: registers the client in the database exactly as the admin API does
+/// ([`crate::clients::register_client`]) and returns its secret — the only time it is shown.
+async fn add_client_to_database(
+    settings: &Settings,
+    client: crate::config::ClientSettings,
+) -> anyhow::Result<Option<String>> {
+    let (db, master) = startup::store::open_existing(settings).await?;
+    let actor = Actor {
+        via: "cli",
+        by: None,
+        request_id: None,
+    };
+    let (_, secret) =
+        crate::clients::register_client(settings, &db, &master, client, &actor, chrono::Utc::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(secret.map(|s| s.expose_secret().to_owned()))
+}
+
+/// `gateway clients list`: the clients of the configuration file and of the database.
+async fn clients_of(settings: &Settings) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut out: Vec<(String, String, String)> = settings
+        .clients
+        .iter()
+        .map(|c| {
+            (
+                c.client_id.clone(),
+                "config".to_owned(),
+                c.grant_types.join(","),
+            )
+        })
+        .collect();
+    let (db, _) = startup::store::open_existing(settings).await?;
+    for row in db.list_clients().await? {
+        out.push((
+            row.client_id,
+            "database".to_owned(),
+            row.grant_types.join(","),
+        ));
+    }
+    Ok(out)
+}

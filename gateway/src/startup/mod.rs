@@ -1,0 +1,134 @@
+//! Wiring: `Application::build(settings)` binds the listener (port 0 works), opens the stores,
+//! loads the keys, and builds the server; `run_until_stopped()` serves until SIGTERM/SIGINT.
+//!
+//! - [`store`]: the database (migrated or checked), the master key, the ephemeral store;
+//! - [`keys`]: signing keys, rotation, their reload;
+//! - [`embedded`]: the simulator as the upstream and the built-in clients;
+//! - [`routes`]: the route table;
+//! - [`tasks`]: every replica's background work.
+
+pub mod embedded;
+pub mod keys;
+pub mod routes;
+pub mod store;
+pub mod tasks;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, HttpServer};
+use anyhow::Context as _;
+use vneid_core::{Clock, SystemClock};
+
+use crate::config::Settings;
+use crate::state::AppState;
+
+pub use embedded::{DEMO_CLIENT, EMBEDDED_UPSTREAM};
+pub use keys::{load_keys, rotate, Rotation};
+pub use routes::CSP;
+
+pub struct Application {
+    port: u16,
+    issuer: String,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// Builds on a listener the caller bound already (tests that must know the port first).
+    pub async fn build_on(
+        mut settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let issuer = issuer(&settings, &listener)?;
+        let (db, master) = store::open(&settings, settings.database.max_connections).await?;
+        let ephemeral = store::open_ephemeral(&settings, clock.clone()).await?;
+        let keys = keys::ensure_keys(&db, &master, &settings, clock.now()).await?;
+        embedded::add_builtins(&mut settings, &issuer)?;
+        let (upstreams, http) = embedded::upstreams(&settings, &issuer)?;
+        let simulator = embedded::simulator(&settings, &issuer)?;
+        let state = web::Data::new(
+            AppState::new(crate::state::Parts {
+                settings: settings.clone(),
+                issuer: issuer.clone(),
+                db,
+                ephemeral,
+                master,
+                keys,
+                upstreams,
+                clock,
+                http,
+            })
+            .await?,
+        );
+        tasks::spawn_all(&state);
+
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || routes::app(app_state.clone(), simulator.clone()))
+            .workers(workers)
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+            .listen(listener)?
+            .run();
+        Ok(Self {
+            port,
+            issuer,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until the server is stopped (SIGTERM/SIGINT: stop accepting, let in-flight
+    /// requests finish within `server.shutdown_timeout`, return).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The issuer: `server.public_url` without a trailing slash, or `http://` + the bound address
+/// (development only).
+fn issuer(settings: &Settings, listener: &TcpListener) -> anyhow::Result<String> {
+    if let Some(u) = &settings.server.public_url {
+        return Ok(u.as_str().trim_end_matches('/').to_owned());
+    }
+    let addr = listener.local_addr()?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    Ok(format!("http://{host}:{}", addr.port()))
+}

@@ -1,0 +1,125 @@
+//! The route table, on one screen, and the headers every answer carries.
+
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpResponse};
+use vneid_simulator::Simulator;
+
+use crate::state::AppState;
+use crate::{admin, console, demo, directory, logout, oidc, ops, pages, telemetry, throttle};
+
+/// The Content-Security-Policy of the gateway's own pages: no script at all, no framing.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
+
+/// The application of one worker.
+pub fn app(
+    app_state: web::Data<AppState>,
+    simulator: Option<Simulator>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut app = App::new()
+        .app_data(app_state.clone())
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            crate::errors::PageError::bad_request("Yêu cầu không hợp lệ", e.to_string()).into()
+        }))
+        .app_data(web::FormConfig::default().limit(64 * 1024))
+        .app_data(web::PayloadConfig::new(64 * 1024))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Content-Security-Policy", CSP))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer")),
+        )
+        .wrap(from_fn(ops::http_metrics))
+        .wrap(tracing_actix_web::TracingLogger::<telemetry::GatewaySpan>::new())
+        .wrap(from_fn(telemetry::request_id))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(oidc::discovery),
+        )
+        .route("/jwks", web::get().to(oidc::jwks))
+        .service(
+            web::resource("/authorize")
+                .wrap(from_fn(throttle::login_start))
+                .route(web::get().to(oidc::authorize)),
+        )
+        .route("/login/{upstream}/callback", web::get().to(oidc::callback))
+        .service(
+            web::resource("/token")
+                .wrap(from_fn(throttle::token))
+                .route(web::post().to(oidc::token)),
+        )
+        .service(
+            web::resource("/introspect")
+                .wrap(from_fn(throttle::token))
+                .route(web::post().to(oidc::introspect)),
+        )
+        .service(
+            web::resource("/revoke")
+                .wrap(from_fn(throttle::token))
+                .route(web::post().to(oidc::revoke)),
+        )
+        .route("/logout", web::get().to(logout::logout))
+        .route("/logout", web::post().to(logout::logout))
+        .service(
+            web::resource("/userinfo")
+                .wrap(from_fn(throttle::userinfo))
+                .route(web::get().to(oidc::userinfo))
+                .route(web::post().to(oidc::userinfo)),
+        )
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/healthz", web::head().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/readyz", web::head().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .service(
+            web::scope("/admin/v1")
+                .configure(admin::routes)
+                .configure(directory::routes)
+                .default_service(web::to(admin::not_found)),
+        )
+        .configure(console::configure)
+        .route("/", web::get().to(home));
+    if let Some(sim) = &simulator {
+        let sim = sim.clone();
+        app = app.service(web::scope("/simulator").configure(move |c| sim.configure(c)));
+    }
+    if app_state.settings.demo.enabled {
+        app = app.configure(demo::configure);
+    }
+    app.default_service(web::to(not_found))
+}
+
+async fn home(state: web::Data<AppState>) -> HttpResponse {
+    let mut links = String::new();
+    if state.settings.demo.enabled {
+        links.push_str("<li><a href=\"/demo\">Cổng dịch vụ công thử nghiệm (demo)</a></li>");
+    }
+    if state.settings.simulator.enabled {
+        links.push_str("<li><a href=\"/simulator/phone\">Điện thoại giả lập (nhận mã OTP, quét mã QR)</a></li>");
+    }
+    pages::html(
+        actix_web::http::StatusCode::OK,
+        "vneid-gateway",
+        &format!(
+            "<h1>Hệ thống xác thực tập trung</h1><p>Cổng xác thực VNeID cho Hệ thống Một cửa điện tử. \
+Các cổng dịch vụ chuyển người dùng đến đây bằng OpenID Connect.</p><ul>{links}\
+<li><a href=\"/.well-known/openid-configuration\">Cấu hình OpenID Connect</a></li></ul>"
+        ),
+    )
+}
+
+async fn not_found() -> HttpResponse {
+    pages::error_page(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "Không tìm thấy trang",
+        "Địa chỉ bạn truy cập không tồn tại.",
+    )
+}
