@@ -15,10 +15,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use crate::clients::Client;
 use crate::clients::{self, Actor, RegisterError, RemoveError};
 use crate::config::ClientSettings;
 use crate::errors::OAuthError;
-use crate::state::{AppState, Client};
+use crate::state::AppState;
 use crate::telemetry::RequestId;
 
 type Data = web::Data<AppState>;
@@ -44,8 +45,8 @@ pub struct AdminCaller {
 /// removed client is 401 `invalid_token`; a person's token, or a client token without the
 /// `admin` scope, is 403 `insufficient_scope`.
 pub async fn authorize(req: &HttpRequest, state: &AppState) -> Result<AdminCaller, OAuthError> {
-    let token = crate::oidc::bearer_token(req).ok_or_else(OAuthError::bearer_required)?;
-    let claims = crate::token::live_access_token(state, token)
+    let token = crate::http::bearer_token(req).ok_or_else(OAuthError::bearer_required)?;
+    let claims = crate::oauth::live_access_token(state, token)
         .await?
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
@@ -403,7 +404,15 @@ async fn delete_client(
     state: Data,
 ) -> Result<HttpResponse, OAuthError> {
     let id = path.into_inner();
-    match clients::remove_client(&state, &id, &actor(&req, &caller)).await {
+    match clients::remove_client(
+        &state.db,
+        &state.clients,
+        &id,
+        &actor(&req, &caller),
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(revoked) => {
             tracing::info!(client_id = %id, by = %caller.client_id, refresh_families_revoked = revoked, "client removed through the admin API");
             Ok(no_store(StatusCode::NO_CONTENT).finish())

@@ -12,8 +12,8 @@ use url::Url;
 use vneid_directory::report::{self, ReadinessReport};
 
 use crate::config::{ClientAuthMethod, ClientSettings};
-use crate::login::{self, NS_CODE, SESSION_COOKIE};
-use crate::pages::{escape, html};
+use crate::http::pages::{escape, html};
+use crate::login::{codes, session, SESSION_COOKIE};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -58,7 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/admin/readiness.csv", web::get().to(readiness_csv))
     .service(
         web::resource("/admin/login")
-            .wrap(actix_web::middleware::from_fn(crate::throttle::login_start))
+            .wrap(actix_web::middleware::from_fn(
+                crate::http::throttle::login_start,
+            ))
             .route(web::get().to(start)),
     )
     .route("/admin/callback", web::get().to(callback));
@@ -79,13 +81,14 @@ async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, HttpRespo
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(Viewer::Anonymous);
     };
-    let session = match login::session(state, cookie.value()).await {
+    let session = match session::get(state, cookie.value()).await {
         Ok(Some(s)) => s,
         Ok(None) => return Ok(Viewer::Anonymous),
         Err(_) => return Err(unavailable()),
     };
     let vneid = &state.settings.policy.vneid_login_idp;
-    if session.level.number() < 2 || session.login_idp.as_deref() != Some(vneid.as_str()) {
+    if session.auth.level.number() < 2 || session.auth.login_idp.as_deref() != Some(vneid.as_str())
+    {
         return Ok(Viewer::Refused(
             "Trang này chỉ mở cho cán bộ đăng nhập bằng tài khoản định danh điện tử VNeID mức độ 2."
                 .into(),
@@ -93,7 +96,7 @@ async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, HttpRespo
     }
     let link = state
         .db
-        .account_link_by_person(&session.person_id)
+        .account_link_by_person(&session.auth.person_id)
         .await
         .map_err(|_| unavailable())?;
     match link {
@@ -149,7 +152,7 @@ async fn readiness(req: HttpRequest, state: Data) -> HttpResponse {
         Err(r) => r,
         Ok(Viewer::Anonymous) => login_page(),
         Ok(Viewer::Refused(why)) => {
-            crate::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
+            crate::http::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
         }
         Ok(Viewer::Allowed { username }) => match report_for(&state).await {
             Ok(r) => html(StatusCode::OK, TITLE, &render(&r, &username)),
@@ -245,7 +248,10 @@ fn render(r: &ReadinessReport, username: &str) -> String {
 
 /// `/admin/login`: an authorization request of the console, at level 2.
 async fn start(state: Data) -> HttpResponse {
-    let (Ok(st), Ok(challenge)) = (login::fresh_token(16), login::fresh_token(32)) else {
+    let (Ok(st), Ok(challenge)) = (
+        crate::secure::fresh_token(16),
+        crate::secure::fresh_token(32),
+    ) else {
         return unavailable();
     };
     if state
@@ -280,7 +286,7 @@ async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
     let params = match Params::parse(req.query_string().as_bytes()) {
         Ok(p) => p,
         Err(_) => {
-            return crate::pages::error_page(
+            return crate::http::pages::error_page(
                 StatusCode::BAD_REQUEST,
                 "Yêu cầu không hợp lệ",
                 "Đường dẫn không hợp lệ.",
@@ -292,22 +298,20 @@ async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
         None => false,
     };
     if !known {
-        return crate::pages::error_page(
+        return crate::http::pages::error_page(
             StatusCode::BAD_REQUEST,
             "Phiên đăng nhập đã hết hạn",
             "Vui lòng mở lại trang quản trị và đăng nhập lại.",
         );
     }
     if let Some(code) = params.get("code") {
-        let _ = state
-            .ephemeral
-            .take(NS_CODE, &state.master.lookup_hash(NS_CODE, code))
-            .await;
+        // The session already says who logged in: the code is spent here, never redeemed.
+        let _ = codes::redeem(&state, code).await;
         return HttpResponse::Found()
             .insert_header((header::LOCATION, "/admin/readiness"))
             .finish();
     }
-    crate::pages::error_page(
+    crate::http::pages::error_page(
         StatusCode::FORBIDDEN,
         "Đăng nhập không thành công",
         params

@@ -13,7 +13,7 @@ use url::Url;
 use vneid_tokens::random_token;
 
 use crate::config::{ClientAuthMethod, ClientSettings};
-use crate::pages::{escape, html};
+use crate::http::pages::{escape, html};
 use crate::params::Params;
 use crate::startup::DEMO_CLIENT;
 use crate::state::AppState;
@@ -46,7 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/demo", web::get().to(index))
         .service(
             web::resource("/demo/login")
-                .wrap(actix_web::middleware::from_fn(crate::throttle::login_start))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::throttle::login_start,
+                ))
                 .route(web::get().to(start)),
         )
         .route("/demo/callback", web::get().to(callback));

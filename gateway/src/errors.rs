@@ -193,6 +193,30 @@ impl PageError {
     }
 }
 
+impl From<crate::login::ServiceError> for PageError {
+    fn from(e: crate::login::ServiceError) -> Self {
+        match e {
+            crate::login::ServiceError::Store(s) => Self::from_store(s),
+            crate::login::ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::login::ServiceError> for OAuthError {
+    fn from(e: crate::login::ServiceError) -> Self {
+        match e {
+            crate::login::ServiceError::Store(s) => Self::from_store(s),
+            crate::login::ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Self::server_error()
+            }
+        }
+    }
+}
+
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         Self::from_store(e)
@@ -205,6 +229,6 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::pages::error_page(self.status, &self.title, &self.message)
+        crate::http::pages::error_page(self.status, &self.title, &self.message)
     }
 }

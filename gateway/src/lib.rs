@@ -14,20 +14,18 @@ pub mod directory;
 pub mod ephemeral;
 pub mod errors;
 pub mod files;
+pub mod http;
 pub mod login;
-pub mod logout;
 pub mod metrics;
-pub mod oidc;
-pub mod ops;
-pub mod pages;
+pub mod oauth;
 pub mod params;
 pub mod ratelimit;
 pub mod revocation;
+pub mod secure;
 pub mod startup;
 pub mod state;
+pub mod subjects;
 pub mod telemetry;
-pub mod throttle;
-pub mod token;
 
 /// The package version and a hash of every source this build was made from (see `build.rs`):
 /// `gateway --version` prints both.

@@ -4,8 +4,9 @@ use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpResponse};
 use vneid_simulator::Simulator;
 
+use crate::http::{authorize, discovery, logout, ops, pages, throttle, token, userinfo};
 use crate::state::AppState;
-use crate::{admin, console, demo, directory, logout, oidc, ops, pages, telemetry, throttle};
+use crate::{admin, console, demo, directory, telemetry};
 
 /// The Content-Security-Policy of the gateway's own pages: no script at all, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
@@ -42,37 +43,40 @@ pub fn app(
         .wrap(from_fn(telemetry::request_id))
         .route(
             "/.well-known/openid-configuration",
-            web::get().to(oidc::discovery),
+            web::get().to(discovery::discovery),
         )
-        .route("/jwks", web::get().to(oidc::jwks))
+        .route("/jwks", web::get().to(discovery::jwks))
         .service(
             web::resource("/authorize")
                 .wrap(from_fn(throttle::login_start))
-                .route(web::get().to(oidc::authorize)),
+                .route(web::get().to(authorize::authorize)),
         )
-        .route("/login/{upstream}/callback", web::get().to(oidc::callback))
+        .route(
+            "/login/{upstream}/callback",
+            web::get().to(authorize::callback),
+        )
         .service(
             web::resource("/token")
                 .wrap(from_fn(throttle::token))
-                .route(web::post().to(oidc::token)),
+                .route(web::post().to(token::token)),
         )
         .service(
             web::resource("/introspect")
                 .wrap(from_fn(throttle::token))
-                .route(web::post().to(oidc::introspect)),
+                .route(web::post().to(token::introspect)),
         )
         .service(
             web::resource("/revoke")
                 .wrap(from_fn(throttle::token))
-                .route(web::post().to(oidc::revoke)),
+                .route(web::post().to(token::revoke)),
         )
         .route("/logout", web::get().to(logout::logout))
         .route("/logout", web::post().to(logout::logout))
         .service(
             web::resource("/userinfo")
                 .wrap(from_fn(throttle::userinfo))
-                .route(web::get().to(oidc::userinfo))
-                .route(web::post().to(oidc::userinfo)),
+                .route(web::get().to(userinfo::userinfo))
+                .route(web::post().to(userinfo::userinfo)),
         )
         .route("/healthz", web::get().to(ops::healthz))
         .route("/healthz", web::head().to(ops::healthz))

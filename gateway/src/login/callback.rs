@@ -1,311 +1,19 @@
-//! The login service: `/authorize` starts a login at an upstream (or reuses the SSO session),
-//! `/login/{upstream}/callback` finishes it — policy, person, audit, session, code.
-
-use std::time::Duration;
+//! The end of a login at `/login/{upstream}/callback`: the upstream's answer is checked, the
+//! policy decides, the person is found or created and linked to their one-stop-shop account,
+//! the session opens and a code goes back to the portal — or the refusal is shown. Every
+//! outcome is audited and counted before the answer.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use url::Url;
-use vneid_core::{AssuranceLevel, UpstreamIdentity};
+use vneid_core::UpstreamIdentity;
 use vneid_policy::{Admitted, Refusal};
 use vneid_store::{AuditEvent, LoginUpsert, StoreError};
-use vneid_tokens::random_token;
-use vneid_upstream::PendingUpstream;
 
-use crate::state::{AppState, Client};
-
-pub const NS_LOGIN: &str = "login";
-pub const NS_CODE: &str = "code";
-pub const NS_CODE_USED: &str = "code_used";
-pub const NS_SESSION: &str = "session";
-pub const SESSION_COOKIE: &str = crate::cookies::SESSION;
-/// Domain of the keyed hash of a login-binding cookie's value.
-const NS_LOGIN_BINDING: &str = "login_binding";
-
-/// A validated authorization request, ready to be served.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub scopes: Vec<String>,
-    pub required_level: AssuranceLevel,
-    pub prompt_login: bool,
-    pub prompt_none: bool,
-    pub max_age: Option<i64>,
-}
-
-/// Kept in the ephemeral store while the person is at the upstream, keyed by the upstream
-/// `state`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingLogin {
-    pub request: AuthRequest,
-    pub upstream: String,
-    pub upstream_pending: PendingUpstream,
-    /// Keyed hash of the binding cookie set in the browser that started the login: the callback
-    /// is accepted only from that browser (no login CSRF, no session swap).
-    pub binding_hash: String,
-}
-
-/// The SSO session, keyed by the hash of the cookie value.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Session {
-    /// The public session id (`sid` claim); not the cookie value.
-    pub sid: String,
-    pub person_id: String,
-    pub auth_time: i64,
-    pub level: AssuranceLevel,
-    pub idp: String,
-    pub login_idp: Option<String>,
-    pub clients: Vec<String>,
-}
-
-/// What an authorization code stands for, keyed by the hash of the code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeData {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub person_id: String,
-    pub scopes: Vec<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub level: AssuranceLevel,
-    pub sid: String,
-    pub idp: String,
-    pub login_idp: Option<String>,
-}
-
-/// Service failures that are not the person's or the portal's doing.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// Builds `redirect_uri?k=v…` keeping any query the registered URI already has.
-pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            url.to_string()
-        }
-        Err(_) => redirect_uri.to_owned(),
-    }
-}
-
-/// The redirect for an authorization error, with `state` and RFC 9207 `iss`.
-pub fn error_redirect(
-    state: &AppState,
-    req: &AuthRequest,
-    error: &str,
-    description: &str,
-) -> String {
-    let mut p = vec![("error", error), ("error_description", description)];
-    if let Some(s) = &req.state {
-        p.push(("state", s));
-    }
-    p.push(("iss", &state.issuer));
-    redirect_with(&req.redirect_uri, &p)
-}
-
-/// Compares two byte strings without an early exit on the first difference.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn ttl(d: Duration) -> Duration {
-    d.max(Duration::from_secs(1))
-}
-
-/// A fresh random value from the OS CSPRNG (`bytes` × 8 bits), base64url.
-pub fn fresh_token(bytes: usize) -> Result<String, ServiceError> {
-    random_token(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<String, ServiceError> {
-    serde_json::to_string(v).map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-fn from_json<T: for<'a> Deserialize<'a>>(s: &str) -> Result<T, ServiceError> {
-    serde_json::from_str(s).map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-/// Which upstreams a client may use, in configuration order.
-pub fn allowed_upstreams<'a>(
-    state: &'a AppState,
-    client: &Client,
-) -> Vec<&'a vneid_upstream::Upstream> {
-    state
-        .upstreams
-        .iter()
-        .filter(|u| client.upstreams.is_empty() || client.upstreams.iter().any(|x| x == u.id()))
-        .collect()
-}
-
-/// A login sent to an upstream: where the browser goes, and the binding cookie it must carry
-/// back to the callback.
-pub struct StartedLogin {
-    pub url: String,
-    pub upstream_state: String,
-    pub binding: String,
-}
-
-/// Starts a login at `upstream`: remembers the request, bound to a fresh browser secret, and
-/// returns the upstream's URL.
-pub async fn start_upstream_login(
-    state: &AppState,
-    request: AuthRequest,
-    upstream_id: &str,
-) -> Result<StartedLogin, StartError> {
-    let upstream = state
-        .upstream(upstream_id)
-        .ok_or(StartError::UnknownUpstream)?;
-    let auth = upstream
-        .authorization_request(&[("ui_locales", "vi")])
-        .await
-        .map_err(|e| {
-            tracing::warn!(upstream = upstream_id, error = %e, "upstream discovery failed");
-            StartError::Upstream
-        })?;
-    let binding = fresh_token(32)?;
-    let pending = PendingLogin {
-        request,
-        upstream: upstream_id.to_owned(),
-        upstream_pending: auth.pending.clone(),
-        binding_hash: state.master.lookup_hash(NS_LOGIN_BINDING, &binding),
-    };
-    state
-        .ephemeral
-        .put(
-            NS_LOGIN,
-            &auth.pending.state,
-            &to_json(&pending)?,
-            ttl(state.settings.tokens.login_ttl),
-        )
-        .await
-        .map_err(ServiceError::from)?;
-    Ok(StartedLogin {
-        url: auth.url.to_string(),
-        upstream_state: auth.pending.state.clone(),
-        binding,
-    })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("unknown upstream")]
-    UnknownUpstream,
-    #[error("upstream unreachable")]
-    Upstream,
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-}
-
-/// The SSO session behind a cookie value, if it is alive.
-pub async fn session(state: &AppState, cookie: &str) -> Result<Option<Session>, ServiceError> {
-    let key = state.master.lookup_hash(NS_SESSION, cookie);
-    match state.ephemeral.get(NS_SESSION, &key).await? {
-        Some(s) => Ok(Some(from_json(&s)?)),
-        None => Ok(None),
-    }
-}
-
-/// Ends the SSO session behind a cookie value and returns it.
-pub async fn end_session(state: &AppState, cookie: &str) -> Result<Option<Session>, ServiceError> {
-    let key = state.master.lookup_hash(NS_SESSION, cookie);
-    match state.ephemeral.take(NS_SESSION, &key).await? {
-        Some(s) => Ok(Some(from_json(&s)?)),
-        None => Ok(None),
-    }
-}
-
-/// Records that `client_id` received a code in this session (back-channel logout tells every
-/// such portal). The session keeps its original end.
-pub async fn remember_client(
-    state: &AppState,
-    cookie: &str,
-    session: &Session,
-    client_id: &str,
-) -> Result<(), ServiceError> {
-    if session.clients.iter().any(|c| c == client_id) {
-        return Ok(());
-    }
-    let mut s = session.clone();
-    s.clients.push(client_id.to_owned());
-    let lived = state.clock.now().timestamp() - session.auth_time;
-    let left = i64::try_from(state.settings.tokens.session_ttl.as_secs())
-        .unwrap_or(i64::MAX)
-        .saturating_sub(lived)
-        .max(1);
-    state
-        .ephemeral
-        .put(
-            NS_SESSION,
-            &state.master.lookup_hash(NS_SESSION, cookie),
-            &to_json(&s)?,
-            Duration::from_secs(left.unsigned_abs()),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Whether an existing session satisfies a request without a new upstream login.
-pub fn session_satisfies(session: &Session, req: &AuthRequest, now: DateTime<Utc>) -> bool {
-    if req.prompt_login || session.level < req.required_level {
-        return false;
-    }
-    match req.max_age {
-        Some(max) => now.timestamp() - session.auth_time <= max,
-        None => true,
-    }
-}
-
-/// Issues a code for a session and returns the redirect to the portal.
-pub async fn issue_code(
-    state: &AppState,
-    req: &AuthRequest,
-    session: &Session,
-) -> Result<String, ServiceError> {
-    let code = fresh_token(32)?;
-    let data = CodeData {
-        client_id: req.client_id.clone(),
-        redirect_uri: req.redirect_uri.clone(),
-        person_id: session.person_id.clone(),
-        scopes: req.scopes.clone(),
-        nonce: req.nonce.clone(),
-        code_challenge: req.code_challenge.clone(),
-        auth_time: session.auth_time,
-        level: session.level,
-        sid: session.sid.clone(),
-        idp: session.idp.clone(),
-        login_idp: session.login_idp.clone(),
-    };
-    state
-        .ephemeral
-        .put(
-            NS_CODE,
-            &state.master.lookup_hash(NS_CODE, &code),
-            &to_json(&data)?,
-            ttl(state.settings.tokens.code_ttl),
-        )
-        .await?;
-    let mut p = vec![("code", code.as_str())];
-    if let Some(s) = &req.state {
-        p.push(("state", s));
-    }
-    p.push(("iss", &state.issuer));
-    Ok(redirect_with(&req.redirect_uri, &p))
-}
+use super::upstream::NS_LOGIN_BINDING;
+use super::{
+    codes, error_redirect, from_json, session, AuthRequest, Authentication, PendingLogin,
+    ServiceError, NS_LOGIN,
+};
+use crate::state::AppState;
 
 /// How a callback ended.
 pub enum CallbackOutcome {
@@ -355,7 +63,7 @@ pub struct Callback<'a> {
 
 /// Finishes a login at the callback. The pending login is taken (single use) before anything
 /// else, so a state is spent even by a callback from the wrong browser.
-pub async fn finish_login(
+pub async fn finish(
     state: &AppState,
     callback: &Callback<'_>,
 ) -> Result<CallbackOutcome, CallbackError> {
@@ -373,7 +81,7 @@ pub async fn finish_login(
         return Err(CallbackError::UnknownState);
     }
     let bound = callback.binding.is_some_and(|b| {
-        constant_time_eq(
+        crate::secure::constant_time_eq(
             state.master.lookup_hash(NS_LOGIN_BINDING, b).as_bytes(),
             pending.binding_hash.as_bytes(),
         )
@@ -613,26 +321,16 @@ async fn admit(
     };
     link_account(state, &facts).await;
 
-    let cookie = fresh_token(32)?;
-    let session = Session {
-        sid: fresh_token(16)?,
+    let auth = Authentication {
+        sid: crate::secure::fresh_token(16)?,
         person_id: person.id.clone(),
         auth_time: now.timestamp(),
         level: admitted.level,
         idp: identity.upstream.clone(),
         login_idp: identity.login_idp.clone(),
-        clients: vec![req.client_id.clone()],
     };
-    state
-        .ephemeral
-        .put(
-            NS_SESSION,
-            &state.master.lookup_hash(NS_SESSION, &cookie),
-            &to_json(&session)?,
-            ttl(state.settings.tokens.session_ttl),
-        )
-        .await?;
-    let redirect = issue_code(state, req, &session).await?;
+    let (cookie, _) = session::open(state, &auth, &req.client_id).await?;
+    let redirect = codes::issue(state, req, &auth).await?;
     Ok((redirect, cookie))
 }
 
@@ -675,21 +373,4 @@ async fn link_account(state: &AppState, facts: &vneid_directory::link::LoginFact
         .account_links
         .with_label_values(&[label])
         .inc();
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_keeps_existing_query_and_encodes() {
-        assert_eq!(
-            redirect_with(
-                "https://p.example/cb?x=1",
-                &[("code", "a b"), ("state", "s&t")]
-            ),
-            "https://p.example/cb?x=1&code=a+b&state=s%26t"
-        );
-    }
 }

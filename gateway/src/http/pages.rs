@@ -48,6 +48,20 @@ pub fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
         .body(layout(title, body))
 }
 
+/// The upstream failed to complete a login (network, bad token): a page with the way back.
+pub fn upstream_failed_page(back: &str, portal: &str) -> HttpResponse {
+    html(
+        StatusCode::BAD_GATEWAY,
+        "Không hoàn tất được đăng nhập",
+        &format!(
+            "<h1>Không hoàn tất được đăng nhập</h1><p>Hệ thống xác thực quốc gia không trả về thông tin hợp lệ. \
+Vui lòng thử lại sau ít phút.</p><p><a class=\"button secondary\" href=\"{}\">Quay lại {}</a></p>",
+            escape(back),
+            escape(portal)
+        ),
+    )
+}
+
 /// A page for an error found before the portal's redirect URI could be trusted, or any error
 /// the person must read: title, explanation, no redirect.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {

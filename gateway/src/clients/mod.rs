@@ -1,0 +1,160 @@
+//! Downstream portals: a registered [`Client`] (from the configuration file or the database),
+//! the [`ClientRegistry`] every replica keeps and reloads, and registering or removing one
+//! ([`register`]).
+
+mod register;
+mod registry;
+#[cfg(test)]
+mod tests;
+
+use secrecy::ExposeSecret;
+use url::Url;
+use vneid_core::AssuranceLevel;
+use vneid_tokens::MasterKey;
+
+use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
+
+pub use register::{
+    new_client_secret, register_client, remove_client, Actor, RegisterError, RemoveError,
+};
+pub use registry::ClientRegistry;
+
+/// Where a client is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// `[[clients]]` in the configuration file (or the built-in demo portal).
+    Config,
+    /// The `clients` table (admin API, `gateway clients add`).
+    Database,
+}
+
+impl ClientSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Database => "database",
+        }
+    }
+}
+
+/// A registered downstream portal, with its secret kept only as a keyed hash.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub auth_method: ClientAuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub min_level: Option<AssuranceLevel>,
+    pub upstreams: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    /// Public keys for `private_key_jwt` (JWKS JSON).
+    pub jwks: Option<String>,
+    pub subject_type: SubjectType,
+    /// The `sector_identifier` as registered.
+    pub sector_identifier: Option<String>,
+    /// The sector whose pairwise `sub` this client gets; `None` for a public client.
+    pub sector: Option<String>,
+    pub source: ClientSource,
+    /// When it was registered (database clients).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Client {
+    pub fn from_settings(c: &ClientSettings, master: &MasterKey) -> Self {
+        Self {
+            id: c.client_id.clone(),
+            name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+            secret_hash: c
+                .client_secret
+                .as_ref()
+                .map(|s| master.hash_client_secret(s.expose_secret())),
+            auth_method: c.auth_method(),
+            redirect_uris: c.redirect_uris.iter().map(Url::to_string).collect(),
+            scopes: c.scopes.clone(),
+            min_level: c.min_level,
+            upstreams: c.upstreams.clone(),
+            grant_types: c.grant_types.clone(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(Url::to_string)
+                .collect(),
+            backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(Url::to_string),
+            jwks: c.jwks.clone(),
+            subject_type: c.subject_type,
+            sector_identifier: c.sector_identifier.clone(),
+            sector: match c.subject_type {
+                SubjectType::Public => None,
+                SubjectType::Pairwise => pairwise_sector(
+                    c.sector_identifier.as_deref(),
+                    c.redirect_uris.iter().map(Url::as_str),
+                ),
+            },
+            source: ClientSource::Config,
+            created_at: None,
+        }
+    }
+
+    /// A client of the database (its secret is already a keyed hash).
+    pub fn from_row(r: &vneid_store::ClientRow) -> Result<Self, String> {
+        let auth_method = match r.token_endpoint_auth_method.as_str() {
+            "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
+            "client_secret_post" => ClientAuthMethod::ClientSecretPost,
+            "private_key_jwt" => ClientAuthMethod::PrivateKeyJwt,
+            "none" => ClientAuthMethod::None,
+            other => return Err(format!("unknown token_endpoint_auth_method {other:?}")),
+        };
+        let min_level = match r.min_level {
+            Some(n) => Some(AssuranceLevel::from_number(i64::from(n)).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let subject_type =
+            SubjectType::parse(&r.subject_type).map_err(|e| format!("subject_type {e}"))?;
+        let sector = match subject_type {
+            SubjectType::Public => None,
+            SubjectType::Pairwise => Some(
+                pairwise_sector(
+                    r.sector_identifier.as_deref(),
+                    r.redirect_uris.iter().map(String::as_str),
+                )
+                .ok_or("a pairwise client without a sector")?,
+            ),
+        };
+        Ok(Self {
+            id: r.client_id.clone(),
+            name: r.name.clone().unwrap_or_else(|| r.client_id.clone()),
+            secret_hash: r.secret_hash.clone(),
+            auth_method,
+            redirect_uris: r.redirect_uris.clone(),
+            scopes: r.scopes.clone(),
+            min_level,
+            upstreams: r.upstreams.clone(),
+            grant_types: r.grant_types.clone(),
+            post_logout_redirect_uris: r.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: r.backchannel_logout_uri.clone(),
+            jwks: r.jwks.clone(),
+            subject_type,
+            sector_identifier: r.sector_identifier.clone(),
+            sector,
+            source: ClientSource::Database,
+            created_at: Some(r.created_at),
+        })
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.auth_method == ClientAuthMethod::None
+    }
+
+    pub fn has_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Exact string match, as OAuth 2.0 Security BCP asks.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+}

@@ -1,0 +1,212 @@
+//! Registering a portal (the admin API and `gateway clients add` share [`register_client`]) and
+//! removing one, each with its audit event.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+use vneid_store::{AuditEvent, ClientRow, Database, StoreError};
+use vneid_tokens::{random_token, MasterKey};
+
+use super::{Client, ClientRegistry};
+use crate::config::{ClientAuthMethod, ClientSettings, ConfigError, Settings};
+
+/// Who asked for a change, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `cli` or `admin`.
+    pub via: &'static str,
+    /// The admin API caller's client id.
+    pub by: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    fn detail(&self, mut detail: serde_json::Value) -> serde_json::Value {
+        detail["via"] = serde_json::json!(self.via);
+        if let Some(by) = &self.by {
+            detail["by"] = serde_json::json!(by);
+        }
+        detail
+    }
+
+    fn stamp(&self, event: AuditEvent) -> AuditEvent {
+        match &self.request_id {
+            Some(r) => event.request_id(r),
+            None => event,
+        }
+    }
+}
+
+/// Why a client could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A bad field; the key is the field's name (`redirect_uris[0]`).
+    #[error("{0}")]
+    Invalid(ConfigError),
+    #[error("client_id {0:?} is already in the configuration file")]
+    InConfig(String),
+    #[error("client_id {0:?} is already registered")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> RegisterError {
+    RegisterError::Invalid(ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    })
+}
+
+/// The characters a registered client id may use: it is part of the admin API's paths.
+pub(super) fn check_client_id(id: &str) -> Result<(), RegisterError> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        return Err(invalid(
+            "client_id",
+            "1 to 128 letters, digits, '-', '_', '.' or '~'",
+        ));
+    }
+    Ok(())
+}
+
+/// A client's secret, made by the gateway: 256 random bits.
+pub fn new_client_secret() -> Result<SecretString, RegisterError> {
+    random_token(32)
+        .map(SecretString::from)
+        .map_err(|e| RegisterError::Internal(e.to_string()))
+}
+
+/// Registers a client in the database: checks it exactly as a `[[clients]]` entry of the
+/// configuration file would be checked, makes its secret (256 random bits) unless it is public
+/// or uses `private_key_jwt`, stores it with the secret's keyed hash only, and writes the audit
+/// event `client_added`. Returns the client and its secret — the only time the secret is seen.
+pub async fn register_client(
+    settings: &Settings,
+    db: &Database,
+    master: &MasterKey,
+    mut client: ClientSettings,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Client, Option<SecretString>), RegisterError> {
+    if client.client_secret.is_some() {
+        return Err(invalid(
+            "client_secret",
+            "the gateway makes the secret; do not send one",
+        ));
+    }
+    check_client_id(&client.client_id)?;
+    if settings
+        .clients
+        .iter()
+        .any(|c| c.client_id == client.client_id)
+    {
+        return Err(RegisterError::InConfig(client.client_id));
+    }
+    let secret = match client.token_endpoint_auth_method {
+        Some(ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt) => None,
+        _ => Some(new_client_secret()?),
+    };
+    client.client_secret = secret.clone();
+    let upstream_ids: Vec<&str> = settings.upstreams.iter().map(|u| u.id.as_str()).collect();
+    client
+        .check("", &upstream_ids, settings.simulator.enabled)
+        .map_err(RegisterError::Invalid)?;
+    let row = ClientRow {
+        client_id: client.client_id.clone(),
+        name: client.name.clone(),
+        secret_hash: secret
+            .as_ref()
+            .map(|s| master.hash_client_secret(s.expose_secret())),
+        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
+        redirect_uris: client.redirect_uris.iter().map(Url::to_string).collect(),
+        post_logout_redirect_uris: client
+            .post_logout_redirect_uris
+            .iter()
+            .map(Url::to_string)
+            .collect(),
+        backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(Url::to_string),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        min_level: client.min_level.map(|l| l.number()),
+        upstreams: client.upstreams.clone(),
+        jwks: client.jwks.clone(),
+        subject_type: client.subject_type.as_str().to_owned(),
+        sector_identifier: client.sector_identifier.clone(),
+        created_at: now,
+    };
+    let registered = Client::from_row(&row).map_err(RegisterError::Internal)?;
+    db.insert_client(&row).await.map_err(|e| match e {
+        StoreError::Conflict(_) => RegisterError::Exists(row.client_id.clone()),
+        other => RegisterError::Store(other),
+    })?;
+    db.append_audit(
+        &actor.stamp(
+            AuditEvent::new("client_added", "success")
+                .at(now)
+                .client_id(&row.client_id)
+                .detail(actor.detail(serde_json::json!({
+                    "grant_types": row.grant_types,
+                    "scopes": row.scopes,
+                    "token_endpoint_auth_method": row.token_endpoint_auth_method,
+                    "subject_type": row.subject_type,
+                }))),
+        ),
+    )
+    .await?;
+    Ok((registered, secret))
+}
+
+/// Why a client could not be removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("no such client")]
+    NotFound,
+    #[error("the client lives in the configuration file")]
+    InConfig,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Removes a database client: revokes its refresh-token families, deletes it, writes the audit
+/// event `client_removed`, and stops serving it on this replica at once (the others follow at
+/// their next reload). Its access tokens stop being honoured with it. Returns how many
+/// refresh-token families were revoked.
+pub async fn remove_client(
+    db: &Database,
+    registry: &ClientRegistry,
+    client_id: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<u64, RemoveError> {
+    if registry.in_config(client_id) {
+        return Err(RemoveError::InConfig);
+    }
+    if db.client(client_id).await?.is_none() {
+        return Err(RemoveError::NotFound);
+    }
+    let Some(revoked) = db.remove_client(client_id, "client_removed", now).await? else {
+        return Err(RemoveError::NotFound);
+    };
+    db.append_audit(
+        &actor.stamp(
+            AuditEvent::new("client_removed", "success")
+                .at(now)
+                .client_id(client_id)
+                .detail(actor.detail(serde_json::json!({
+                    "refresh_families_revoked": revoked,
+                }))),
+        ),
+    )
+    .await?;
+    if let Err(e) = registry.reload(db).await {
+        tracing::warn!(error = %e, "reloading the clients after a removal failed; the next reload will");
+    }
+    Ok(revoked)
+}

@@ -1,0 +1,72 @@
+//! The OpenID configuration (what works, and nothing else) and the JWKS.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use vneid_core::AssuranceLevel;
+
+use crate::state::AppState;
+
+type Data = web::Data<AppState>;
+
+/// Scopes the gateway serves now (discovery must be truthful).
+pub const SCOPES_SUPPORTED: [&str; 5] = [
+    "openid",
+    "profile",
+    "personal_id",
+    "account",
+    "offline_access",
+];
+
+/// `GET /.well-known/openid-configuration`
+fn cache_control(state: &AppState) -> String {
+    format!(
+        "public, max-age={}",
+        state.settings.tokens.jwks_max_age.as_secs()
+    )
+}
+
+pub async fn discovery(state: Data) -> HttpResponse {
+    let alg = state.settings.tokens.signing_alg.as_str();
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, cache_control(&state)))
+        .json(json!({
+            "issuer": state.issuer,
+            "authorization_endpoint": state.url("/authorize"),
+            "token_endpoint": state.url("/token"),
+            "userinfo_endpoint": state.url("/userinfo"),
+            "jwks_uri": state.url("/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "end_session_endpoint": state.url("/logout"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
+            "frontchannel_logout_supported": false,
+            "introspection_endpoint": state.url("/introspect"),
+            "revocation_endpoint": state.url("/revoke"),
+            "grant_types_supported": crate::config::GRANT_TYPES,
+            "subject_types_supported": ["public", "pairwise"],
+            "id_token_signing_alg_values_supported": [alg],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "ES256", "EdDSA"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SCOPES_SUPPORTED,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id", "account"],
+            "acr_values_supported": [AssuranceLevel::Level1.acr(), AssuranceLevel::Level2.acr()],
+            "prompt_values_supported": ["none", "login"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "ui_locales_supported": ["vi"],
+        }))
+}
+
+/// `GET /jwks`
+pub async fn jwks(state: Data) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, cache_control(&state)))
+        .json(state.key_set().jwks())
+}

@@ -1,0 +1,211 @@
+//! Access tokens once issued: whether one is live (signature, expiry, a registered client,
+//! not revoked), introspection (RFC 7662), revocation (RFC 7009) and userinfo.
+
+use serde_json::{json, Map, Value};
+use vneid_tokens::{AccessTokenClaims, TYP_ACCESS_TOKEN};
+
+use super::{authenticate_client, claims, NS_REFRESH};
+use crate::client_ip::ClientIp;
+use crate::errors::OAuthError;
+use crate::params::Params;
+use crate::revocation::{self, Revoked};
+use crate::state::AppState;
+use crate::subjects::{person_for_subject, subject_for};
+
+/// A gateway access token that is valid now, not revoked, and of a client still registered;
+/// or `None`.
+pub async fn live_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let Ok(claims) = state.key_set().verify::<AccessTokenClaims>(
+        token,
+        TYP_ACCESS_TOKEN,
+        &state.issuer,
+        state.clock.now(),
+    ) else {
+        return Ok(None);
+    };
+    // A removed client's tokens end with it.
+    if state.clients.get(&claims.client_id).is_none() {
+        return Ok(None);
+    }
+    let mut what = vec![Revoked::Token { jti: &claims.jti }];
+    if let Some(sid) = &claims.sid {
+        what.push(Revoked::Grant {
+            client: &claims.client_id,
+            sid,
+        });
+        what.push(Revoked::Grant { client: "*", sid });
+    }
+    if revocation::is_revoked(state, &what).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// `POST /introspect` (RFC 7662). Any confidential client may ask; anything unknown, expired,
+/// revoked or not ours is `{"active": false}`.
+pub async fn introspect(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+    from: &ClientIp,
+) -> Result<Value, OAuthError> {
+    let client = authenticate_client(state, authorization, p, from).await?;
+    if client.is_public() {
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect",
+        ));
+    }
+    let token = p
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if let Some(record) = state
+        .db
+        .refresh_token(&state.master.lookup_hash(NS_REFRESH, token))
+        .await?
+    {
+        let f = &record.family;
+        // The family's client must still be registered; `sub` is the one that client sees.
+        let owner = state.clients.get(&f.client_id);
+        return Ok(match owner {
+            Some(owner) if record.is_active(state.clock.now()) => json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": f.scopes.join(" "),
+                "client_id": f.client_id,
+                "sub": subject_for(state, &owner, &f.person_id)
+                    .await?,
+                "iss": state.issuer,
+                "exp": f.expires_at.timestamp(),
+                "iat": record.created_at.timestamp(),
+            }),
+            _ => json!({"active": false}),
+        });
+    }
+    Ok(match live_access_token(state, token).await? {
+        Some(c) => json!({
+            "active": true,
+            "scope": c.scope,
+            "client_id": c.client_id,
+            "sub": c.sub,
+            "aud": c.aud,
+            "iss": c.iss,
+            "exp": c.exp,
+            "iat": c.iat,
+            "jti": c.jti,
+            "token_type": "Bearer",
+            "acr": c.acr,
+            "auth_time": c.auth_time,
+        }),
+        None => json!({"active": false}),
+    })
+}
+
+/// `POST /revoke` (RFC 7009). Revokes an access token issued to the calling client: it becomes
+/// inactive at introspection and userinfo. Unknown tokens, and tokens of other clients, are
+/// answered 200 as the RFC asks, and nothing happens.
+pub async fn revoke(
+    state: &AppState,
+    authorization: Option<&str>,
+    p: &Params,
+    from: &ClientIp,
+) -> Result<(), OAuthError> {
+    let client = authenticate_client(state, authorization, p, from).await?;
+    let token = p
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let family = state
+        .db
+        .refresh_family_by_token(&state.master.lookup_hash(NS_REFRESH, token))
+        .await?;
+    if let Some(f) = family {
+        if f.client_id == client.id {
+            state
+                .db
+                .revoke_refresh_family(&f.family_id, "revoked", state.clock.now())
+                .await?;
+            revoke_grant(state, &f.client_id, &f.sid, "revoked").await?;
+        }
+        return Ok(());
+    }
+    if let Some(c) = live_access_token(state, token).await? {
+        if c.client_id == client.id {
+            let until = chrono::DateTime::from_timestamp(c.exp, 0)
+                .unwrap_or_else(|| revocation::grant_until(state));
+            revocation::revoke(state, &[Revoked::Token { jti: &c.jti }], "revoked", until).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes every access token of a grant (client + session) inactive at introspection and
+/// userinfo until it would have expired anyway, durably. `client_id` `*` means every client.
+pub async fn revoke_grant(
+    state: &AppState,
+    client_id: &str,
+    sid: &str,
+    reason: &str,
+) -> Result<(), vneid_store::StoreError> {
+    revocation::revoke(
+        state,
+        &[Revoked::Grant {
+            client: client_id,
+            sid,
+        }],
+        reason,
+        revocation::grant_until(state),
+    )
+    .await
+}
+
+/// `/userinfo`: the claims the access token's scopes release.
+pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthError> {
+    let claims = live_access_token(state, bearer).await?.ok_or_else(|| {
+        OAuthError::invalid_token("the access token is invalid, expired or revoked")
+    })?;
+    if claims.sid.is_none() {
+        return Err(OAuthError::invalid_token(
+            "this access token is not about a person",
+        ));
+    }
+    let person_id = person_for_subject(state, &claims.client_id, &claims.sub)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the person is unknown"))?;
+    let person = state
+        .db
+        .person(&person_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the person no longer exists"))?;
+    let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
+    let level = claims
+        .acr
+        .as_deref()
+        .and_then(|a| vneid_core::AssuranceLevel::from_acr(a).ok())
+        .map_or(0, |l| l.number());
+    let released =
+        claims::released(state, &person, &scopes, level, claims.login_idp.as_deref()).await?;
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(claims.sub));
+    if let Some(acr) = &claims.acr {
+        out.insert("acr".into(), json!(acr));
+    }
+    if let Some(idp) = &claims.idp {
+        out.insert("idp".into(), json!(idp));
+    }
+    if let Some(l) = &claims.login_idp {
+        out.insert("login_idp".into(), json!(l));
+    }
+    for (name, value) in [
+        ("name", released.name.map(Value::from)),
+        ("birthdate", released.birthdate.map(Value::from)),
+        ("personal_id", released.personal_id.map(Value::from)),
+        ("account", released.account),
+    ] {
+        if let Some(v) = value {
+            out.insert(name.into(), v);
+        }
+    }
+    Ok(Value::Object(out))
+}

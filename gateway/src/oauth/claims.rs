@@ -1,0 +1,78 @@
+//! What a token releases about a person, under which scope — one rule for the ID token and for
+//! userinfo: `name` and `birthdate` with `profile`, `personal_id` with `personal_id`, `account`
+//! with `account` (a staff account only to a grant made through VNeID at level 2).
+
+use serde_json::{json, Value};
+
+use crate::errors::OAuthError;
+use crate::state::AppState;
+
+/// The person's claims a set of scopes releases.
+#[derive(Debug, Default)]
+pub struct Released {
+    pub name: Option<String>,
+    pub birthdate: Option<String>,
+    pub personal_id: Option<String>,
+    pub account: Option<Value>,
+}
+
+/// The claims `scopes` release about `person`, for a grant at `level` through `login_idp`.
+pub async fn released(
+    state: &AppState,
+    person: &vneid_store::PersonRecord,
+    scopes: &[&str],
+    level: u8,
+    login_idp: Option<&str>,
+) -> Result<Released, OAuthError> {
+    let has = |s: &str| scopes.contains(&s);
+    let mut out = Released::default();
+    if has("profile") {
+        out.name = person.name.clone();
+        out.birthdate = person.birthdate.map(|d| d.format("%Y-%m-%d").to_string());
+    }
+    if has("personal_id") {
+        out.personal_id = open_personal_id(state, person);
+    }
+    if has("account") {
+        out.account = account_claim(state, &person.id, level, login_idp).await?;
+    }
+    Ok(out)
+}
+
+fn open_personal_id(state: &AppState, person: &vneid_store::PersonRecord) -> Option<String> {
+    let sealed = person.personal_id_sealed.as_ref()?;
+    match state.master.open(sealed, b"personal_id") {
+        Ok(bytes) => String::from_utf8(bytes).ok(),
+        Err(e) => {
+            tracing::error!(error = %e, person_id = %person.id, "cannot open a sealed personal ID number");
+            None
+        }
+    }
+}
+
+/// The `account` claim (scope `account`): the one-stop-shop account linked to the person —
+/// a staff account only to a grant made through VNeID at level 2.
+pub async fn account_claim(
+    state: &AppState,
+    person_id: &str,
+    level: u8,
+    login_idp: Option<&str>,
+) -> Result<Option<Value>, OAuthError> {
+    let Some((_, account)) = state.db.account_link_by_person(person_id).await? else {
+        return Ok(None);
+    };
+    if !vneid_directory::link::account_reachable(
+        &account.kind,
+        level,
+        login_idp,
+        &state.settings.policy.vneid_login_idp,
+    ) {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "username": account.username,
+        "unit_code": account.unit_code,
+        "unit_name": account.unit_name,
+        "kind": account.kind,
+    })))
+}
