@@ -22,9 +22,10 @@ pub struct LoginFacts<'a> {
 }
 
 impl LoginFacts<'_> {
-    /// A VNeID level-2 login: the only way into a staff account.
+    /// Whether this is a VNeID level-2 login, the only way into a staff account: `true` exactly
+    /// when [`account_reachable`] lets this login reach a staff account.
     pub fn is_vneid_level_2(&self) -> bool {
-        self.level >= 2 && self.login_idp == Some(self.vneid_login_idp)
+        account_reachable("staff", self.level, self.login_idp, self.vneid_login_idp)
     }
 }
 
@@ -111,7 +112,12 @@ pub async fn link_on_login(
             return conflict(db, facts, reason, usernames(&accounts)).await;
         }
     };
-    if account.kind == "staff" && !facts.is_vneid_level_2() {
+    if !account_reachable(
+        &account.kind,
+        facts.level,
+        facts.login_idp,
+        facts.vneid_login_idp,
+    ) {
         return conflict(
             db,
             facts,
@@ -212,8 +218,16 @@ async fn conflict(
     Ok(LinkOutcome::Conflict { reason, usernames })
 }
 
-/// Whether a linked account may be released in a token of a grant at `level` through
-/// `login_idp`: a staff account only to a VNeID level-2 login, any other account always.
+/// The staff rule, and its one home: a staff account is linked to, and released to, a person
+/// only through VNeID (`vneid_login_idp`) at level 2; any other account always.
+///
+/// Returns `true` exactly when `kind` is not `"staff"`, or `level` is 2 or more and `login_idp`
+/// is `vneid_login_idp`. Every decision on it calls this: [`link_on_login`] (a staff account
+/// reached otherwise is a [`ConflictReason::StaffRequiresVneidLevel2`] conflict),
+/// [`LoginFacts::is_vneid_level_2`], the readiness report's `staff_linked`, and the gateway
+/// before it links an account or releases it in a token of a grant at `level` through
+/// `login_idp`. The store's SQL count of linked staff (`readiness_unit_counts`) states the same
+/// rule on its own.
 pub fn account_reachable(
     kind: &str,
     level: u8,

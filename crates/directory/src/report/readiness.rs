@@ -7,6 +7,7 @@ use vneid_store::ReadinessRow;
 use vneid_tokens::MasterKey;
 
 use crate::import::PERSONAL_ID_AAD;
+use crate::link::account_reachable;
 
 /// Counts of one unit, or of all units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -75,7 +76,8 @@ pub enum Disclosure<'a> {
 
 /// The readiness report from the store's rows (ordered by unit, then username). A staff
 /// account is ready when its number is valid and unique; `staff_linked` counts staff linked
-/// through a VNeID (`vneid_login_idp`) level-2 login or by an admin to such a person.
+/// through a VNeID (`vneid_login_idp`) level-2 login or by an admin to such a person: staff
+/// whose link passes [`account_reachable`].
 pub fn readiness(
     rows: &[ReadinessRow],
     vneid_login_idp: &str,
@@ -119,9 +121,14 @@ pub fn readiness(
                 Some("personal_id_invalid")
             }
         };
-        if row.linked_level.is_some_and(|l| l >= 2)
-            && row.linked_login_idp.as_deref() == Some(vneid_login_idp)
-        {
+        if row.linked_level.is_some_and(|level| {
+            account_reachable(
+                &row.kind,
+                level,
+                row.linked_login_idp.as_deref(),
+                vneid_login_idp,
+            )
+        }) {
             unit.counts.staff_linked += 1;
         }
         if let Some(reason) = reason {
