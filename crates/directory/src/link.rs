@@ -61,6 +61,7 @@ pub enum ConflictReason {
 }
 
 impl ConflictReason {
+    /// The stable code of the reason, as serialised and as recorded with the conflict.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DuplicatePersonalId => "duplicate_personal_id",

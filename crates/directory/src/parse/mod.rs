@@ -126,6 +126,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// `csv` or `json`: the stable name, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Csv => "csv",
@@ -201,6 +202,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `staff`, `citizen` or `organisation`: the stable name, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Staff => "staff",
@@ -355,6 +357,7 @@ pub enum FileError {
 }
 
 impl FileError {
+    /// The stable machine code of the error, one per variant (`empty_file`, `not_utf8`, …).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Empty => "empty_file",

@@ -90,6 +90,7 @@ impl PersonalIdCheck {
         self.raw().map(mask)
     }
 
+    /// The number, when it is valid; `None` when missing or invalid.
     pub fn valid(&self) -> Option<&PersonalId> {
         match self {
             Self::Valid(id) => Some(id),

@@ -38,6 +38,8 @@ impl Builder {
         }
     }
 
+    /// Counts one more data row: a [`FileError::TooManyRows`] once there are more than
+    /// `limits.max_rows`.
     pub(super) fn count_row(&mut self) -> Result<(), FileError> {
         self.total += 1;
         if self.total > self.limits.max_rows {
@@ -48,6 +50,8 @@ impl Builder {
         Ok(())
     }
 
+    /// `Ok` unless `value` has more than `limits.max_field_chars` characters: then a
+    /// [`FileError::FieldTooLong`] naming `line` and `column`.
     pub(super) fn check_length(
         &self,
         line: usize,
@@ -78,6 +82,8 @@ impl Builder {
         });
     }
 
+    /// Rejects the row at `line` for having `found` fields where the header has `expected`;
+    /// `username` is the value at the username column's position, when the row reaches it.
     pub(super) fn field_count(
         &mut self,
         line: usize,
@@ -196,6 +202,7 @@ impl Builder {
         });
     }
 
+    /// The rows, the rejections and the number of data rows read.
     pub(super) fn finish(self) -> Parsed {
         Parsed {
             rows: self.rows,

@@ -25,6 +25,7 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds `other`'s counts to these, field by field.
     pub(super) fn add(&mut self, other: &Counts) {
         self.accounts += other.accounts;
         self.staff += other.staff;
