@@ -13,10 +13,10 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use crate::broker::{
-    AuthorizeOutcome, Broker, LoginOutcome, LoginView, OAuthError, OtpOutcome, PageError,
+    AuthorizeOutcome, Broker, LoginOutcome, LoginView, OAuthError, OtpOutcome, OtpView, PageError,
     QrContinue, QrStatus,
 };
-use crate::html;
+use crate::html::{self, Frame};
 use crate::params::{ParamError, Params, MAX_BODY, MAX_QUERY};
 
 /// Bodies are read up to this size (so a client sending a large form still gets an answer),
@@ -79,8 +79,23 @@ fn common_headers(r: &mut HttpResponseBuilder) {
         .insert_header((header::REFERRER_POLICY, "no-referrer"));
 }
 
-fn page(b: &Broker, status: StatusCode, csp: String, body: String) -> HttpResponse {
-    let body = html::with_banner(body, b.warning.as_deref());
+/// A page: `render` draws it in a [`Frame`] with a fresh nonce and the broker's warning, and the
+/// response carries the CSP allowing exactly that nonce (and forms posting to `form_target`, the
+/// client's origin, when given).
+fn page(
+    b: &Broker,
+    status: StatusCode,
+    form_target: Option<&str>,
+    render: impl FnOnce(&Frame<'_>) -> maud::Markup,
+) -> HttpResponse {
+    let nonce = nonce();
+    let csp = csp(b, &nonce, form_target);
+    let body = render(&Frame {
+        issuer: &b.issuer,
+        nonce: &nonce,
+        warning: b.warning.as_deref(),
+    })
+    .into_string();
     let mut r = HttpResponse::build(status);
     common_headers(&mut r);
     r.insert_header((header::X_FRAME_OPTIONS, "DENY"));
@@ -99,9 +114,8 @@ fn page(b: &Broker, status: StatusCode, csp: String, body: String) -> HttpRespon
 }
 
 fn error_page(b: &Broker, e: &PageError) -> HttpResponse {
-    let n = nonce();
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    page(b, status, csp(b, &n, None), html::error_page(&n, e))
+    page(b, status, None, |f| html::error_page(f, e))
 }
 
 fn param_error_page(b: &Broker, e: &ParamError) -> HttpResponse {
@@ -109,13 +123,15 @@ fn param_error_page(b: &Broker, e: &ParamError) -> HttpResponse {
 }
 
 fn login_page(b: &Broker, v: &LoginView) -> HttpResponse {
-    let n = nonce();
-    page(
-        b,
-        StatusCode::OK,
-        csp(b, &n, Some(&v.redirect_origin)),
-        html::login_page(&b.issuer, &n, v),
-    )
+    page(b, StatusCode::OK, Some(&v.redirect_origin), |f| {
+        html::login_page(f, v)
+    })
+}
+
+fn otp_page(b: &Broker, v: &OtpView) -> HttpResponse {
+    page(b, StatusCode::OK, Some(&v.redirect_origin), |f| {
+        html::otp_page(f, v)
+    })
 }
 
 /// 303 See Other: after a POST the browser follows with a GET.
@@ -167,13 +183,7 @@ pub(crate) async fn not_found(b: Option<web::Data<Broker>>) -> HttpResponse {
 }
 
 async fn index(b: web::Data<Broker>) -> HttpResponse {
-    let n = nonce();
-    page(
-        &b,
-        StatusCode::OK,
-        csp(&b, &n, None),
-        html::index_page(&b.issuer, &n, &b.people),
-    )
+    page(&b, StatusCode::OK, None, |f| html::index_page(f, &b.people))
 }
 
 async fn discovery(b: web::Data<Broker>) -> HttpResponse {
@@ -203,15 +213,7 @@ async fn login(b: web::Data<Broker>, payload: web::Payload) -> HttpResponse {
     };
     match b.login(&params) {
         Ok(LoginOutcome::Again(v)) => login_page(&b, &v),
-        Ok(LoginOutcome::Otp(v)) => {
-            let n = nonce();
-            page(
-                &b,
-                StatusCode::OK,
-                csp(&b, &n, Some(&v.redirect_origin)),
-                html::otp_page(&b.issuer, &n, &v),
-            )
-        }
+        Ok(LoginOutcome::Otp(v)) => otp_page(&b, &v),
         Err(e) => error_page(&b, &e),
     }
 }
@@ -223,15 +225,7 @@ async fn otp(b: web::Data<Broker>, payload: web::Payload) -> HttpResponse {
     };
     match b.otp(&params) {
         Ok(OtpOutcome::Redirect(url)) => redirect(&url),
-        Ok(OtpOutcome::Again(v)) => {
-            let n = nonce();
-            page(
-                &b,
-                StatusCode::OK,
-                csp(&b, &n, Some(&v.redirect_origin)),
-                html::otp_page(&b.issuer, &n, &v),
-            )
-        }
+        Ok(OtpOutcome::Again(v)) => otp_page(&b, &v),
         Err(e) => error_page(&b, &e),
     }
 }
@@ -276,13 +270,9 @@ async fn phone(b: web::Data<Broker>, req: HttpRequest) -> HttpResponse {
         _ => None,
     };
     let (sms, qr) = b.phone_view();
-    let n = nonce();
-    page(
-        &b,
-        StatusCode::OK,
-        csp(&b, &n, None),
-        html::phone_page(&b.issuer, &n, &sms, &qr, &b.people, flash),
-    )
+    page(&b, StatusCode::OK, None, |f| {
+        html::phone_page(f, &sms, &qr, &b.people, flash)
+    })
 }
 
 async fn phone_messages(b: web::Data<Broker>) -> HttpResponse {
@@ -367,31 +357,23 @@ async fn userinfo(b: web::Data<Broker>, req: HttpRequest) -> HttpResponse {
 }
 
 async fn profile(b: web::Data<Broker>) -> HttpResponse {
-    let n = nonce();
-    page(
-        &b,
-        StatusCode::OK,
-        csp(&b, &n, None),
+    page(&b, StatusCode::OK, None, |f| {
         html::message_page(
-            &n,
+            f,
             "Thông tin tài khoản",
             "Thông tin tài khoản định danh điện tử được quản lý trên ứng dụng VNeID. Trình giả \
              lập không có trang quản lý tài khoản.",
-        ),
-    )
+        )
+    })
 }
 
 async fn logout(b: web::Data<Broker>) -> HttpResponse {
-    let n = nonce();
-    page(
-        &b,
-        StatusCode::OK,
-        csp(&b, &n, None),
+    page(&b, StatusCode::OK, None, |f| {
         html::message_page(
-            &n,
+            f,
             "Đăng xuất",
             "Bạn đã đăng xuất khỏi Cổng xác thực. Trình giả lập không giữ phiên đăng nhập nên \
              không còn gì phải xóa.",
-        ),
-    )
+        )
+    })
 }
