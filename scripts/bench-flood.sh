@@ -58,7 +58,6 @@ echo "gateway $("$GATEWAY_BIN" --version); $FLOOD_REQUESTS requests from $ADDRES
 sampler=$!
 
 cat > "$work/flood.lua" <<LUA
-local per_thread = math.floor($FLOOD_REQUESTS / $THREADS)
 local addresses = $ADDRESSES
 local threads = {}
 local counter = 0
@@ -83,8 +82,6 @@ function request()
 end
 function response(status, headers, body)
   codes[status] = (codes[status] or 0) + 1
-  done = done + 1
-  if done >= per_thread then wrk.thread:stop() end
 end
 function done(summary, latency, requests)
   local total = {}
@@ -95,10 +92,25 @@ function done(summary, latency, requests)
   for k, v in pairs(total) do io.write(string.format("status %d: %d\n", k, v)) end
 end
 LUA
+# wrk runs for a duration, not a count: stop it (SIGINT: it still reports) once the gateway has
+# answered FLOOD_REQUESTS /authorize requests, counted from its own metrics.
+answered() {
+  curl -s "http://127.0.0.1:$port/metrics" |
+    awk '/^vneid_http_request_duration_seconds_count\{.*route="\/authorize"/ {n += $2} END {print n + 0}'
+}
 started=$(date +%s)
-wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s -s "$work/flood.lua" "http://127.0.0.1:$port" > "$work/wrk.out" 2>&1
+wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s -s "$work/flood.lua" "http://127.0.0.1:$port" > "$work/wrk.out" 2>&1 &
+wrk_pid=$!
+while [ "$(answered)" -lt "$FLOOD_REQUESTS" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 1; done
+kill -INT "$wrk_pid" 2>/dev/null
+wait "$wrk_pid" || true
 took=$(( $(date +%s) - started ))
 grep -E '^status|Requests/sec|Socket errors' "$work/wrk.out" | sort
+echo "the gateway's own count, by status:"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^vneid_http_request_duration_seconds_count\{.*route="/authorize"' |
+  sed -E 's/.*status="([0-9]+)"\} (.*)/  \1: \2/'
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^vneid_(rate_limited_total\{limit="authorize"|ephemeral_full_total|ephemeral_entries)'
+
 echo "took ${took}s; RSS peak $(cat "$work/peak") MB, at the end $(rss) MB"
 ready=$(curl -s "http://127.0.0.1:$port/readyz")
 echo "readyz: $ready"

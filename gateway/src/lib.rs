@@ -7,7 +7,6 @@ pub mod cli;
 pub mod client_ip;
 pub mod clients;
 pub mod config;
-pub mod console;
 pub mod cookies;
 pub mod demo;
 pub mod directory;

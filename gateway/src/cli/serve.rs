@@ -10,6 +10,11 @@ use crate::telemetry;
 pub fn serve(config: Option<PathBuf>) -> Result<(), String> {
     let settings = load(config.as_ref())?;
     telemetry::init(&settings.log);
+    // jemalloc's background thread gives freed memory back to the system (after a flood's
+    // pending logins expire) without waiting for the next allocation on the same thread.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "jemalloc: no background thread; freed memory is returned later");
+    }
     let embedded = config.is_none();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await.map_err(|e| format!("{e:#}"))?;

@@ -8,8 +8,9 @@ use vneid_simulator::{SimClient, Simulator, SimulatorConfig};
 use vneid_tokens::random_token;
 use vneid_upstream::{Upstream, UpstreamConfig};
 
+use crate::admin::console;
 use crate::config::Settings;
-use crate::{console, demo};
+use crate::demo;
 
 /// The id of the built-in upstream in the embedded default.
 pub const EMBEDDED_UPSTREAM: &str = "vneid";

@@ -6,7 +6,7 @@ use vneid_simulator::Simulator;
 
 use crate::http::{authorize, discovery, logout, ops, pages, throttle, token, userinfo};
 use crate::state::AppState;
-use crate::{admin, console, demo, directory, telemetry};
+use crate::{admin, demo, telemetry};
 
 /// The Content-Security-Policy of the gateway's own pages: no script at all, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
@@ -83,13 +83,8 @@ pub fn app(
         .route("/readyz", web::get().to(ops::readyz))
         .route("/readyz", web::head().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
-        .service(
-            web::scope("/admin/v1")
-                .configure(admin::routes)
-                .configure(directory::routes)
-                .default_service(web::to(admin::not_found)),
-        )
-        .configure(console::configure)
+        .service(web::scope("/admin/v1").configure(admin::routes))
+        .configure(admin::console::configure)
         .route("/", web::get().to(home));
     if let Some(sim) = &simulator {
         let sim = sim.clone();

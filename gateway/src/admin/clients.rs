@@ -1,133 +1,25 @@
-//! The admin REST API under `/admin/v1`: who may call it ([`authorize`], [`AdminCaller`]) and
-//! the clients resource. Other admin resources add their routes to the same scope with their
-//! own `routes` function (see `startup.rs`).
-//!
-//! A caller presents `Authorization: Bearer <access token>` that this gateway issued through
-//! `client_credentials` (a token about a client, not a person) with the scope `admin`;
-//! `admin:pii` additionally lets it see personal data where an admin resource has any.
-
-use std::future::Future;
-use std::pin::Pin;
+//! `/admin/v1/clients`: the portals, registered and removed at run time (checked exactly like a
+//! `[[clients]]` entry of the configuration file), never showing a secret except once.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::clients::Client;
-use crate::clients::{self, Actor, RegisterError, RemoveError};
+use super::{actor, no_store, read_json, AdminCaller, AdminError};
+use crate::clients::{self, Client, RegisterError, RemoveError};
 use crate::config::ClientSettings;
-use crate::errors::OAuthError;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 
 type Data = web::Data<AppState>;
 
-/// The scope every admin call needs.
-pub const ADMIN_SCOPE: &str = "admin";
-/// The scope that also releases personal data (personal ID numbers) in admin answers.
-pub const PII_SCOPE: &str = "admin:pii";
-/// Largest JSON body the admin API reads.
-pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// An authenticated admin API caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminCaller {
-    /// The machine client whose token was presented.
-    pub client_id: String,
-    /// The token carries `admin:pii` (and the client still has it).
-    pub pii: bool,
-}
-
-/// Authenticates an admin API call (RFC 6750): no bearer token is 401 with a bare
-/// `WWW-Authenticate: Bearer realm=…`; a token that is invalid, expired, revoked or of a
-/// removed client is 401 `invalid_token`; a person's token, or a client token without the
-/// `admin` scope, is 403 `insufficient_scope`.
-pub async fn authorize(req: &HttpRequest, state: &AppState) -> Result<AdminCaller, OAuthError> {
-    let token = crate::http::bearer_token(req).ok_or_else(OAuthError::bearer_required)?;
-    let claims = crate::oauth::live_access_token(state, token)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the access token is invalid, expired or revoked")
-        })?;
-    if claims.sid.is_some() || claims.sub != claims.client_id {
-        return Err(OAuthError::insufficient_scope(
-            ADMIN_SCOPE,
-            "the admin API takes a client_credentials token, not a person's",
-        ));
-    }
-    // The client may have lost a scope since the token was issued: both must have it.
-    let client = state.clients.get(&claims.client_id).ok_or_else(|| {
-        OAuthError::invalid_token("the access token is invalid, expired or revoked")
-    })?;
-    let has = |scope: &str| claims.has_scope(scope) && client.scopes.iter().any(|s| s == scope);
-    if !has(ADMIN_SCOPE) {
-        return Err(OAuthError::insufficient_scope(
-            ADMIN_SCOPE,
-            "the access token lacks the admin scope",
-        ));
-    }
-    Ok(AdminCaller {
-        pii: has(PII_SCOPE),
-        client_id: claims.client_id,
-    })
-}
-
-impl FromRequest for AdminCaller {
-    type Error = OAuthError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req.app_data::<Data>().cloned().ok_or_else(|| {
-                tracing::error!("no application state for the admin API");
-                OAuthError::server_error()
-            })?;
-            authorize(&req, &state).await
-        })
-    }
-}
-
-/// The admin routes of this module, relative to `/admin/v1`.
+/// The routes of this resource, relative to `/admin/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/clients", web::get().to(list_clients))
         .route("/clients", web::post().to(create_client))
         .route("/clients/{client_id}", web::get().to(get_client))
         .route("/clients/{client_id}", web::delete().to(delete_client));
-}
-
-/// Unknown paths under `/admin/v1`: a JSON 404.
-pub async fn not_found() -> HttpResponse {
-    error_response(&OAuthError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such admin resource",
-    ))
-}
-
-fn error_response(e: &OAuthError) -> HttpResponse {
-    actix_web::ResponseError::error_response(e)
-}
-
-fn request_id(req: &HttpRequest) -> Option<String> {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone())
-}
-
-fn actor(req: &HttpRequest, caller: &AdminCaller) -> Actor {
-    Actor {
-        via: "admin",
-        by: Some(caller.client_id.clone()),
-        request_id: request_id(req),
-    }
-}
-
-/// An admin answer: never cached.
-pub(crate) fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
-    let mut b = HttpResponse::build(status);
-    b.insert_header((header::CACHE_CONTROL, "no-store"));
-    b
 }
 
 /// A client as the admin API shows it: never a secret or its hash.
@@ -151,40 +43,6 @@ pub fn client_json(c: &Client) -> Value {
     })
 }
 
-/// Reads a JSON body of at most [`BODY_LIMIT`] bytes.
-async fn read_json(req: &HttpRequest, payload: web::Payload) -> Result<Value, OAuthError> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(OAuthError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "the body must be application/json",
-        ));
-    }
-    let body = match payload.to_bytes_limited(BODY_LIMIT).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            return Err(OAuthError::invalid_request(format!(
-                "the body could not be read: {e}"
-            )))
-        }
-        Err(_) => {
-            return Err(OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                format!("the body is larger than {} KiB", BODY_LIMIT / 1024),
-            ))
-        }
-    };
-    serde_json::from_slice(&body)
-        .map_err(|e| OAuthError::invalid_request(format!("the body is not valid JSON: {e}")))
-}
-
 /// The fields of a client registration: a `[[clients]]` entry of the configuration file without
 /// `client_secret` (the gateway makes it).
 const CLIENT_FIELDS: [&str; 13] = [
@@ -204,13 +62,13 @@ const CLIENT_FIELDS: [&str; 13] = [
 ];
 
 /// A 400 about one field, in the words of RFC 7591 §3.2.2.
-fn bad_field(field: &str, message: impl std::fmt::Display) -> OAuthError {
+fn bad_field(field: &str, message: impl std::fmt::Display) -> AdminError {
     let error = if field.starts_with("redirect_uris") {
         "invalid_redirect_uri"
     } else {
         "invalid_client_metadata"
     };
-    OAuthError::new(
+    AdminError::new(
         StatusCode::BAD_REQUEST,
         error,
         format!("{field}: {message}"),
@@ -221,7 +79,7 @@ fn bad_field(field: &str, message: impl std::fmt::Display) -> OAuthError {
 fn field<T: DeserializeOwned>(
     obj: &Map<String, Value>,
     name: &str,
-) -> Result<Option<T>, OAuthError> {
+) -> Result<Option<T>, AdminError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => serde_json::from_value(v.clone())
@@ -230,7 +88,7 @@ fn field<T: DeserializeOwned>(
     }
 }
 
-fn url_field(obj: &Map<String, Value>, name: &str) -> Result<Option<Url>, OAuthError> {
+fn url_field(obj: &Map<String, Value>, name: &str) -> Result<Option<Url>, AdminError> {
     match field::<String>(obj, name)? {
         None => Ok(None),
         Some(s) => Url::parse(&s)
@@ -239,7 +97,7 @@ fn url_field(obj: &Map<String, Value>, name: &str) -> Result<Option<Url>, OAuthE
     }
 }
 
-fn url_list(obj: &Map<String, Value>, name: &str) -> Result<Vec<Url>, OAuthError> {
+fn url_list(obj: &Map<String, Value>, name: &str) -> Result<Vec<Url>, AdminError> {
     let list: Vec<String> = field(obj, name)?.unwrap_or_default();
     list.iter()
         .enumerate()
@@ -257,10 +115,10 @@ fn url_list(obj: &Map<String, Value>, name: &str) -> Result<Vec<Url>, OAuthError
 /// Parses a client registration, naming the field at fault. Defaults are those of the
 /// configuration file, except that a client with no `token_endpoint_auth_method` is
 /// confidential (`client_secret_basic`, the gateway makes its secret).
-pub fn client_from_json(body: &Value) -> Result<ClientSettings, OAuthError> {
+pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
     let obj = body
         .as_object()
-        .ok_or_else(|| OAuthError::invalid_request("the body must be a JSON object"))?;
+        .ok_or_else(|| AdminError::invalid_request("the body must be a JSON object"))?;
     if obj.contains_key("client_secret") {
         return Err(bad_field(
             "client_secret",
@@ -299,17 +157,17 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, OAuthError> {
     })
 }
 
-fn register_error(e: RegisterError) -> OAuthError {
+fn register_error(e: RegisterError) -> AdminError {
     match e {
         RegisterError::Invalid(c) => bad_field(&c.key, c.message),
         e @ (RegisterError::InConfig(_) | RegisterError::Exists(_)) => {
-            OAuthError::new(StatusCode::CONFLICT, "client_exists", e.to_string())
+            AdminError::new(StatusCode::CONFLICT, "client_exists", e.to_string())
                 .with_field("client_id")
         }
-        RegisterError::Store(s) => OAuthError::from_store(s),
+        RegisterError::Store(s) => AdminError::from(s),
         RegisterError::Internal(m) => {
             tracing::error!(error = %m, "registering a client failed");
-            OAuthError::server_error()
+            AdminError::server_error()
         }
     }
 }
@@ -321,7 +179,7 @@ async fn create_client(
     req: HttpRequest,
     payload: web::Payload,
     state: Data,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, AdminError> {
     let body = read_json(&req, payload).await?;
     let settings = client_from_json(&body)?;
     let (client, secret) = clients::register_client(
@@ -351,7 +209,7 @@ async fn create_client(
 }
 
 /// `GET /admin/v1/clients`: every client of the configuration file and of the database.
-async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse, OAuthError> {
+async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse, AdminError> {
     state.clients.reload(&state.db).await?;
     let list: Vec<Value> = state
         .clients
@@ -362,8 +220,8 @@ async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse,
     Ok(no_store(StatusCode::OK).json(json!({ "clients": list })))
 }
 
-fn no_such_client(id: &str) -> OAuthError {
-    OAuthError::new(
+fn no_such_client(id: &str) -> AdminError {
+    AdminError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!("no client {id:?}"),
@@ -375,7 +233,7 @@ async fn get_client(
     _caller: AdminCaller,
     path: web::Path<String>,
     state: Data,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, AdminError> {
     let id = path.into_inner();
     let client = if state.clients.in_config(&id) {
         state.clients.get(&id)
@@ -385,7 +243,7 @@ async fn get_client(
             Some(row) => Some(std::sync::Arc::new(Client::from_row(&row).map_err(
                 |e| {
                     tracing::error!(client_id = %id, error = %e, "stored client is unusable");
-                    OAuthError::server_error()
+                    AdminError::server_error()
                 },
             )?)),
             None => None,
@@ -402,7 +260,7 @@ async fn delete_client(
     req: HttpRequest,
     path: web::Path<String>,
     state: Data,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, AdminError> {
     let id = path.into_inner();
     match clients::remove_client(
         &state.db,
@@ -418,14 +276,14 @@ async fn delete_client(
             Ok(no_store(StatusCode::NO_CONTENT).finish())
         }
         Err(RemoveError::NotFound) => Err(no_such_client(&id)),
-        Err(RemoveError::InConfig) => Err(OAuthError::new(
+        Err(RemoveError::InConfig) => Err(AdminError::new(
             StatusCode::CONFLICT,
             "client_in_config",
             format!(
                 "client {id:?} lives in the configuration file: remove its [[clients]] entry there"
             ),
         )),
-        Err(RemoveError::Store(e)) => Err(OAuthError::from_store(e)),
+        Err(RemoveError::Store(e)) => Err(AdminError::from(e)),
     }
 }
 
@@ -435,7 +293,7 @@ mod tests {
     use super::*;
     use crate::config::{ClientAuthMethod, SubjectType};
 
-    fn parse(v: Value) -> Result<ClientSettings, OAuthError> {
+    fn parse(v: Value) -> Result<ClientSettings, AdminError> {
         client_from_json(&v)
     }
 
@@ -501,8 +359,8 @@ mod tests {
             assert!(e.description.starts_with(name), "{e}");
         }
         let e = parse(json!({"client_id": "p", "redirect_uris": ["x"]})).unwrap_err();
-        assert_eq!(e.error, "invalid_redirect_uri");
+        assert_eq!(e.code, "invalid_redirect_uri");
         let e = parse(json!(["not", "an", "object"])).unwrap_err();
-        assert_eq!(e.error, "invalid_request");
+        assert_eq!(e.code, "invalid_request");
     }
 }

@@ -12,6 +12,8 @@ use url::Url;
 use vneid_directory::report::{self, ReadinessReport};
 
 use crate::config::{ClientAuthMethod, ClientSettings};
+use crate::directory::ConsoleAccess;
+use crate::errors::PageError;
 use crate::http::pages::{escape, html};
 use crate::login::{codes, session, SESSION_COOKIE};
 use crate::params::Params;
@@ -77,50 +79,19 @@ enum Viewer {
     },
 }
 
-async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, HttpResponse> {
+async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, PageError> {
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(Viewer::Anonymous);
     };
-    let session = match session::get(state, cookie.value()).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Ok(Viewer::Anonymous),
-        Err(_) => return Err(unavailable()),
+    let Some(session) = session::get(state, cookie.value()).await? else {
+        return Ok(Viewer::Anonymous);
     };
-    let vneid = &state.settings.policy.vneid_login_idp;
-    if session.auth.level.number() < 2 || session.auth.login_idp.as_deref() != Some(vneid.as_str())
-    {
-        return Ok(Viewer::Refused(
-            "Trang này chỉ mở cho cán bộ đăng nhập bằng tài khoản định danh điện tử VNeID mức độ 2."
-                .into(),
-        ));
-    }
-    let link = state
-        .db
-        .account_link_by_person(&session.auth.person_id)
-        .await
-        .map_err(|_| unavailable())?;
-    match link {
-        Some((link, account))
-            if account.kind == "staff"
-                && state.settings.admin.console_users.contains(&link.username) =>
-        {
-            Ok(Viewer::Allowed {
-                username: link.username,
-            })
-        }
-        Some((link, _)) => Ok(Viewer::Refused(format!(
-            "Tài khoản một cửa {} chưa được cấp quyền xem báo cáo này. Vui lòng liên hệ Trung tâm Công nghệ thông tin.",
-            link.username
-        ))),
-        None => Ok(Viewer::Refused(
-            "Tài khoản VNeID của bạn chưa được liên kết với tài khoản nào trên Hệ thống Một cửa điện tử."
-                .into(),
-        )),
-    }
-}
-
-fn unavailable() -> HttpResponse {
-    actix_web::ResponseError::error_response(&crate::errors::PageError::unavailable())
+    Ok(
+        match crate::directory::console_access(state, &session.auth).await? {
+            ConsoleAccess::Allowed { username } => Viewer::Allowed { username },
+            ConsoleAccess::Refused(why) => Viewer::Refused(why),
+        },
+    )
 }
 
 fn login_page() -> HttpResponse {
@@ -135,50 +106,47 @@ fn login_page() -> HttpResponse {
     )
 }
 
-async fn report_for(state: &AppState) -> Result<ReadinessReport, HttpResponse> {
-    crate::directory::readiness_report(
+async fn report_for(state: &AppState) -> Result<ReadinessReport, PageError> {
+    Ok(crate::directory::readiness_report(
         &state.db,
         &state.master,
         &state.settings.policy.vneid_login_idp,
         false,
         state.clock.now(),
     )
-    .await
-    .map_err(|_| unavailable())
+    .await?)
 }
 
-async fn readiness(req: HttpRequest, state: Data) -> HttpResponse {
-    match viewer(&req, &state).await {
-        Err(r) => r,
-        Ok(Viewer::Anonymous) => login_page(),
-        Ok(Viewer::Refused(why)) => {
+async fn readiness(req: HttpRequest, state: Data) -> Result<HttpResponse, PageError> {
+    Ok(match viewer(&req, &state).await? {
+        Viewer::Anonymous => login_page(),
+        Viewer::Refused(why) => {
             crate::http::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
         }
-        Ok(Viewer::Allowed { username }) => match report_for(&state).await {
-            Ok(r) => html(StatusCode::OK, TITLE, &render(&r, &username)),
-            Err(resp) => resp,
-        },
-    }
+        Viewer::Allowed { username } => {
+            let r = report_for(&state).await?;
+            html(StatusCode::OK, TITLE, &render(&r, &username))
+        }
+    })
 }
 
-async fn readiness_csv(req: HttpRequest, state: Data) -> HttpResponse {
-    match viewer(&req, &state).await {
-        Err(r) => r,
-        Ok(Viewer::Allowed { .. }) => match report_for(&state).await {
-            Ok(r) => HttpResponse::Ok()
+async fn readiness_csv(req: HttpRequest, state: Data) -> Result<HttpResponse, PageError> {
+    Ok(match viewer(&req, &state).await? {
+        Viewer::Allowed { .. } => {
+            let r = report_for(&state).await?;
+            HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header(("Cache-Control", "no-store"))
                 .insert_header((
                     "Content-Disposition",
                     "attachment; filename=\"muc-do-san-sang.csv\"",
                 ))
-                .body(report::readiness_csv(&r)),
-            Err(resp) => resp,
-        },
-        Ok(_) => HttpResponse::Found()
+                .body(report::readiness_csv(&r))
+        }
+        _ => HttpResponse::Found()
             .insert_header((header::LOCATION, "/admin/readiness"))
             .finish(),
-    }
+    })
 }
 
 fn reason_vi(reason: &str) -> &'static str {
@@ -247,25 +215,17 @@ fn render(r: &ReadinessReport, username: &str) -> String {
 }
 
 /// `/admin/login`: an authorization request of the console, at level 2.
-async fn start(state: Data) -> HttpResponse {
-    let (Ok(st), Ok(challenge)) = (
-        crate::secure::fresh_token(16),
-        crate::secure::fresh_token(32),
-    ) else {
-        return unavailable();
-    };
-    if state
+async fn start(state: Data) -> Result<HttpResponse, PageError> {
+    let st = crate::secure::fresh_token(16)?;
+    let challenge = crate::secure::fresh_token(32)?;
+    state
         .ephemeral
         .put(NS_CONSOLE, &st, "1", std::time::Duration::from_secs(600))
-        .await
-        .is_err()
-    {
-        return unavailable();
-    }
-    let mut u = match Url::parse(&state.url("/authorize")) {
-        Ok(u) => u,
-        Err(_) => return unavailable(),
-    };
+        .await?;
+    let mut u = Url::parse(&state.url("/authorize")).map_err(|e| {
+        tracing::error!(error = %e, "the issuer is not a URL");
+        PageError::internal()
+    })?;
     u.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", CONSOLE_CLIENT)
@@ -275,9 +235,9 @@ async fn start(state: Data) -> HttpResponse {
         .append_pair("acr_values", "urn:vneid:loa:2")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    HttpResponse::Found()
+    Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, u.to_string()))
-        .finish()
+        .finish())
 }
 
 /// `/admin/callback`: spends the code (the SSO session already says who logged in) and shows
