@@ -13,7 +13,7 @@ use url::Url;
 use vneid_tokens::random_token;
 
 use crate::config::{ClientAuthMethod, ClientSettings};
-use crate::http::pages::{escape, html};
+use crate::http::pages::page;
 use crate::params::Params;
 use crate::startup::DEMO_CLIENT;
 use crate::state::AppState;
@@ -61,15 +61,19 @@ struct DemoLogin {
 }
 
 async fn index() -> HttpResponse {
-    html(
+    page(
         StatusCode::OK,
         "Cổng dịch vụ công thử nghiệm",
-        "<h1>Cổng dịch vụ công thử nghiệm</h1>\
-<p>Trang này đóng vai một cổng dịch vụ công của tỉnh. Nhấn nút dưới đây để đăng nhập bằng tài khoản định danh điện tử VNeID \
-qua hệ thống xác thực tập trung.</p>\
-<p><a class=\"button\" href=\"/demo/login\">Đăng nhập bằng VNeID</a></p>\
-<p class=\"muted\">Tài khoản thử nghiệm và mật khẩu có trong README của bộ giả lập; mã OTP hiện trên \
-<a href=\"/simulator/phone\" target=\"_blank\">điện thoại giả lập</a>.</p>",
+        maud::html! {
+            h1 { "Cổng dịch vụ công thử nghiệm" }
+            p { "Trang này đóng vai một cổng dịch vụ công của tỉnh. Nhấn nút dưới đây để đăng nhập bằng tài khoản định danh điện tử VNeID qua hệ thống xác thực tập trung." }
+            p { a.button href="/demo/login" { "Đăng nhập bằng VNeID" } }
+            p.muted {
+                "Tài khoản thử nghiệm và mật khẩu có trong README của bộ giả lập; mã OTP hiện trên "
+                a href="/simulator/phone" target="_blank" { "điện thoại giả lập" }
+                "."
+            }
+        },
     )
 }
 
@@ -78,21 +82,18 @@ fn demo_error(message: &str) -> HttpResponse {
 }
 
 fn demo_error_page(status: StatusCode, message: &str, detail: Option<&str>) -> HttpResponse {
-    let detail = detail
-        .map(|d| {
-            format!(
-                "<h2 style=\"font-size:15px\">Chi tiết kỹ thuật</h2><p class=\"muted\"><code>{}</code></p>",
-                escape(d)
-            )
-        })
-        .unwrap_or_default();
-    html(
+    page(
         status,
         "Cổng dịch vụ công thử nghiệm",
-        &format!(
-            "<h1>Đăng nhập không thành công</h1><div class=\"reason\">{}</div>{detail}<p><a class=\"button\" href=\"/demo\">Thử lại</a></p>",
-            escape(message)
-        ),
+        maud::html! {
+            h1 { "Đăng nhập không thành công" }
+            div.reason { (message) }
+            @if let Some(d) = detail {
+                h2 style="font-size:15px" { "Chi tiết kỹ thuật" }
+                p.muted { code { (d) } }
+            }
+            p { a.button href="/demo" { "Thử lại" } }
+        },
     )
 }
 
@@ -251,39 +252,38 @@ async fn exchange(
     Ok((data.claims, userinfo))
 }
 
-fn rows(v: &Value) -> String {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    format!(
-                        "<tr><th>{}</th><td class=\"value\">{}</td></tr>",
-                        escape(k),
-                        escape(&text)
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A table row per claim: its name, and its value as text.
+fn rows(v: &Value) -> maud::Markup {
+    maud::html! {
+        @if let Some(m) = v.as_object() {
+            @for (k, v) in m {
+                tr {
+                    th { (k) }
+                    td.value {
+                        @match v {
+                            Value::String(s) => (s),
+                            other => (other.to_string()),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn show(claims: &Value, userinfo: &Value) -> HttpResponse {
     let name = claims["name"].as_str().unwrap_or("bạn");
-    html(
+    page(
         StatusCode::OK,
         "Đăng nhập thành công",
-        &format!(
-            "<h1>Xin chào, {}!</h1><p>Đăng nhập thành công. Chữ ký của ID token đã được kiểm tra với khóa công khai của hệ thống (JWKS).</p>\
-<h2 style=\"font-size:17px\">Thông tin trong ID token</h2><table>{}</table>\
-<h2 style=\"font-size:17px\">Thông tin từ /userinfo</h2><table>{}</table>\
-<p><a class=\"button\" href=\"/demo\">Về trang đầu</a></p>",
-            escape(name),
-            rows(claims),
-            rows(userinfo)
-        ),
+        maud::html! {
+            h1 { "Xin chào, " (name) "!" }
+            p { "Đăng nhập thành công. Chữ ký của ID token đã được kiểm tra với khóa công khai của hệ thống (JWKS)." }
+            h2 style="font-size:17px" { "Thông tin trong ID token" }
+            table { (rows(claims)) }
+            h2 style="font-size:17px" { "Thông tin từ /userinfo" }
+            table { (rows(userinfo)) }
+            p { a.button href="/demo" { "Về trang đầu" } }
+        },
     )
 }

@@ -14,7 +14,7 @@ use vneid_directory::report::{self, ReadinessReport};
 use crate::config::{ClientAuthMethod, ClientSettings};
 use crate::directory::ConsoleAccess;
 use crate::errors::PageError;
-use crate::http::pages::{escape, html};
+use crate::http::pages::page;
 use crate::login::{codes, session, SESSION_COOKIE};
 use crate::params::Params;
 use crate::state::AppState;
@@ -95,14 +95,14 @@ async fn viewer(req: &HttpRequest, state: &AppState) -> Result<Viewer, PageError
 }
 
 fn login_page() -> HttpResponse {
-    html(
+    page(
         StatusCode::OK,
         TITLE,
-        &format!(
-            "<h1>{}</h1><p>Trang dành cho Trung tâm Công nghệ thông tin: đơn vị nào đã sẵn sàng để cán bộ, công chức, viên chức đăng nhập Hệ thống Một cửa điện tử bằng tài khoản định danh điện tử VNeID, và ai chưa.</p>\
-<p><a class=\"button\" href=\"/admin/login\">Đăng nhập bằng VNeID</a></p>",
-            escape(TITLE)
-        ),
+        maud::html! {
+            h1 { (TITLE) }
+            p { "Trang dành cho Trung tâm Công nghệ thông tin: đơn vị nào đã sẵn sàng để cán bộ, công chức, viên chức đăng nhập Hệ thống Một cửa điện tử bằng tài khoản định danh điện tử VNeID, và ai chưa." }
+            p { a.button href="/admin/login" { "Đăng nhập bằng VNeID" } }
+        },
     )
 }
 
@@ -125,7 +125,7 @@ async fn readiness(req: HttpRequest, state: Data) -> Result<HttpResponse, PageEr
         }
         Viewer::Allowed { username } => {
             let r = report_for(&state).await?;
-            html(StatusCode::OK, TITLE, &render(&r, &username))
+            page(StatusCode::OK, TITLE, render(&r, &username))
         }
     })
 }
@@ -167,51 +167,63 @@ fn problem_vi(problem: Option<&str>) -> &'static str {
     }
 }
 
-fn render(r: &ReadinessReport, username: &str) -> String {
-    let mut rows = String::new();
-    let mut details = String::new();
-    for u in &r.units {
-        let c = &u.counts;
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&u.unit_code), escape(&u.unit_name), c.accounts, c.staff, c.staff_valid_personal_id,
-            c.staff_missing_personal_id, c.staff_invalid_personal_id, c.staff_duplicate_personal_id, c.staff_linked
-        ));
-        if !u.not_ready.is_empty() {
-            let mut list = String::new();
-            for n in &u.not_ready {
-                list.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}{}</td><td><code style=\"white-space:nowrap\">{}</code></td></tr>",
-                    escape(&n.username),
-                    escape(&n.full_name),
-                    reason_vi(n.reason),
-                    if n.reason == "personal_id_invalid" {
-                        problem_vi(n.problem.as_deref())
-                    } else {
-                        ""
-                    },
-                    escape(n.personal_id.as_deref().unwrap_or("")),
-                ));
+/// The report as a page: a row per unit, the totals, then each unit's accounts to fix.
+fn render(r: &ReadinessReport, username: &str) -> maud::Markup {
+    let t = &r.totals;
+    let any_not_ready = r.units.iter().any(|u| !u.not_ready.is_empty());
+    maud::html! {
+        h1 { (TITLE) }
+        p.muted {
+            "Lập lúc " (vneid_core::vietnam::local(r.generated_at).format("%d/%m/%Y %H:%M"))
+            " (giờ Việt Nam) · người xem: " (username) " · "
+            a href="/admin/readiness.csv" { "Tải về CSV" }
+        }
+        table.wide {
+            tr {
+                th { "Mã đơn vị" } th { "Tên đơn vị" } th { "Tài khoản" } th { "CBCCVC" }
+                th { "Số định danh hợp lệ" } th { "Thiếu số" } th { "Số sai" } th { "Số trùng" }
+                th { "Đã liên kết VNeID mức 2" }
             }
-            details.push_str(&format!(
-                "<details><summary>{} — {} ({} tài khoản chưa sẵn sàng)</summary><table><tr><th>Tên đăng nhập</th><th>Họ và tên</th><th>Lý do</th><th>Số định danh</th></tr>{list}</table></details>",
-                escape(&u.unit_code), escape(&u.unit_name), u.not_ready.len()
-            ));
+            @for u in &r.units {
+                @let c = &u.counts;
+                tr {
+                    td { (u.unit_code) } td { (u.unit_name) } td { (c.accounts) } td { (c.staff) }
+                    td { (c.staff_valid_personal_id) } td { (c.staff_missing_personal_id) }
+                    td { (c.staff_invalid_personal_id) } td { (c.staff_duplicate_personal_id) }
+                    td { (c.staff_linked) }
+                }
+            }
+            tr {
+                th colspan="2" { "Tổng cộng" }
+                th { (t.accounts) } th { (t.staff) } th { (t.staff_valid_personal_id) }
+                th { (t.staff_missing_personal_id) } th { (t.staff_invalid_personal_id) }
+                th { (t.staff_duplicate_personal_id) } th { (t.staff_linked) }
+            }
+        }
+        h2 { "Tài khoản cần đơn vị rà soát, cập nhật" }
+        @if !any_not_ready {
+            p { "Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ." }
+        }
+        @for u in r.units.iter().filter(|u| !u.not_ready.is_empty()) {
+            details {
+                summary { (u.unit_code) " — " (u.unit_name) " (" (u.not_ready.len()) " tài khoản chưa sẵn sàng)" }
+                table {
+                    tr { th { "Tên đăng nhập" } th { "Họ và tên" } th { "Lý do" } th { "Số định danh" } }
+                    @for n in &u.not_ready {
+                        tr {
+                            td { (n.username) }
+                            td { (n.full_name) }
+                            td {
+                                (reason_vi(n.reason))
+                                @if n.reason == "personal_id_invalid" { (problem_vi(n.problem.as_deref())) }
+                            }
+                            td { code style="white-space:nowrap" { (n.personal_id.as_deref().unwrap_or("")) } }
+                        }
+                    }
+                }
+            }
         }
     }
-    let t = &r.totals;
-    format!(
-        "<h1>{title}</h1><p class=\"muted\">Lập lúc {at} (giờ Việt Nam) · người xem: {user} · <a href=\"/admin/readiness.csv\">Tải về CSV</a></p>\
-<table class=\"wide\"><tr><th>Mã đơn vị</th><th>Tên đơn vị</th><th>Tài khoản</th><th>CBCCVC</th><th>Số định danh hợp lệ</th><th>Thiếu số</th><th>Số sai</th><th>Số trùng</th><th>Đã liên kết VNeID mức 2</th></tr>\
-{rows}<tr><th colspan=\"2\">Tổng cộng</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>\
-<h2>Tài khoản cần đơn vị rà soát, cập nhật</h2>{details}",
-        t.accounts, t.staff, t.staff_valid_personal_id, t.staff_missing_personal_id,
-        t.staff_invalid_personal_id, t.staff_duplicate_personal_id, t.staff_linked,
-        title = escape(TITLE),
-        at = vneid_core::vietnam::local(r.generated_at).format("%d/%m/%Y %H:%M"),
-        user = escape(username),
-        details = if details.is_empty() { "<p>Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ.</p>".to_owned() } else { details },
-    )
 }
 
 /// `/admin/login`: an authorization request of the console, at level 2.

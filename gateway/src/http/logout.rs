@@ -1,9 +1,9 @@
 //! `GET|POST /logout`: parses, asks [`crate::login::logout`], renders.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::pages::{escape, html};
+use super::pages;
 use super::request_id;
 use crate::errors::PageError;
 use crate::login::logout::{self, LogoutOutcome, LogoutRequest};
@@ -54,12 +54,7 @@ pub async fn logout(
             .insert_header((header::LOCATION, url.as_str()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
-        None => html(
-            StatusCode::OK,
-            "Đã đăng xuất",
-            "<h1>Bạn đã đăng xuất</h1><p>Phiên đăng nhập bằng tài khoản định danh điện tử VNeID trên hệ thống đã kết thúc. \
-Để bảo vệ thông tin cá nhân, hãy đóng trình duyệt nếu bạn dùng máy tính chung.</p>",
-        ),
+        None => pages::logged_out_page(),
     };
     if cookie.is_some() {
         let _ = res.add_cookie(&crate::cookies::session_removal(&state));
@@ -68,32 +63,12 @@ pub async fn logout(
 }
 
 fn confirmation_page(p: &Params, request: &LogoutRequest, csrf: &str) -> HttpResponse {
-    let mut hidden: String = ["post_logout_redirect_uri", "state"]
-        .iter()
-        .filter_map(|k| {
-            p.get(k).map(|v| {
-                format!(
-                    "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
-                    escape(v)
-                )
-            })
-        })
+    let mut hidden: Vec<(&str, &str)> = ["post_logout_redirect_uri", "state"]
+        .into_iter()
+        .filter_map(|k| p.get(k).map(|v| (k, v)))
         .collect();
     if let Some(c) = &request.client_id {
-        hidden.push_str(&format!(
-            "<input type=\"hidden\" name=\"client_id\" value=\"{}\">",
-            escape(c)
-        ));
+        hidden.push(("client_id", c));
     }
-    html(
-        StatusCode::OK,
-        "Đăng xuất",
-        &format!(
-            "<h1>Bạn có muốn đăng xuất?</h1><p>Bạn sẽ đăng xuất khỏi hệ thống xác thực tập trung và các cổng dịch vụ công \
-đã đăng nhập bằng phiên này.</p><form method=\"post\" action=\"/logout\">{hidden}\
-<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
-<button type=\"submit\">Đăng xuất</button></form>",
-            escape(csrf)
-        ),
-    )
+    pages::logout_confirmation_page(&hidden, csrf)
 }

@@ -97,28 +97,12 @@ pub fn app(
 }
 
 async fn home(state: web::Data<AppState>) -> HttpResponse {
-    let mut links = String::new();
-    if state.settings.demo.enabled {
-        links.push_str("<li><a href=\"/demo\">Cổng dịch vụ công thử nghiệm (demo)</a></li>");
-    }
-    if state.settings.simulator.enabled {
-        links.push_str("<li><a href=\"/simulator/phone\">Điện thoại giả lập (nhận mã OTP, quét mã QR)</a></li>");
-    }
-    pages::html(
-        actix_web::http::StatusCode::OK,
-        "vneid-gateway",
-        &format!(
-            "<h1>Hệ thống xác thực tập trung</h1><p>Cổng xác thực VNeID cho Hệ thống Một cửa điện tử. \
-Các cổng dịch vụ chuyển người dùng đến đây bằng OpenID Connect.</p><ul>{links}\
-<li><a href=\"/.well-known/openid-configuration\">Cấu hình OpenID Connect</a></li></ul>"
-        ),
+    pages::home_page(
+        state.settings.demo.enabled,
+        state.settings.simulator.enabled,
     )
 }
 
 async fn not_found() -> HttpResponse {
-    pages::error_page(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "Không tìm thấy trang",
-        "Địa chỉ bạn truy cập không tồn tại.",
-    )
+    pages::not_found_page()
 }

@@ -1,0 +1,95 @@
+//! The pages people see, in Vietnamese, from maud templates: every value is escaped unless it is
+//! marked as trusted markup, and every page shares one [`layout`]. There is no script, so the
+//! CSP forbids scripts altogether.
+
+mod login;
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+pub use login::*;
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;background:#f3f5f8;color:#1c2430;margin:0}\
+header{background:#b3261e;color:#fff;padding:14px 24px}header b{display:block;font-size:15px;letter-spacing:.5px}header span{font-size:13px;opacity:.9}\
+main{max-width:640px;margin:32px auto;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12);padding:28px 32px}\
+h1{font-size:22px;margin:0 0 16px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
+a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;cursor:pointer}\
+a.button.secondary{background:#5b6675}.muted{color:#5b6675;font-size:13px}ul.choices{list-style:none;padding:0}ul.choices li{margin:10px 0}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}.value{word-break:break-all}\
+main:has(table.wide){max-width:1180px}";
+
+/// A whole page: the national header, a title, and the body.
+pub fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="vi" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                link rel="icon" href="data:,";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    b { "HỆ THỐNG XÁC THỰC TẬP TRUNG" }
+                    span { "Đăng nhập bằng tài khoản định danh điện tử VNeID" }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page answer: never cached.
+pub fn page(status: StatusCode, title: &str, body: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(layout(title, body).into_string())
+}
+
+/// A page for an error found before the portal's redirect URI could be trusted, or any error
+/// the person must read: title, explanation, no redirect.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    page(
+        status,
+        title,
+        html! {
+            h1 { (title) }
+            p { (message) }
+            p.muted { "Nếu lỗi lặp lại, hãy quay lại trang của cơ quan bạn đang sử dụng và đăng nhập lại." }
+        },
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolated_values_are_escaped() {
+        let page = layout("<t>", html! { p { ("<a href=\"x\">&</a>") } }).into_string();
+        assert!(page.contains("<title>&lt;t&gt;</title>"), "{page}");
+        assert!(
+            page.contains("<p>&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;</p>"),
+            "{page}"
+        );
+        assert!(page.contains("Nguyễn") || !page.contains("Nguy&"));
+    }
+
+    #[test]
+    fn every_refusal_has_vietnamese_text() {
+        use vneid_core::AssuranceLevel::*;
+        use vneid_policy::Refusal;
+        let r = Refusal::LevelTooLow {
+            have: Level1,
+            need: Level2,
+        };
+        let (title, text) = refusal_text(&r);
+        assert!(title.contains("mức độ 2"));
+        assert!(text.contains("mức độ 1"));
+    }
+}
