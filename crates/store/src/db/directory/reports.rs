@@ -37,30 +37,49 @@ fn day_from_index(day: i64) -> Result<NaiveDate, StoreError> {
     Ok(from_unix(secs, "audit_events.at")?.date_naive())
 }
 
+/// The SQL condition "a staff account linked through VNeID at level 2", the one home of that
+/// rule in this crate: every query that counts such staff writes it through this function.
+///
+/// It reads `a` (a `directory_accounts` row) and `l` (its `account_links` row, LEFT JOINed: an
+/// account without a link has NULLs there and does not match), and compares the link's
+/// account system with the VNeID `login_idp` bound as `vneid_param` (a placeholder such as
+/// `"$1"`). It is true exactly when `a.kind` is `staff`, the link's level is at least 2 and the
+/// link was made through that account system.
+///
+/// It must match `vneid_directory::link::account_reachable` for a staff account: a staff
+/// account counts only when its link was made through the VNeID account system at level 2.
+/// Change both together.
+fn staff_linked_through_vneid(vneid_param: &str) -> String {
+    format!("a.kind = 'staff' AND l.level >= 2 AND l.login_idp = {vneid_param}")
+}
+
 impl Database {
     /// The readiness counts of every unit, computed in SQL (one row per unit, by unit code):
     /// what the per-unit gauges need, without reading every account. `staff_linked` counts
-    /// staff linked at level 2 through `vneid_login_idp`.
+    /// the staff accounts linked at level 2 through `vneid_login_idp`
+    /// (the rule of `staff_linked_through_vneid`).
     pub async fn readiness_unit_counts(
         &self,
         vneid_login_idp: &str,
     ) -> Result<Vec<UnitCounts>, StoreError> {
         type Row = (String, String, i64, i64, i64, i64, i64, i64, i64);
+        let sql = format!(
+            "SELECT a.unit_code, MAX(a.unit_name), COUNT(*), \
+             SUM(CASE WHEN a.kind = 'staff' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'valid' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'missing' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'invalid' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'duplicate' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN {staff_linked} THEN 1 ELSE 0 END) \
+             FROM directory_accounts a LEFT JOIN account_links l ON l.username = a.username \
+             GROUP BY a.unit_code ORDER BY a.unit_code",
+            staff_linked = staff_linked_through_vneid("$1"),
+        );
         let rows: Vec<Row> = on_pool!(&self.pool, |pool| {
-            sqlx::query_as(
-                "SELECT a.unit_code, MAX(a.unit_name), COUNT(*), \
-                 SUM(CASE WHEN a.kind = 'staff' THEN 1 ELSE 0 END), \
-                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'valid' THEN 1 ELSE 0 END), \
-                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'missing' THEN 1 ELSE 0 END), \
-                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'invalid' THEN 1 ELSE 0 END), \
-                 SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'duplicate' THEN 1 ELSE 0 END), \
-                 SUM(CASE WHEN a.kind = 'staff' AND l.level >= 2 AND l.login_idp = $1 THEN 1 ELSE 0 END) \
-                 FROM directory_accounts a LEFT JOIN account_links l ON l.username = a.username \
-                 GROUP BY a.unit_code ORDER BY a.unit_code",
-            )
-            .bind(vneid_login_idp)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(&sql)
+                .bind(vneid_login_idp)
+                .fetch_all(pool)
+                .await?
         });
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(rows
@@ -80,7 +99,8 @@ impl Database {
     }
 
     /// Every account with its link, if any, ordered by unit_code then username (byte order):
-    /// the readiness report's input.
+    /// the readiness report's input. The link's level and account system are returned as
+    /// stored: which links count as VNeID level 2 is left to the caller.
     pub async fn readiness_rows(&self) -> Result<Vec<ReadinessRow>, StoreError> {
         let rows: Vec<ReadinessDbRow> = on_pool!(&self.pool, |pool| {
             sqlx::query_as(
