@@ -1,0 +1,202 @@
+//! Rotation of a refresh token with reuse detection: one transaction per attempt, retried
+//! when Postgres aborts it for concurrency.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    conflict_if_duplicate, family_columns, family_from_row, FamilyRow, RefreshFamily, RotateOutcome,
+};
+use crate::db::{from_unix, to_unix, was_aborted_for_concurrency, Database, Tx};
+use crate::StoreError;
+
+/// How many times a rotation is tried when Postgres aborts it for a deadlock or a
+/// serialization failure (a rotation racing a purge or a revocation of its family).
+const ROTATE_ATTEMPTS: usize = 4;
+
+impl Database {
+    /// Presents the refresh token `old_hash` on behalf of `client_id` at `now`, and makes
+    /// `new_hash` its successor if it is current. See [`RotateOutcome`] for every answer.
+    ///
+    /// One transaction, atomic under concurrency on both backends: its first statement locks
+    /// the presented token's row (on SQLite it takes the database's write lock), so concurrent
+    /// presentations of one token queue and each sees what the one before it committed. Of
+    /// two concurrent rotations of the same current token, exactly one is
+    /// [`RotateOutcome::Rotated`]; the other sees a used token (within `grace`:
+    /// [`RotateOutcome::WithinGrace`]; otherwise [`RotateOutcome::Reused`], and the family is
+    /// revoked).
+    ///
+    /// "Less than `grace` ago" compares whole seconds as stored: with a `grace` of zero every
+    /// second presentation is a reuse. A family is expired from its `expires_at` on.
+    ///
+    /// [`StoreError::Conflict`] when `new_hash` is already stored (nothing changes).
+    #[tracing::instrument(skip(self, old_hash, new_hash), fields(outcome))]
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+        grace: Duration,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut last_err = None;
+        for _ in 0..ROTATE_ATTEMPTS {
+            let result = match Tx::begin(&self.pool).await {
+                Ok(tx) => rotate_attempt(tx, old_hash, new_hash, client_id, now, grace).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if was_aborted_for_concurrency(&e) => {
+                    tracing::debug!(error = %e, "refresh rotation aborted by the database; retrying");
+                    last_err = Some(e);
+                }
+                Ok(outcome) => {
+                    let name = match &outcome {
+                        RotateOutcome::Rotated(_) => "rotated",
+                        RotateOutcome::WithinGrace { .. } => "within_grace",
+                        RotateOutcome::Reused(_) => "reused",
+                        RotateOutcome::Invalid => "invalid",
+                    };
+                    tracing::Span::current().record("outcome", name);
+                    return Ok(outcome);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            StoreError::Other("refresh rotation kept being aborted by the database".into())
+        }))
+    }
+}
+
+/// One try of a rotation in `tx`. Commits when it changed something; otherwise the dropped
+/// transaction rolls back (it only took a lock).
+async fn rotate_attempt(
+    mut tx: Tx,
+    old_hash: &str,
+    new_hash: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Result<RotateOutcome, StoreError> {
+    // 1. Lock the presented token with a write that changes nothing, written once for both
+    //    backends (SQLite has no SELECT … FOR UPDATE). On SQLite it takes the write lock up
+    //    front; on Postgres it locks the row, waits for a concurrent rotation of the same token
+    //    to end, and RETURNING gives the row as that one left it.
+    let token: Option<(String, Option<i64>, Option<String>)> = on_tx!(&mut tx, |c| {
+        sqlx::query_as(
+            "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 \
+             RETURNING family_id, used_at, replaced_by",
+        )
+        .bind(old_hash)
+        .fetch_optional(c)
+        .await?
+    });
+    let Some((family_id, used_at, replaced_by)) = token else {
+        return Ok(RotateOutcome::Invalid);
+    };
+
+    // 2. Its family: another client's, revoked or expired → Invalid, nothing changes.
+    let sql = format!(
+        "SELECT {} FROM refresh_families WHERE family_id = $1",
+        family_columns("")
+    );
+    let row: Option<FamilyRow> = on_tx!(&mut tx, |c| {
+        sqlx::query_as(&sql)
+            .bind(&family_id)
+            .fetch_optional(c)
+            .await?
+    });
+    let Some(row) = row else {
+        return Err(StoreError::Corrupt(
+            "a refresh token points at a missing family".into(),
+        ));
+    };
+    let family = family_from_row(row)?;
+    if family.client_id != client_id || !family.is_active(now) {
+        return Ok(RotateOutcome::Invalid);
+    }
+
+    // 3. Current → rotate.
+    let Some(used_at) = used_at else {
+        let now_secs = to_unix(now);
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE token_hash = $3",
+            )
+            .bind(now_secs)
+            .bind(new_hash)
+            .bind(old_hash)
+            .execute(c)
+            .await?;
+        });
+        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(new_hash)
+            .bind(&family_id)
+            .bind(now_secs)
+            .execute(c)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
+        });
+        inserted.map_err(|e| conflict_if_duplicate(e, "a refresh token with the new hash"))?;
+        tx.commit().await?;
+        return Ok(RotateOutcome::Rotated(family));
+    };
+
+    // 4. Used: within grace → tell the caller its replacement; otherwise revoke the family.
+    let used_at = from_unix(used_at, "refresh_tokens.used_at")?;
+    // A `now` before `used_at` (clocks of two replicas) counts as no time at all.
+    let elapsed = (now - used_at).to_std().unwrap_or(Duration::ZERO);
+    if let Some(replaced_by) = replaced_by.filter(|_| elapsed < grace) {
+        return Ok(RotateOutcome::WithinGrace {
+            family,
+            replaced_by,
+        });
+    }
+    let sql = format!(
+        "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
+         WHERE family_id = $3 AND revoked_at IS NULL RETURNING {}",
+        family_columns("")
+    );
+    let revoked: Option<FamilyRow> = on_tx!(&mut tx, |c| {
+        sqlx::query_as(&sql)
+            .bind(to_unix(now))
+            .bind(RefreshFamily::REVOKED_FOR_REUSE)
+            .bind(&family_id)
+            .fetch_optional(c)
+            .await?
+    });
+    let revoked = match revoked {
+        Some(row) => family_from_row(row)?,
+        None => {
+            // Postgres: revoked by a concurrent call since we read it. Revoked either way.
+            let sql = format!(
+                "SELECT {} FROM refresh_families WHERE family_id = $1",
+                family_columns("")
+            );
+            let row: Option<FamilyRow> = on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(&family_id)
+                    .fetch_optional(c)
+                    .await?
+            });
+            match row {
+                Some(row) => family_from_row(row)?,
+                None => return Ok(RotateOutcome::Invalid),
+            }
+        }
+    };
+    tx.commit().await?;
+    tracing::warn!(
+        family_id = %revoked.family_id,
+        client_id = %revoked.client_id,
+        "refresh token reused after its grace period; family revoked"
+    );
+    Ok(RotateOutcome::Reused(revoked))
+}
