@@ -440,6 +440,17 @@ fn sqlite_url_is_memory(url: &str) -> bool {
     database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
 }
 
+/// `names` as an SQL select list, in order, separated by `, `, each prefixed with `prefix` (`""`,
+/// or a table alias and a dot such as `"a."`). The one way the stores build a column list from
+/// their `…_COLUMN_NAMES`.
+fn column_list(names: &[&str], prefix: &str) -> String {
+    names
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Timestamps are stored as whole unix seconds: sub-second precision is dropped.
 pub(crate) fn to_unix(at: DateTime<Utc>) -> i64 {
     at.timestamp()

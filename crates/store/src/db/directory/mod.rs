@@ -18,7 +18,7 @@ mod reports;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{from_date_text, from_unix};
+use super::{column_list, from_date_text, from_unix};
 use crate::StoreError;
 
 /// The most rows one listing call returns
@@ -257,11 +257,7 @@ const ACCOUNT_COLUMN_NAMES: [&str; 17] = [
 
 /// [`ACCOUNT_COLUMN_NAMES`] as a select list, each prefixed with `prefix` (`""` or `"a."`).
 fn account_columns(prefix: &str) -> String {
-    ACCOUNT_COLUMN_NAMES
-        .iter()
-        .map(|c| format!("{prefix}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    column_list(&ACCOUNT_COLUMN_NAMES, prefix)
 }
 
 /// The columns of `account_links` every query returns, in this order ([`LinkDbRow`]).
@@ -274,12 +270,9 @@ const LINK_COLUMN_NAMES: [&str; 6] = [
     "created_at",
 ];
 
+/// [`LINK_COLUMN_NAMES`] as a select list, each prefixed with `prefix` (`""` or `"l."`).
 fn link_columns(prefix: &str) -> String {
-    LINK_COLUMN_NAMES
-        .iter()
-        .map(|c| format!("{prefix}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    column_list(&LINK_COLUMN_NAMES, prefix)
 }
 
 /// One `directory_accounts` row as read ([`ACCOUNT_COLUMN_NAMES`]). A tuple cannot hold 17

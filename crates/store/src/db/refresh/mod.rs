@@ -15,7 +15,7 @@ mod rotate;
 
 use chrono::{DateTime, Utc};
 
-use super::from_unix;
+use super::{column_list, from_unix};
 use crate::StoreError;
 
 /// A refresh-token family to create with its first token
@@ -137,11 +137,7 @@ const FAMILY_COLUMN_NAMES: [&str; 13] = [
 
 /// [`FAMILY_COLUMN_NAMES`] as a select list, each prefixed with `prefix` (`""` or `"f."`).
 fn family_columns(prefix: &str) -> String {
-    FAMILY_COLUMN_NAMES
-        .iter()
-        .map(|c| format!("{prefix}{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    column_list(&FAMILY_COLUMN_NAMES, prefix)
 }
 
 type FamilyRow = (
