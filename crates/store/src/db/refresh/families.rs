@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    conflict_if_duplicate, family_columns, family_from_row, record_from_row, scopes_to_text,
-    FamilyRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, TokenFamilyRow,
+    conflict_if_duplicate, family_columns, family_from_row, insert_token, record_from_row,
+    scopes_to_text, FamilyRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, TokenFamilyRow,
 };
 use crate::db::{to_unix, Database, Tx};
 use crate::StoreError;
@@ -52,20 +52,14 @@ impl Database {
                 conflict_if_duplicate(e, "a refresh family with this id")
             }
         })?;
-        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
-                 VALUES ($1, $2, $3)",
-            )
-            .bind(first_token_hash)
-            .bind(&family.family_id)
-            .bind(to_unix(family.created_at))
-            .execute(c)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)
-        });
-        inserted.map_err(|e| conflict_if_duplicate(e, "a refresh token with this hash"))?;
+        insert_token(
+            &mut tx,
+            first_token_hash,
+            &family.family_id,
+            to_unix(family.created_at),
+        )
+        .await
+        .map_err(|e| conflict_if_duplicate(e, "a refresh token with this hash"))?;
         tx.commit().await
     }
 

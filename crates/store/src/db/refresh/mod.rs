@@ -15,7 +15,7 @@ mod rotate;
 
 use chrono::{DateTime, Utc};
 
-use super::{column_list, from_unix};
+use super::{column_list, from_unix, Tx};
 use crate::StoreError;
 
 /// A refresh-token family to create with its first token
@@ -284,4 +284,27 @@ fn conflict_if_duplicate(e: StoreError, what: &str) -> StoreError {
     } else {
         e
     }
+}
+
+/// Inserts `token_hash` as a current (never used) token of the family `family_id`, created at
+/// `created_at` (unix seconds), in `tx`. Errors come back as they are (a unique violation when
+/// the hash is already stored): the caller says which token it was.
+async fn insert_token(
+    tx: &mut Tx,
+    token_hash: &str,
+    family_id: &str,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(family_id)
+        .bind(created_at)
+        .execute(c)
+        .await?;
+    });
+    Ok(())
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    conflict_if_duplicate, family_columns, family_from_row, FamilyRow, RefreshFamily, RotateOutcome,
+    conflict_if_duplicate, family_columns, family_from_row, insert_token, FamilyRow, RefreshFamily,
+    RotateOutcome,
 };
 use crate::db::{from_unix, to_unix, was_aborted_for_concurrency, Database, Tx};
 use crate::StoreError;
@@ -98,22 +99,11 @@ async fn rotate_attempt(
     };
 
     // 2. Its family: another client's, revoked or expired → Invalid, nothing changes.
-    let sql = format!(
-        "SELECT {} FROM refresh_families WHERE family_id = $1",
-        family_columns("")
-    );
-    let row: Option<FamilyRow> = on_tx!(&mut tx, |c| {
-        sqlx::query_as(&sql)
-            .bind(&family_id)
-            .fetch_optional(c)
-            .await?
-    });
-    let Some(row) = row else {
+    let Some(family) = family_in_tx(&mut tx, &family_id).await? else {
         return Err(StoreError::Corrupt(
             "a refresh token points at a missing family".into(),
         ));
     };
-    let family = family_from_row(row)?;
     if family.client_id != client_id || !family.is_active(now) {
         return Ok(RotateOutcome::Invalid);
     }
@@ -131,20 +121,9 @@ async fn rotate_attempt(
             .execute(c)
             .await?;
         });
-        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
-                 VALUES ($1, $2, $3)",
-            )
-            .bind(new_hash)
-            .bind(&family_id)
-            .bind(now_secs)
-            .execute(c)
+        insert_token(&mut tx, new_hash, &family_id, now_secs)
             .await
-            .map(|_| ())
-            .map_err(StoreError::from)
-        });
-        inserted.map_err(|e| conflict_if_duplicate(e, "a refresh token with the new hash"))?;
+            .map_err(|e| conflict_if_duplicate(e, "a refresh token with the new hash"))?;
         tx.commit().await?;
         return Ok(RotateOutcome::Rotated(family));
     };
@@ -176,18 +155,8 @@ async fn rotate_attempt(
         Some(row) => family_from_row(row)?,
         None => {
             // Postgres: revoked by a concurrent call since we read it. Revoked either way.
-            let sql = format!(
-                "SELECT {} FROM refresh_families WHERE family_id = $1",
-                family_columns("")
-            );
-            let row: Option<FamilyRow> = on_tx!(&mut tx, |c| {
-                sqlx::query_as(&sql)
-                    .bind(&family_id)
-                    .fetch_optional(c)
-                    .await?
-            });
-            match row {
-                Some(row) => family_from_row(row)?,
+            match family_in_tx(&mut tx, &family_id).await? {
+                Some(family) => family,
                 None => return Ok(RotateOutcome::Invalid),
             }
         }
@@ -199,4 +168,19 @@ async fn rotate_attempt(
         "refresh token reused after its grace period; family revoked"
     );
     Ok(RotateOutcome::Reused(revoked))
+}
+
+/// The family `family_id` as read in `tx`; `None` when there is no such family.
+async fn family_in_tx(tx: &mut Tx, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM refresh_families WHERE family_id = $1",
+        family_columns("")
+    );
+    let row: Option<FamilyRow> = on_tx!(tx, |c| {
+        sqlx::query_as(&sql)
+            .bind(family_id)
+            .fetch_optional(c)
+            .await?
+    });
+    row.map(family_from_row).transpose()
 }
