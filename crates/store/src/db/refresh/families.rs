@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     conflict_if_duplicate, family_columns, family_from_row, insert_token, record_from_row,
-    scopes_to_text, FamilyRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, TokenFamilyRow,
+    revoke_families_sql, scopes_to_text, FamilyRow, NewRefreshFamily, RefreshFamily,
+    RefreshTokenRecord, TokenFamilyRow,
 };
 use crate::db::{to_unix, Database, Tx};
 use crate::StoreError;
@@ -107,18 +108,9 @@ impl Database {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let affected: u64 = on_pool!(&self.pool, |pool| {
-            sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
-                 WHERE family_id = $3 AND revoked_at IS NULL",
-            )
-            .bind(to_unix(now))
-            .bind(reason)
-            .bind(family_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let affected = self
+            .revoke_families_where("family_id", family_id, reason, now)
+            .await?;
         Ok(affected > 0)
     }
 
@@ -130,19 +122,7 @@ impl Database {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let affected: u64 = on_pool!(&self.pool, |pool| {
-            sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
-                 WHERE sid = $3 AND revoked_at IS NULL",
-            )
-            .bind(to_unix(now))
-            .bind(reason)
-            .bind(sid)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(affected)
+        self.revoke_families_where("sid", sid, reason, now).await
     }
 
     /// Revokes every not yet revoked family of the client `client_id` (the client was deleted
@@ -154,19 +134,8 @@ impl Database {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let affected: u64 = on_pool!(&self.pool, |pool| {
-            sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
-                 WHERE client_id = $3 AND revoked_at IS NULL",
-            )
-            .bind(to_unix(now))
-            .bind(reason)
-            .bind(client_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(affected)
+        self.revoke_families_where("client_id", client_id, reason, now)
+            .await
     }
 
     /// Deletes the families expired at `now` (`expires_at <= now`), revoked or not, with their
@@ -181,6 +150,28 @@ impl Database {
         let affected: u64 = on_pool!(&self.pool, |pool| {
             sqlx::query("DELETE FROM refresh_families WHERE expires_at <= $1")
                 .bind(to_unix(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(affected)
+    }
+
+    /// Revokes at `now` for `reason` the families whose `key_column` equals `key` and that are
+    /// not revoked yet (see `revoke_families_sql`); how many.
+    async fn revoke_families_where(
+        &self,
+        key_column: &'static str,
+        key: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sql = revoke_families_sql(key_column);
+        let affected: u64 = on_pool!(&self.pool, |pool| {
+            sqlx::query(&sql)
+                .bind(to_unix(now))
+                .bind(reason)
+                .bind(key)
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -286,6 +286,17 @@ fn conflict_if_duplicate(e: StoreError, what: &str) -> StoreError {
     }
 }
 
+/// The statement that revokes, at `$1` (unix seconds) for the reason `$2`, the families whose
+/// `key_column` equals `$3` and that are not revoked yet: a family already revoked keeps its
+/// first revocation time and reason. `key_column` is a column of `refresh_families` named by
+/// this crate (`family_id`, `sid`, `client_id`), never input.
+fn revoke_families_sql(key_column: &'static str) -> String {
+    format!(
+        "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
+         WHERE {key_column} = $3 AND revoked_at IS NULL"
+    )
+}
+
 /// Inserts `token_hash` as a current (never used) token of the family `family_id`, created at
 /// `created_at` (unix seconds), in `tx`. Errors come back as they are (a unique violation when
 /// the hash is already stored): the caller says which token it was.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    conflict_if_duplicate, family_columns, family_from_row, insert_token, FamilyRow, RefreshFamily,
-    RotateOutcome,
+    conflict_if_duplicate, family_columns, family_from_row, insert_token, revoke_families_sql,
+    FamilyRow, RefreshFamily, RotateOutcome,
 };
 use crate::db::{from_unix, to_unix, was_aborted_for_concurrency, Database, Tx};
 use crate::StoreError;
@@ -139,8 +139,8 @@ async fn rotate_attempt(
         });
     }
     let sql = format!(
-        "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
-         WHERE family_id = $3 AND revoked_at IS NULL RETURNING {}",
+        "{} RETURNING {}",
+        revoke_families_sql("family_id"),
         family_columns("")
     );
     let revoked: Option<FamilyRow> = on_tx!(&mut tx, |c| {
