@@ -157,13 +157,11 @@ pub async fn link_by_admin(
         .person_id(person_id)
         .level(level)
         .detail(json!({"username": account.username, "unit_code": account.unit_code, "kind": account.kind, "via": "admin"}));
-    match state.db.create_account_link(&link).await {
+    match state.db.create_admin_link(&link, &event).await {
         Ok(()) => {}
         Err(StoreError::Conflict(m)) => return Ok(AdminLink::Taken(m)),
         Err(e) => return Err(e),
     }
-    state.db.clear_link_conflict(person_id).await?;
-    state.db.append_audit(&event).await?;
     refresh_gauges(state).await;
     Ok(AdminLink::Linked(link))
 }

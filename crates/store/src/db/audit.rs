@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{from_unix, to_unix, Database};
+use super::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
 /// The most events one [`Database::list_audit`] call returns, whatever the filter asks.
@@ -203,29 +203,9 @@ impl Database {
     /// schema refuses both.
     #[tracing::instrument(skip_all, fields(kind = %event.kind, outcome = %event.outcome))]
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        let detail =
-            serde_json::to_string(&event.detail).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let id: i64 = on_pool!(&self.pool, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO audit_events (at, kind, outcome, reason, request_id, client_id, \
-                 upstream, person_id, login_idp, level, subject_masked, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            )
-            .bind(to_unix(event.at))
-            .bind(&event.kind)
-            .bind(&event.outcome)
-            .bind(event.reason.as_deref())
-            .bind(event.request_id.as_deref())
-            .bind(event.client_id.as_deref())
-            .bind(event.upstream.as_deref())
-            .bind(event.person_id.as_deref())
-            .bind(event.login_idp.as_deref())
-            .bind(event.level.map(i64::from))
-            .bind(event.subject_masked.as_deref())
-            .bind(&detail)
-            .fetch_one(pool)
-            .await?
-        });
+        let mut tx = Tx::begin(&self.pool).await?;
+        let id = append_audit_in(&mut tx, event).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -272,4 +252,32 @@ impl Database {
         });
         rows.into_iter().map(event_from_row).collect()
     }
+}
+
+/// Appends `event` inside a transaction: written with the change it records, or not at all.
+pub(super) async fn append_audit_in(tx: &mut Tx, event: &AuditEvent) -> Result<i64, StoreError> {
+    let detail =
+        serde_json::to_string(&event.detail).map_err(|e| StoreError::Other(Box::new(e)))?;
+    let id: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO audit_events (at, kind, outcome, reason, request_id, client_id, \
+             upstream, person_id, login_idp, level, subject_masked, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(to_unix(event.at))
+        .bind(&event.kind)
+        .bind(&event.outcome)
+        .bind(event.reason.as_deref())
+        .bind(event.request_id.as_deref())
+        .bind(event.client_id.as_deref())
+        .bind(event.upstream.as_deref())
+        .bind(event.person_id.as_deref())
+        .bind(event.login_idp.as_deref())
+        .bind(event.level.map(i64::from))
+        .bind(event.subject_masked.as_deref())
+        .bind(&detail)
+        .fetch_one(c)
+        .await?
+    });
+    Ok(id)
 }

@@ -817,6 +817,73 @@ async fn login_stats_group_by_the_vietnam_day_and_count_distinct_people(backend:
     assert_eq!(none.people_total, 0);
 }
 
+/// An admin's link, its cleared conflict and its audit event are written together: a refused
+/// link leaves the conflict and writes no event.
+async fn an_admin_link_and_its_audit_event_are_written_together(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    db.upsert_directory_accounts(
+        &[account("a", Some("h1")), account("b", Some("h2"))],
+        t(0),
+        true,
+    )
+    .await
+    .unwrap();
+    let p1 = a_person(&db, "sub-1").await;
+    let p2 = a_person(&db, "sub-2").await;
+    for p in [&p1, &p2] {
+        db.record_link_conflict(&vneid_store::LinkConflict {
+            person_id: p.clone(),
+            reason: "several_accounts".into(),
+            usernames: vec!["a".into(), "b".into()],
+            at: t(1),
+        })
+        .await
+        .unwrap();
+    }
+    let audit = |person: &str| {
+        vneid_store::AuditEvent::new("account_linked", "success")
+            .at(t(5))
+            .person_id(person)
+    };
+    let events = |db: &vneid_store::Database| {
+        let db = db.clone();
+        async move {
+            db.list_audit(&vneid_store::AuditFilter {
+                kind: Some("account_linked".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    let la = AccountLink {
+        via: "admin".into(),
+        ..link("a", &p1, t(5))
+    };
+    db.create_admin_link(&la, &audit(&p1)).await.unwrap();
+    assert_eq!(db.account_link_by_username("a").await.unwrap(), Some(la));
+    assert_eq!(events(&db).await, 1);
+    let conflicts = db.list_link_conflicts(10).await.unwrap();
+    assert_eq!(conflicts.len(), 1, "p1's conflict is cleared, p2's stays");
+    assert_eq!(conflicts[0].person_id, p2);
+
+    // The account is taken: nothing of the second link is written.
+    let err = db
+        .create_admin_link(
+            &AccountLink {
+                via: "admin".into(),
+                ..link("a", &p2, t(6))
+            },
+            &audit(&p2),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(events(&db).await, 1);
+    assert_eq!(db.list_link_conflicts(10).await.unwrap().len(), 1);
+}
+
 on_every_backend!(
     directory_accounts_round_trip_every_field,
     reimport_counts_created_updated_unchanged_and_leaves_unchanged_rows_alone,
@@ -826,6 +893,7 @@ on_every_backend!(
     a_username_twice_in_one_upsert_is_refused_and_nothing_is_written,
     concurrent_imports_of_one_number_flag_both_holders(flavor = "multi_thread", worker_threads = 2),
     links_are_one_account_to_one_person,
+    an_admin_link_and_its_audit_event_are_written_together,
     linking_an_unknown_account_or_person_is_a_not_found_error,
     link_conflicts_are_upserted_by_person_and_listed_newest_first,
     readiness_rows_join_accounts_with_their_links,

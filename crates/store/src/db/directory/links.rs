@@ -6,7 +6,7 @@ use super::{
     AccountDbRow, AccountLink, DirectoryAccount, LinkConflict, LinkDbRow, DIRECTORY_LIST_MAX,
     LINK_COLUMN_NAMES,
 };
-use crate::db::{from_unix, to_unix, Database};
+use crate::db::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
 type ConflictDbRow = (String, String, String, i64);
@@ -60,6 +60,53 @@ impl Database {
                 .await?),
             other => other,
         }
+    }
+
+    /// An admin's link: the link, the person's cleared conflict and the audit event `event`, in
+    /// one transaction — all of them, or none. A taken account or person is
+    /// [`StoreError::Conflict`], a missing one [`StoreError::NotFound`], as with
+    /// [`Database::create_account_link`].
+    pub async fn create_admin_link(
+        &self,
+        link: &AccountLink,
+        event: &crate::AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = Tx::begin(&self.pool).await?;
+        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO account_links (username, person_id, level, login_idp, via, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&link.username)
+            .bind(&link.person_id)
+            .bind(i64::from(link.level))
+            .bind(link.login_idp.as_deref())
+            .bind(&link.via)
+            .bind(to_unix(link.created_at))
+            .execute(c)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
+        });
+        if let Err(e) = inserted {
+            tx.rollback().await?;
+            return Err(if e.is_unique_violation() {
+                self.explain_link_conflict(link).await?
+            } else if e.is_foreign_key_violation() {
+                self.explain_missing(&link.username, &link.person_id)
+                    .await?
+            } else {
+                e
+            });
+        }
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM link_conflicts WHERE person_id = $1")
+                .bind(&link.person_id)
+                .execute(c)
+                .await?;
+        });
+        crate::db::audit::append_audit_in(&mut tx, event).await?;
+        tx.commit().await
     }
 
     /// Which side of a refused link is already linked, as a [`StoreError::Conflict`].
