@@ -259,7 +259,7 @@ pub async fn import_file(
     let parsed =
         parse::parse(&bytes, format).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let (db, master) = crate::startup::store::open_existing(settings).await?;
-    let now = chrono::Utc::now();
+    let now = vneid_core::Clock::now(&vneid_core::SystemClock);
     let report = vneid_directory::import::import(&db, &master, &parsed, options, now).await?;
     audit_import(&db, &report, "", "cli", now).await?;
     Ok(report)
@@ -276,7 +276,7 @@ pub async fn readiness_cli(
         &master,
         &settings.policy.vneid_login_idp,
         pii,
-        chrono::Utc::now(),
+        vneid_core::Clock::now(&vneid_core::SystemClock),
     )
     .await?)
 }

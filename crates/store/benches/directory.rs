@@ -9,7 +9,7 @@
 //! synchronous FULL); Postgres is a fresh database (made and dropped per run) on the server at
 //! `VNEID_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`). A
 //! benchmark, not a test: nothing here fails on a time.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::time::Instant;
 

@@ -5,7 +5,7 @@
 //! The Postgres part makes (and drops) a fresh database per run on the server at
 //! `VNEID_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`). A
 //! benchmark, not a test: nothing here fails on a time.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,12 @@
 //! timed 5 times (after one warm-up run); the median run's operations per second and time per
 //! operation, with the slowest and fastest runs beside it. One thread: on the 2-core machines
 //! of this project a second worker roughly doubles the totals.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

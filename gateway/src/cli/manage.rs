@@ -15,9 +15,10 @@ pub fn rotate_keys(config: Option<PathBuf>) -> Result<(), String> {
     let settings = load(config.as_ref())?;
     telemetry::init(&settings.log);
     runtime()?.block_on(async {
-        let r = startup::keys::rotate_keys(&settings, chrono::Utc::now())
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let r =
+            startup::keys::rotate_keys(&settings, vneid_core::Clock::now(&vneid_core::SystemClock))
+                .await
+                .map_err(|e| format!("{e:#}"))?;
         println!(
             "new signing key {} is published now and signs from {}",
             r.kid,
@@ -187,10 +188,16 @@ async fn add_client_to_database(
         by: None,
         request_id: None,
     };
-    let (_, secret) =
-        crate::clients::register_client(settings, &db, &master, client, &actor, chrono::Utc::now())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, secret) = crate::clients::register_client(
+        settings,
+        &db,
+        &master,
+        client,
+        &actor,
+        vneid_core::Clock::now(&vneid_core::SystemClock),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(secret.map(|s| s.expose_secret().to_owned()))
 }
 

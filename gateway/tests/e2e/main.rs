@@ -1,5 +1,10 @@
 //! End-to-end: the real gateway, the real simulator, HTTP only.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod admin_clients;
 mod attacks;

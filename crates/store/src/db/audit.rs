@@ -40,7 +40,7 @@ impl AuditEvent {
     pub fn new(kind: impl Into<String>, outcome: impl Into<String>) -> Self {
         Self {
             id: None,
-            at: Utc::now(),
+            at: vneid_core::Clock::now(&vneid_core::SystemClock),
             kind: kind.into(),
             outcome: outcome.into(),
             reason: None,

@@ -3,7 +3,12 @@
 //! the crate is not checked against itself) and can be told to misbehave in the ways the real
 //! simulator cannot.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod config;
 mod flow;
