@@ -7,10 +7,38 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use vneid_store::StoreError;
 
-/// A store that cannot serve right now — unreachable, or the ephemeral store is full — is a 503:
-/// the request may succeed later, and nothing is wrong with it.
-fn answers_503(e: &StoreError) -> bool {
-    e.is_unavailable() || e.is_full()
+/// A failure of the server, not of the request: the answer only says which kind, the cause goes
+/// to the log (with the request id of the span) here, once.
+enum Failure {
+    /// A store cannot serve right now — unreachable, or the ephemeral store is full: 503, the
+    /// request may succeed later.
+    Unavailable,
+    /// Anything else: 500.
+    Internal,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() || e.is_full() {
+            tracing::warn!(error = %e, "store unavailable");
+            Failure::Unavailable
+        } else {
+            tracing::error!(error = %e, "store error");
+            Failure::Internal
+        }
+    }
+}
+
+impl From<crate::login::ServiceError> for Failure {
+    fn from(e: crate::login::ServiceError) -> Self {
+        match e {
+            crate::login::ServiceError::Store(s) => s.into(),
+            crate::login::ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Failure::Internal
+            }
+        }
+    }
 }
 
 /// An RFC 6749 §5.2 error.
@@ -111,19 +139,28 @@ impl OAuthError {
     /// Logs the cause of a store failure and turns it into 503 (unreachable, or the ephemeral
     /// store is full) or 500.
     pub fn from_store(e: StoreError) -> Self {
-        if answers_503(&e) {
-            tracing::warn!(error = %e, "store unavailable");
-            Self::unavailable()
-        } else {
-            tracing::error!(error = %e, "store error");
-            Self::server_error()
+        Failure::from(e).into()
+    }
+}
+
+impl From<Failure> for OAuthError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Unavailable => Self::unavailable(),
+            Failure::Internal => Self::server_error(),
         }
     }
 }
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        Self::from_store(e)
+        Failure::from(e).into()
+    }
+}
+
+impl From<crate::login::ServiceError> for OAuthError {
+    fn from(e: crate::login::ServiceError) -> Self {
+        Failure::from(e).into()
     }
 }
 
@@ -182,38 +219,24 @@ impl PageError {
             message: "Hệ thống gặp lỗi khi xử lý yêu cầu đăng nhập. Vui lòng thử lại.".into(),
         }
     }
+    /// Logs the cause of a store failure and turns it into the 503 or the 500 page.
     pub fn from_store(e: StoreError) -> Self {
-        if answers_503(&e) {
-            tracing::warn!(error = %e, "store unavailable");
-            Self::unavailable()
-        } else {
-            tracing::error!(error = %e, "store error");
-            Self::internal()
+        Failure::from(e).into()
+    }
+}
+
+impl From<Failure> for PageError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Unavailable => Self::unavailable(),
+            Failure::Internal => Self::internal(),
         }
     }
 }
 
 impl From<crate::login::ServiceError> for PageError {
     fn from(e: crate::login::ServiceError) -> Self {
-        match e {
-            crate::login::ServiceError::Store(s) => Self::from_store(s),
-            crate::login::ServiceError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                Self::internal()
-            }
-        }
-    }
-}
-
-impl From<crate::login::ServiceError> for OAuthError {
-    fn from(e: crate::login::ServiceError) -> Self {
-        match e {
-            crate::login::ServiceError::Store(s) => Self::from_store(s),
-            crate::login::ServiceError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                Self::server_error()
-            }
-        }
+        Failure::from(e).into()
     }
 }
 
