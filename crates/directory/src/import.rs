@@ -8,11 +8,6 @@ use vneid_tokens::MasterKey;
 
 use crate::parse::{ImportRow, Parsed, PersonalIdCheck, Rejection};
 
-/// The lookup-hash domain of personal ID numbers: the same as the people table's, so that a
-/// login finds its directory account by the hash alone.
-pub const PERSONAL_ID_DOMAIN: &str = "personal_id";
-/// The AEAD associated data of sealed personal ID numbers (as for people).
-pub const PERSONAL_ID_AAD: &[u8] = b"personal_id";
 /// The lookup-hash domain of an imported row's content (for idempotent re-imports).
 const ROW_DOMAIN: &str = "directory_row";
 
@@ -141,15 +136,12 @@ fn to_account(
 ) -> Result<DirectoryAccount, ImportError> {
     let raw = row.personal_id.raw();
     let (hash, problem) = match &row.personal_id {
-        PersonalIdCheck::Valid(pid) => (
-            Some(master.lookup_hash(PERSONAL_ID_DOMAIN, pid.expose())),
-            None,
-        ),
+        PersonalIdCheck::Valid(pid) => (Some(master.personal_id_hash(pid.expose())), None),
         PersonalIdCheck::Invalid { problem, .. } => (None, Some(problem.to_string())),
         PersonalIdCheck::Missing => (None, None),
     };
     let sealed = raw
-        .map(|r| master.seal(r.as_bytes(), PERSONAL_ID_AAD))
+        .map(|r| master.seal_personal_id(r))
         .transpose()
         .map_err(|e| ImportError::Crypto(e.to_string()))?;
     let birth_date = row.birth_date;

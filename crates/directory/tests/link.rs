@@ -3,9 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use vneid_directory::import::{
-    import, ImportOptions, ImportReport, PERSONAL_ID_AAD, PERSONAL_ID_DOMAIN,
-};
+use vneid_directory::import::{import, ImportOptions, ImportReport};
 use vneid_directory::link::{link_on_login, ConflictReason, LinkOutcome, LoginFacts};
 use vneid_directory::parse::parse_csv;
 use vneid_store::{AccountLink, AuditEvent, AuditFilter, Database, LoginUpsert};
@@ -69,18 +67,14 @@ impl Fixture {
 
     /// `upsert_person_on_login` as the gateway's callback does it.
     async fn person(&self, subject: &str, personal_id: &str, level: u8, login_idp: &str) -> Login {
-        let hash = self.master.lookup_hash(PERSONAL_ID_DOMAIN, personal_id);
+        let hash = self.master.personal_id_hash(personal_id);
         let person = self
             .db
             .upsert_person_on_login(&LoginUpsert {
                 upstream: "dvcqg".into(),
                 subject: subject.into(),
                 personal_id_hash: Some(hash.clone()),
-                personal_id_sealed: Some(
-                    self.master
-                        .seal(personal_id.as_bytes(), PERSONAL_ID_AAD)
-                        .unwrap(),
-                ),
+                personal_id_sealed: Some(self.master.seal_personal_id(personal_id).unwrap()),
                 name: Some("Người Đăng Nhập".into()),
                 birthdate: None,
                 login_idp: Some(login_idp.into()),
@@ -494,18 +488,14 @@ async fn allow_partial_writes_the_good_rows() {
     assert_eq!(moi.personal_id_status, "valid");
     assert_eq!(
         moi.personal_id_hash.as_deref(),
-        Some(
-            f.master
-                .lookup_hash(PERSONAL_ID_DOMAIN, "052085007890")
-                .as_str()
-        )
+        Some(f.master.personal_id_hash("052085007890").as_str())
     );
     assert_eq!(moi.personal_id_masked.as_deref(), Some("052*******90"));
     let clear = f
         .master
-        .open(moi.personal_id_sealed.as_deref().unwrap(), PERSONAL_ID_AAD)
+        .open_personal_id(moi.personal_id_sealed.as_deref().unwrap())
         .unwrap();
-    assert_eq!(clear, b"052085007890");
+    assert_eq!(clear, "052085007890");
     let hai = f.db.directory_account("moi.hai").await.unwrap().unwrap();
     assert_eq!(
         (

@@ -32,6 +32,10 @@ const INFO_CLIENT_SECRET: &[u8] = b"vneid-gateway/client-secret/hmac-sha256/v1";
 /// Prefix of a stored client-secret hash, so that a later scheme can be told apart.
 const CLIENT_SECRET_PREFIX: &str = "hmac-sha256$";
 
+/// Hash domain and AEAD associated data of personal ID numbers (stored values depend on it:
+/// never change it).
+const PERSONAL_ID_CONTEXT: &str = "personal_id";
+
 /// Standard alphabet, padding optional: master key files written by hand or by other tools.
 const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -186,6 +190,26 @@ impl MasterKey {
         ctx.update(&[0]);
         ctx.update(value.as_bytes());
         hex(ctx.sign().as_ref())
+    }
+
+    /// The lookup hash of a personal ID number (its 12 digits, already validated): how people
+    /// and one-stop-shop accounts are matched without decrypting anything. The one place the
+    /// hash domain of personal ID numbers is named.
+    pub fn personal_id_hash(&self, digits: &str) -> String {
+        self.lookup_hash(PERSONAL_ID_CONTEXT, digits)
+    }
+
+    /// Seals a personal ID number for storage (as given: a spreadsheet's raw text or the
+    /// upstream's digits). The one place their associated data is named.
+    pub fn seal_personal_id(&self, number: &str) -> Result<Vec<u8>, CryptoError> {
+        self.seal(number.as_bytes(), PERSONAL_ID_CONTEXT.as_bytes())
+    }
+
+    /// Opens what [`MasterKey::seal_personal_id`] sealed. Anything else (another key, other
+    /// associated data, bytes that are not UTF-8) is [`CryptoError::Open`].
+    pub fn open_personal_id(&self, sealed: &[u8]) -> Result<String, CryptoError> {
+        let bytes = self.open(sealed, PERSONAL_ID_CONTEXT.as_bytes())?;
+        String::from_utf8(bytes).map_err(|_| CryptoError::Open)
     }
 
     /// The stored form of a client secret: `hmac-sha256$` followed by the base64url (no padding)
@@ -355,6 +379,31 @@ mod tests {
         assert!(hash
             .chars()
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    }
+
+    #[test]
+    fn personal_id_numbers_keep_their_stored_form() {
+        let master = key(6);
+        // Values already in databases were written with these literals: they must still match.
+        assert_eq!(
+            master.personal_id_hash("052012345678"),
+            master.lookup_hash("personal_id", "052012345678")
+        );
+        let old = master.seal(b"052012345678", b"personal_id").unwrap();
+        assert_eq!(master.open_personal_id(&old).unwrap(), "052012345678");
+        let sealed = master.seal_personal_id(" 0520-1234 5678").unwrap();
+        assert_eq!(master.open_personal_id(&sealed).unwrap(), " 0520-1234 5678");
+    }
+
+    #[test]
+    fn other_seals_do_not_open_as_personal_id_numbers() {
+        let master = key(7);
+        let other = master.seal(b"052012345678", b"refresh_grace").unwrap();
+        assert_eq!(master.open_personal_id(&other), Err(CryptoError::Open));
+        let foreign = key(8).seal_personal_id("052012345678").unwrap();
+        assert_eq!(master.open_personal_id(&foreign), Err(CryptoError::Open));
+        let not_text = master.seal(&[0xff, 0xfe], b"personal_id").unwrap();
+        assert_eq!(master.open_personal_id(&not_text), Err(CryptoError::Open));
     }
 
     #[test]

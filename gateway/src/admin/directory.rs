@@ -117,12 +117,7 @@ fn account_json(
     let personal_id = if caller.pii {
         a.personal_id_sealed
             .as_ref()
-            .and_then(|s| {
-                master
-                    .open(s, vneid_directory::import::PERSONAL_ID_AAD)
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| master.open_personal_id(s).ok())
     } else {
         a.personal_id_masked.clone()
     };

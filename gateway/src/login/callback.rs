@@ -267,7 +267,7 @@ async fn admit(
     now: DateTime<Utc>,
 ) -> Result<(String, String), ServiceError> {
     let pid = admitted.personal_id.expose();
-    let personal_id_hash = state.master.lookup_hash("personal_id", pid);
+    let personal_id_hash = state.master.personal_id_hash(pid);
     let request_id = event.request_id.clone();
     let person = state
         .db
@@ -278,7 +278,7 @@ async fn admit(
             personal_id_sealed: Some(
                 state
                     .master
-                    .seal(pid.as_bytes(), b"personal_id")
+                    .seal_personal_id(pid)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?,
             ),
             name: identity.name.clone(),

@@ -41,8 +41,8 @@ pub async fn released(
 
 fn open_personal_id(state: &AppState, person: &vneid_store::PersonRecord) -> Option<String> {
     let sealed = person.personal_id_sealed.as_ref()?;
-    match state.master.open(sealed, b"personal_id") {
-        Ok(bytes) => String::from_utf8(bytes).ok(),
+    match state.master.open_personal_id(sealed) {
+        Ok(number) => Some(number),
         Err(e) => {
             tracing::error!(error = %e, person_id = %person.id, "cannot open a sealed personal ID number");
             None

@@ -6,7 +6,6 @@ use serde::Serialize;
 use vneid_store::ReadinessRow;
 use vneid_tokens::MasterKey;
 
-use crate::import::PERSONAL_ID_AAD;
 use crate::link::account_reachable;
 
 /// Counts of one unit, or of all units.
@@ -158,9 +157,8 @@ fn shown_number(row: &ReadinessRow, disclosure: &Disclosure<'_>) -> Option<Strin
         Disclosure::Clear(master) => {
             let sealed = row.personal_id_sealed.as_ref()?;
             master
-                .open(sealed, PERSONAL_ID_AAD)
+                .open_personal_id(sealed)
                 .ok()
-                .and_then(|b| String::from_utf8(b).ok())
                 .or_else(|| row.personal_id_masked.clone())
         }
     }

@@ -6,7 +6,6 @@ use vneid_tokens::MasterKey;
 
 use super::csv::csv_field;
 use super::*;
-use crate::import::PERSONAL_ID_AAD;
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 7, 1, 3, 0, 0).unwrap()
@@ -209,7 +208,7 @@ fn numbers_are_masked_unless_disclosed_in_clear_with_the_master_key() {
         "052******89",
         Some("format"),
     );
-    sealed.personal_id_sealed = Some(master.seal(b"05208500789", PERSONAL_ID_AAD).unwrap());
+    sealed.personal_id_sealed = Some(master.seal_personal_id("05208500789").unwrap());
     // Sealed under another key: cannot be opened, so the masked form is shown.
     let mut foreign = numbered(
         row(P02, "ngoai.lai", "staff", "duplicate"),
@@ -219,7 +218,7 @@ fn numbers_are_masked_unless_disclosed_in_clear_with_the_master_key() {
     foreign.personal_id_sealed = Some(
         MasterKey::generate()
             .unwrap()
-            .seal(b"052195004567", PERSONAL_ID_AAD)
+            .seal_personal_id("052195004567")
             .unwrap(),
     );
     // Sealed with another associated data: not a personal ID number's seal.

@@ -43,10 +43,10 @@ pub struct DirectoryAccount {
     pub unit_name: String,
     /// `staff`, `citizen` or `organisation`.
     pub kind: String,
-    /// Keyed hash of the personal ID number (`MasterKey::lookup_hash("personal_id", digits)`);
+    /// Keyed hash of the personal ID number (`MasterKey::personal_id_hash`);
     /// only for a number that passed validation.
     pub personal_id_hash: Option<String>,
-    /// The number as it was given (valid or not), sealed with aad `b"personal_id"`; `None`
+    /// The number as it was given (valid or not), sealed by `MasterKey::seal_personal_id`; `None`
     /// when missing.
     pub personal_id_sealed: Option<Vec<u8>>,
     /// The number masked for reports read without `admin:pii`.
