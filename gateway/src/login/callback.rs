@@ -10,9 +10,9 @@ use vneid_store::{AuditEvent, LoginUpsert, StoreError};
 
 use super::upstream::NS_LOGIN_BINDING;
 use super::{
-    codes, error_redirect, from_json, session, AuthRequest, Authentication, PendingLogin,
-    ServiceError, NS_LOGIN,
+    codes, error_redirect, from_json, session, AuthRequest, Authentication, PendingLogin, NS_LOGIN,
 };
+use crate::errors::ServiceError;
 use crate::state::AppState;
 
 /// How a callback ended.
@@ -61,6 +61,27 @@ pub struct Callback<'a> {
     pub request_id: &'a str,
 }
 
+/// A login that ended in an error before the policy decided: counted and audited with `reason`.
+async fn record_error(
+    state: &AppState,
+    upstream_id: &str,
+    client_id: &str,
+    request_id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    state
+        .metrics
+        .login(upstream_id, None, None, "error", reason);
+    let event = AuditEvent::new("login", "error")
+        .at(state.clock.now())
+        .request_id(request_id)
+        .client_id(client_id)
+        .upstream(upstream_id)
+        .reason(reason);
+    state.db.append_audit(&event).await?;
+    Ok(())
+}
+
 /// Finishes a login at the callback. The pending login is taken (single use) before anything
 /// else, so a state is spent even by a callback from the wrong browser.
 pub async fn finish(
@@ -87,21 +108,8 @@ pub async fn finish(
         )
     });
     if !bound {
-        let reason = "other_browser";
-        state
-            .metrics
-            .login(upstream_id, None, None, "error", reason);
-        state
-            .db
-            .append_audit(
-                &AuditEvent::new("login", "error")
-                    .at(state.clock.now())
-                    .request_id(request_id)
-                    .client_id(&pending.request.client_id)
-                    .upstream(upstream_id)
-                    .reason(reason),
-            )
-            .await?;
+        let client_id = &pending.request.client_id;
+        record_error(state, upstream_id, client_id, request_id, "other_browser").await?;
         tracing::warn!(
             upstream = upstream_id,
             client_id = %pending.request.client_id,
@@ -144,13 +152,7 @@ pub async fn finish(
                     "error"
                 }
             );
-            state
-                .metrics
-                .login(upstream_id, None, None, "error", &reason);
-            state
-                .db
-                .append_audit(&audit("error").reason(&reason))
-                .await?;
+            record_error(state, upstream_id, &req.client_id, request_id, &reason).await?;
             return Ok(CallbackOutcome::UpstreamDenied {
                 redirect: error_redirect(
                     state,
@@ -180,13 +182,7 @@ pub async fn finish(
                 .observe(started.elapsed().as_secs_f64());
             tracing::warn!(upstream = upstream_id, error = %e, "upstream login failed");
             let reason = format!("upstream_{}", e.code());
-            state
-                .metrics
-                .login(upstream_id, None, None, "error", &reason);
-            state
-                .db
-                .append_audit(&audit("error").reason(&reason))
-                .await?;
+            record_error(state, upstream_id, &req.client_id, request_id, &reason).await?;
             return Ok(CallbackOutcome::UpstreamFailed {
                 back: error_redirect(
                     state,
