@@ -7,6 +7,16 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use vneid_store::StoreError;
 
+/// What a service returns when it fails for a reason that is neither the person's nor the
+/// portal's doing; rendered by whichever error type the handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
 /// A failure of the server, not of the request: the answer only says which kind, the cause goes
 /// to the log (with the request id of the span) here, once.
 enum Failure {
@@ -29,11 +39,11 @@ impl From<StoreError> for Failure {
     }
 }
 
-impl From<crate::login::ServiceError> for Failure {
-    fn from(e: crate::login::ServiceError) -> Self {
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
         match e {
-            crate::login::ServiceError::Store(s) => s.into(),
-            crate::login::ServiceError::Internal(m) => {
+            ServiceError::Store(s) => s.into(),
+            ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Failure::Internal
             }
@@ -50,8 +60,6 @@ pub struct OAuthError {
     pub description: String,
     /// `WWW-Authenticate` for 401 (`Basic realm=…` or `Bearer error=…`).
     pub www_authenticate: Option<String>,
-    /// The request field at fault (admin API), answered as `field`.
-    pub field: Option<String>,
     /// `Retry-After` in seconds (429).
     pub retry_after: Option<u64>,
 }
@@ -63,15 +71,10 @@ impl OAuthError {
             error,
             description: description.into(),
             www_authenticate: None,
-            field: None,
             retry_after: None,
         }
     }
-    /// Names the request field at fault.
-    pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
-    }
+
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }
@@ -158,8 +161,8 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-impl From<crate::login::ServiceError> for OAuthError {
-    fn from(e: crate::login::ServiceError) -> Self {
+impl From<ServiceError> for OAuthError {
+    fn from(e: ServiceError) -> Self {
         Failure::from(e).into()
     }
 }
@@ -178,11 +181,7 @@ impl ResponseError for OAuthError {
         if let Some(s) = self.retry_after {
             b.insert_header(("Retry-After", s.to_string()));
         }
-        let mut body = json!({"error": self.error, "error_description": self.description});
-        if let Some(f) = &self.field {
-            body["field"] = json!(f);
-        }
-        b.json(body)
+        b.json(json!({"error": self.error, "error_description": self.description}))
     }
 }
 
@@ -234,8 +233,8 @@ impl From<Failure> for PageError {
     }
 }
 
-impl From<crate::login::ServiceError> for PageError {
-    fn from(e: crate::login::ServiceError) -> Self {
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
         Failure::from(e).into()
     }
 }
@@ -252,6 +251,6 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::http::pages::error_page(self.status, &self.title, &self.message)
+        crate::pages::error_page(self.status, &self.title, &self.message)
     }
 }

@@ -70,7 +70,7 @@ impl From<OAuthError> for AdminError {
             status: e.status,
             code: e.error,
             description: e.description,
-            field: e.field,
+            field: None,
             www_authenticate: e.www_authenticate,
         }
     }
