@@ -13,10 +13,12 @@ use url::Url;
 use vneid_tokens::random_token;
 
 use crate::config::{ClientAuthMethod, ClientSettings};
-use crate::http::pages::page;
+use crate::pages::page;
 use crate::params::Params;
-use crate::startup::DEMO_CLIENT;
 use crate::state::AppState;
+
+/// The demo portal's client id.
+pub const DEMO_CLIENT: &str = "demo";
 
 const NS_DEMO: &str = "demo";
 const SCOPE: &str = "openid profile personal_id";

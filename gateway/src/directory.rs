@@ -241,14 +241,9 @@ pub async fn refresh_gauges(state: &AppState) {
     }
 }
 
-/// `gateway directory import FILE`: parses and imports the file, audits the import (via
-/// `cli`), and returns the report. The format follows the file's extension (`.json`, else
-/// CSV).
-pub async fn import_file(
-    settings: &crate::config::Settings,
-    path: &std::path::Path,
-    options: ImportOptions,
-) -> anyhow::Result<ImportReport> {
+/// `gateway directory import FILE`, first half: reads and parses the file (its extension says
+/// the format: `.json`, else CSV), before anything is opened.
+pub fn read_file(path: &std::path::Path) -> anyhow::Result<vneid_directory::parse::Parsed> {
     use anyhow::Context as _;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let format = path
@@ -256,29 +251,21 @@ pub async fn import_file(
         .and_then(|n| n.to_str())
         .and_then(Format::from_file_name)
         .unwrap_or(Format::Csv);
-    let parsed =
-        parse::parse(&bytes, format).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let (db, master) = crate::startup::store::open_existing(settings).await?;
-    let now = vneid_core::Clock::now(&vneid_core::SystemClock);
-    let report = vneid_directory::import::import(&db, &master, &parsed, options, now).await?;
-    audit_import(&db, &report, "", "cli", now).await?;
-    Ok(report)
+    parse::parse(&bytes, format).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// `gateway report readiness`: the report from the configured database.
-pub async fn readiness_cli(
-    settings: &crate::config::Settings,
-    pii: bool,
-) -> anyhow::Result<ReadinessReport> {
-    let (db, master) = crate::startup::store::open_existing(settings).await?;
-    Ok(readiness_report(
-        &db,
-        &master,
-        &settings.policy.vneid_login_idp,
-        pii,
-        vneid_core::Clock::now(&vneid_core::SystemClock),
-    )
-    .await?)
+/// `gateway directory import FILE`, second half: imports what [`read_file`] parsed and audits
+/// the import (via `cli`).
+pub async fn import_parsed(
+    db: &Database,
+    master: &MasterKey,
+    parsed: &vneid_directory::parse::Parsed,
+    options: ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let now = vneid_core::Clock::now(&vneid_core::SystemClock);
+    let report = vneid_directory::import::import(db, master, parsed, options, now).await?;
+    audit_import(db, &report, "", "cli", now).await?;
+    Ok(report)
 }
 
 /// The import report for people at a terminal: one line per rejected row and per flagged

@@ -105,24 +105,3 @@ impl Ephemeral for Counted {
         self.inner.backend()
     }
 }
-
-/// Every `every`: purges expired entries of the in-memory store and gives their memory back
-/// (a flood's entries leave as soon as they expire, not at the next write), and sets the
-/// `vneid_ephemeral_entries` gauge. Nothing to do with Redis, which expires keys itself.
-pub fn spawn_housekeeping(state: actix_web::web::Data<crate::state::AppState>, every: Duration) {
-    if state.ephemeral.entries().is_none() {
-        return;
-    }
-    actix_web::rt::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            state.ephemeral.purge_expired().await;
-            if let Some(n) = state.ephemeral.entries() {
-                state
-                    .metrics
-                    .ephemeral_entries
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
-            }
-        }
-    });
-}

@@ -17,6 +17,7 @@ pub mod http;
 pub mod login;
 pub mod metrics;
 pub mod oauth;
+pub mod pages;
 pub mod params;
 pub mod ratelimit;
 pub mod revocation;

@@ -73,6 +73,26 @@ pub fn grant_until(state: &AppState) -> DateTime<Utc> {
         + chrono::Duration::seconds(1)
 }
 
+/// Makes every access token of a grant (client + session) inactive at introspection and
+/// userinfo until it would have expired anyway, durably. `client_id` `*` means every client.
+pub async fn revoke_grant(
+    state: &AppState,
+    client_id: &str,
+    sid: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    revoke(
+        state,
+        &[Revoked::Grant {
+            client: client_id,
+            sid,
+        }],
+        reason,
+        grant_until(state),
+    )
+    .await
+}
+
 /// Whether any of `what` is revoked. One ephemeral round trip when the cache is whole.
 pub async fn is_revoked(state: &AppState, what: &[Revoked<'_>]) -> Result<bool, StoreError> {
     let keys: Vec<String> = what.iter().map(Revoked::key).collect();

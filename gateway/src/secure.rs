@@ -4,8 +4,8 @@
 use vneid_tokens::random_token;
 
 /// A fresh random value from the OS CSPRNG (`bytes` × 8 bits), base64url.
-pub fn fresh_token(bytes: usize) -> Result<String, crate::login::ServiceError> {
-    random_token(bytes).map_err(|e| crate::login::ServiceError::Internal(e.to_string()))
+pub fn fresh_token(bytes: usize) -> Result<String, crate::errors::ServiceError> {
+    random_token(bytes).map_err(|e| crate::errors::ServiceError::Internal(e.to_string()))
 }
 
 /// Compares two byte strings without an early exit on the first difference.

@@ -14,8 +14,8 @@ use vneid_directory::report::{self, ReadinessReport};
 use crate::config::{ClientAuthMethod, ClientSettings};
 use crate::directory::ConsoleAccess;
 use crate::errors::PageError;
-use crate::http::pages::page;
 use crate::login::{codes, session, SESSION_COOKIE};
+use crate::pages::page;
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -121,7 +121,7 @@ async fn readiness(req: HttpRequest, state: Data) -> Result<HttpResponse, PageEr
     Ok(match viewer(&req, &state).await? {
         Viewer::Anonymous => login_page(),
         Viewer::Refused(why) => {
-            crate::http::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
+            crate::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
         }
         Viewer::Allowed { username } => {
             let r = report_for(&state).await?;
@@ -258,7 +258,7 @@ async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
     let params = match Params::parse(req.query_string().as_bytes()) {
         Ok(p) => p,
         Err(_) => {
-            return crate::http::pages::error_page(
+            return crate::pages::error_page(
                 StatusCode::BAD_REQUEST,
                 "Yêu cầu không hợp lệ",
                 "Đường dẫn không hợp lệ.",
@@ -270,7 +270,7 @@ async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
         None => false,
     };
     if !known {
-        return crate::http::pages::error_page(
+        return crate::pages::error_page(
             StatusCode::BAD_REQUEST,
             "Phiên đăng nhập đã hết hạn",
             "Vui lòng mở lại trang quản trị và đăng nhập lại.",
@@ -283,7 +283,7 @@ async fn callback(req: HttpRequest, state: Data) -> HttpResponse {
             .insert_header((header::LOCATION, "/admin/readiness"))
             .finish();
     }
-    crate::http::pages::error_page(
+    crate::pages::error_page(
         StatusCode::FORBIDDEN,
         "Đăng nhập không thành công",
         params

@@ -130,11 +130,12 @@ pub fn import_directory(args: ImportFile) -> Result<(), String> {
         dry_run,
         allow_partial,
     };
+    let parsed = crate::directory::read_file(&file).map_err(|e| format!("{e:#}"))?;
     let report = runtime()?.block_on(async {
-        crate::directory::import_file(&settings, &file, options)
-            .await
-            .map_err(|e| format!("{e:#}"))
-    })?;
+        let (db, master) = startup::store::open_existing(&settings).await?;
+        crate::directory::import_parsed(&db, &master, &parsed, options).await
+    });
+    let report = report.map_err(|e| format!("{e:#}"))?;
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");
@@ -163,10 +164,12 @@ pub fn readiness(args: ReadinessReport) -> Result<(), String> {
     }
     let settings = load(config.as_ref())?;
     let report = runtime()?.block_on(async {
-        crate::directory::readiness_cli(&settings, pii)
-            .await
-            .map_err(|e| format!("{e:#}"))
-    })?;
+        let (db, master) = startup::store::open_existing(&settings).await?;
+        let now = vneid_core::Clock::now(&vneid_core::SystemClock);
+        let idp = &settings.policy.vneid_login_idp;
+        anyhow::Ok(crate::directory::readiness_report(&db, &master, idp, pii, now).await?)
+    });
+    let report = report.map_err(|e| format!("{e:#}"))?;
     if format == "csv" {
         print!("{}", vneid_directory::report::readiness_csv(&report));
     } else {

@@ -4,12 +4,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{pages, redirect, request_id};
+use super::{redirect, request_id};
 use crate::cookies;
 use crate::errors::PageError;
 use crate::login::authorize::{self, AuthorizeOutcome};
 use crate::login::callback::{self, Callback, CallbackError, CallbackOutcome};
 use crate::login::SESSION_COOKIE;
+use crate::pages;
 use crate::params::Params;
 use crate::state::AppState;
 

@@ -3,11 +3,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::pages;
 use super::request_id;
 use crate::errors::PageError;
 use crate::login::logout::{self, LogoutOutcome, LogoutRequest};
 use crate::login::SESSION_COOKIE;
+use crate::pages;
 use crate::params::Params;
 use crate::state::AppState;
 

@@ -10,7 +10,6 @@ pub mod authorize;
 pub mod discovery;
 pub mod logout;
 pub mod ops;
-pub mod pages;
 pub mod throttle;
 pub mod token;
 pub mod userinfo;

@@ -3,7 +3,8 @@
 
 use super::request::{self, Invalid};
 use super::upstream::{self, StartError, StartedLogin};
-use super::{codes, error_redirect, session, ServiceError};
+use super::{codes, error_redirect, session};
+use crate::errors::ServiceError;
 use crate::state::AppState;
 
 /// How an authorization request is answered.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vneid_store::{AuditEvent, StoreError};
 
-use super::{from_json, redirect_with, to_json, ttl, AuthRequest, Authentication, ServiceError};
+use super::{from_json, redirect_with, to_json, ttl, AuthRequest, Authentication};
+use crate::errors::ServiceError;
 use crate::revocation::{self, Revoked};
 use crate::state::AppState;
 

@@ -9,8 +9,8 @@ use vneid_store::AuditEvent;
 use vneid_tokens::{IdTokenClaims, LogoutTokenClaims, TYP_ID_TOKEN, TYP_LOGOUT_TOKEN};
 
 use super::session::{self, Session};
-use super::ServiceError;
 use crate::clients::Client;
+use crate::errors::ServiceError;
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -153,7 +153,7 @@ async fn end(
         .db
         .revoke_refresh_families_by_sid(&session.auth.sid, "logout", state.clock.now())
         .await?;
-    crate::oauth::revoke_grant(state, "*", &session.auth.sid, "logout").await?;
+    crate::revocation::revoke_grant(state, "*", &session.auth.sid, "logout").await?;
     notify_backchannel(state.clone(), session);
     Ok(())
 }

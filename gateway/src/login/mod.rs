@@ -26,9 +26,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use vneid_core::AssuranceLevel;
-use vneid_store::StoreError;
+
 use vneid_upstream::PendingUpstream;
 
+use crate::errors::ServiceError;
 use crate::state::AppState;
 
 pub use crate::cookies::SESSION as SESSION_COOKIE;
@@ -79,15 +80,6 @@ pub struct PendingLogin {
     /// Keyed hash of the binding cookie set in the browser that started the login: the callback
     /// is accepted only from that browser (no login CSRF, no session swap).
     pub binding_hash: String,
-}
-
-/// Service failures that are not the person's or the portal's doing.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
 }
 
 /// Builds `redirect_uri?k=v…` keeping any query the registered URI already has.

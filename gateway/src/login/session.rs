@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{from_json, to_json, ttl, AuthRequest, Authentication, ServiceError};
+use super::{from_json, to_json, ttl, AuthRequest, Authentication};
+use crate::errors::ServiceError;
 use crate::state::AppState;
 
 /// Ephemeral namespace of sessions.

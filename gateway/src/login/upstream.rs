@@ -1,8 +1,9 @@
 //! Sending a person to an upstream: the pending login is kept under the upstream `state` for
 //! `tokens.login_ttl`, bound to this browser by a secret whose keyed hash it carries.
 
-use super::{to_json, ttl, AuthRequest, PendingLogin, ServiceError, NS_LOGIN};
+use super::{to_json, ttl, AuthRequest, PendingLogin, NS_LOGIN};
 use crate::clients::Client;
+use crate::errors::ServiceError;
 use crate::state::AppState;
 
 /// Domain of the keyed hash of a login-binding cookie's value.

@@ -126,7 +126,7 @@ pub async fn revoke(
                 .db
                 .revoke_refresh_family(&f.family_id, "revoked", state.clock.now())
                 .await?;
-            revoke_grant(state, &f.client_id, &f.sid, "revoked").await?;
+            revocation::revoke_grant(state, &f.client_id, &f.sid, "revoked").await?;
         }
         return Ok(());
     }
@@ -138,26 +138,6 @@ pub async fn revoke(
         }
     }
     Ok(())
-}
-
-/// Makes every access token of a grant (client + session) inactive at introspection and
-/// userinfo until it would have expired anyway, durably. `client_id` `*` means every client.
-pub async fn revoke_grant(
-    state: &AppState,
-    client_id: &str,
-    sid: &str,
-    reason: &str,
-) -> Result<(), vneid_store::StoreError> {
-    revocation::revoke(
-        state,
-        &[Revoked::Grant {
-            client: client_id,
-            sid,
-        }],
-        reason,
-        revocation::grant_until(state),
-    )
-    .await
 }
 
 /// `/userinfo`: the claims the access token's scopes release.

@@ -10,7 +10,7 @@ use vneid_store::{AuditEvent, NewRefreshFamily, RotateOutcome};
 use vneid_tokens::{AccessTokenClaims, Audience, TYP_ACCESS_TOKEN};
 
 use super::mint::{mint, secs, Grant};
-use super::{authenticate_client, revoke_grant, NS_REFRESH};
+use super::{authenticate_client, NS_REFRESH};
 use crate::client_ip::ClientIp;
 use crate::clients::Client;
 use crate::config::{GRANT_TYPES, PERSON_SCOPES};
@@ -18,6 +18,7 @@ use crate::errors::OAuthError;
 use crate::login::codes::{self, Redeemed};
 use crate::login::Authentication;
 use crate::params::Params;
+use crate::revocation::revoke_grant;
 use crate::state::AppState;
 
 /// Ephemeral namespace of the answer to a refresh, kept for the grace window.

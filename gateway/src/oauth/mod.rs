@@ -8,7 +8,7 @@ mod client_auth;
 mod grants;
 mod mint;
 
-pub use access::{introspect, live_access_token, revoke, revoke_grant, userinfo};
+pub use access::{introspect, live_access_token, revoke, userinfo};
 pub use client_auth::authenticate_client;
 pub use grants::{pkce_matches, token};
 

@@ -10,12 +10,10 @@ use vneid_upstream::{Upstream, UpstreamConfig};
 
 use crate::admin::console;
 use crate::config::Settings;
-use crate::demo;
+use crate::demo::{self, DEMO_CLIENT};
 
 /// The id of the built-in upstream in the embedded default.
 pub const EMBEDDED_UPSTREAM: &str = "vneid";
-/// The demo portal's client id.
-pub const DEMO_CLIENT: &str = "demo";
 
 /// Adds the simulator as the upstream (when it is enabled and none is configured) and the
 /// built-in clients of the demo portal and of the console (unless configured by hand).

@@ -24,7 +24,7 @@ use vneid_core::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::state::AppState;
 
-pub use embedded::{DEMO_CLIENT, EMBEDDED_UPSTREAM};
+pub use embedded::EMBEDDED_UPSTREAM;
 pub use keys::{load_keys, rotate, Rotation};
 pub use routes::CSP;
 

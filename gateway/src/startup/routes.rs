@@ -4,7 +4,8 @@ use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpResponse};
 use vneid_simulator::Simulator;
 
-use crate::http::{authorize, discovery, logout, ops, pages, throttle, token, userinfo};
+use crate::http::{authorize, discovery, logout, ops, throttle, token, userinfo};
+use crate::pages;
 use crate::state::AppState;
 use crate::{admin, demo, telemetry};
 
