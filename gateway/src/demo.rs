@@ -114,8 +114,9 @@ async fn start(state: web::Data<AppState>) -> HttpResponse {
     else {
         return demo_error("Không tạo được mã ngẫu nhiên.");
     };
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
     let Ok(saved) = serde_json::to_string(&DemoLogin {
         nonce: nonce.clone(),
         verifier,

@@ -158,7 +158,7 @@ pub fn ensure_master_key(dir: &std::path::Path) -> std::path::PathBuf {
     let key = dir.join("master.key");
     if !key.exists() {
         let mut b = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut b).unwrap();
         std::fs::write(&key, base64::engine::general_purpose::STANDARD.encode(b)).unwrap();
     }
     key
@@ -248,8 +248,9 @@ pub fn pkce() -> Pkce {
         "verifier-{}-0123456789abcdefghijklmnopqrstuvwxyz",
         rand_hex()
     );
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
     Pkce {
         verifier,
         challenge,
@@ -258,7 +259,7 @@ pub fn pkce() -> Pkce {
 
 pub fn rand_hex() -> String {
     let mut b = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut b).unwrap();
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -3,13 +3,11 @@
 //! Deliberately independent of the gateway's token code (no `jsonwebtoken`), so that a bug in one
 //! cannot hide the same bug in the other.
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rand::rngs::OsRng;
-use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding, Signer as _};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -20,32 +18,31 @@ use crate::SimulatorError;
 pub(crate) struct SignError(String);
 
 pub(crate) struct JwsSigner {
-    key: SigningKey<Sha256>,
+    key: KeyPair,
+    rng: SystemRandom,
     kid: String,
     n: String,
     e: String,
 }
 
 impl JwsSigner {
-    /// A fresh RSA-2048 key from the OS random generator.
+    /// A fresh RSA-2048 key from the OS random generator (aws-lc-rs).
     pub(crate) fn generate() -> Result<Self, SimulatorError> {
-        let private =
-            RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| SimulatorError::Key(e.to_string()))?;
-        Ok(Self::from_key(private))
-    }
-
-    pub(crate) fn from_key(private: RsaPrivateKey) -> Self {
-        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+        let key =
+            KeyPair::generate(KeySize::Rsa2048).map_err(|e| SimulatorError::Key(e.to_string()))?;
+        let public: PublicKeyComponents<Vec<u8>> = key.public_key().into();
+        let n = URL_SAFE_NO_PAD.encode(&public.n);
+        let e = URL_SAFE_NO_PAD.encode(&public.e);
         // RFC 7638 thumbprint: the required members in lexicographic order, no whitespace.
         let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
-        Self {
-            key: SigningKey::<Sha256>::new(private),
+        Ok(Self {
+            key,
+            rng: SystemRandom::new(),
             kid,
             n,
             e,
-        }
+        })
     }
 
     #[cfg(test)]
@@ -77,13 +74,18 @@ impl JwsSigner {
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(claims)
         );
-        let signature = self
-            .key
-            .try_sign(signing_input.as_bytes())
+        let mut signature = vec![0; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                signing_input.as_bytes(),
+                &mut signature,
+            )
             .map_err(|e| SignError(e.to_string()))?;
         Ok(format!(
             "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+            URL_SAFE_NO_PAD.encode(signature)
         ))
     }
 }
@@ -91,9 +93,7 @@ impl JwsSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::signature::Verifier;
-    use rsa::{BigUint, RsaPublicKey};
+    use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 
     #[test]
     fn signed_token_verifies_with_the_published_key_only() {
@@ -109,19 +109,19 @@ mod tests {
         assert_eq!(header["kid"], signer.kid());
 
         let jwk = &signer.jwks()["keys"][0];
-        let n =
-            BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap());
-        let e =
-            BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap());
-        let public = RsaPublicKey::new(n, e).unwrap();
-        assert_eq!(public.n().bits(), 2048);
-        let verifier = VerifyingKey::<Sha256>::new(public);
-        let sig =
-            Signature::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().as_slice()).unwrap();
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+        assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        let public = RsaPublicKeyComponents { n: &n, e: &e };
+        let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         let input = format!("{}.{}", parts[0], parts[1]);
-        assert!(verifier.verify(input.as_bytes(), &sig).is_ok());
+        assert!(public
+            .verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
+            .is_ok());
         let tampered = format!("{}.{}x", parts[0], parts[1]);
-        assert!(verifier.verify(tampered.as_bytes(), &sig).is_err());
+        assert!(public
+            .verify(&RSA_PKCS1_2048_8192_SHA256, tampered.as_bytes(), &sig)
+            .is_err());
     }
 
     #[test]

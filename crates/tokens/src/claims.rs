@@ -169,10 +169,10 @@ impl AccessTokenClaims {
 /// common providers use) is SHA-512 (32 bytes kept).
 pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     let (algorithm, keep) = match alg {
-        SigningAlg::RS256 | SigningAlg::ES256 => (&ring::digest::SHA256, 16),
-        SigningAlg::EdDSA => (&ring::digest::SHA512, 32),
+        SigningAlg::RS256 | SigningAlg::ES256 => (&aws_lc_rs::digest::SHA256, 16),
+        SigningAlg::EdDSA => (&aws_lc_rs::digest::SHA512, 32),
     };
-    let digest = ring::digest::digest(algorithm, access_token.as_bytes());
+    let digest = aws_lc_rs::digest::digest(algorithm, access_token.as_bytes());
     let bytes = digest.as_ref();
     URL_SAFE_NO_PAD.encode(bytes.get(..keep).unwrap_or(bytes))
 }

@@ -1,11 +1,11 @@
 //! The key set in force at a given time: which keys are published in the JWKS, which one
 //! signs, and signing and verifying our own tokens.
 
+use aws_lc_rs::rand::SystemRandom;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{DecodingKey, Validation};
-use ring::rand::SystemRandom;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -27,7 +27,7 @@ pub const TYP_LOGOUT_TOKEN: &str = "logout+jwt";
 /// `public_jwk` column is checked, never believed, so a row written into the database by
 /// someone without the master key cannot make the gateway accept a forged token.
 ///
-/// Signing uses the key pair ring parsed once when the set was built; verification goes through
+/// Signing uses the key pair aws-lc-rs parsed once when the set was built; verification goes through
 /// `jsonwebtoken` with decoding keys built once from the public components, so every test that
 /// signs and verifies also checks our JWS encoding against an independent implementation.
 pub struct KeySet {

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{aead, hkdf, hmac};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::{aead, hkdf, hmac};
 use secrecy::{ExposeSecret, SecretBox};
 
 use crate::error::CryptoError;

@@ -19,7 +19,7 @@ const USER_AGENT: &str = concat!("vneid-gateway/", env!("CARGO_PKG_VERSION"));
 /// The one outgoing HTTP client the gateway shares between upstreams: `timeout` for the whole
 /// request, a connect timeout of at most 5 s, no redirects followed (a redirect from an
 /// upstream endpoint is an error, not a hop to somewhere else: no SSRF through redirects),
-/// rustls, a `vneid-gateway/<version>` User-Agent, no cookie store.
+/// rustls on aws-lc-rs, a `vneid-gateway/<version>` User-Agent, no cookie store.
 ///
 /// Building can only fail when the TLS backend cannot start; then the error is logged and a
 /// client with only the redirect policy set is returned (which reqwest builds the same way, so
@@ -37,7 +37,6 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 /// [`http_client`], returning the builder's error.
 pub fn try_http_client(timeout: Duration) -> Result<reqwest::Client, UpstreamError> {
     reqwest::Client::builder()
-        .use_rustls_tls()
         .timeout(timeout)
         .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
         .redirect(Policy::none())
@@ -101,4 +100,27 @@ pub(crate) async fn fetch(
         content_type,
         body,
     })
+}
+
+/// The `oauth2` crate's HTTP hook: its token request goes out through the shared client with
+/// the same limits as every other upstream call (timeouts, no redirects, a capped body).
+pub(crate) async fn oauth2_send(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, UpstreamError> {
+    let (parts, body) = request.into_parts();
+    let builder = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body);
+    let fetched = fetch(builder, "token").await?;
+    let mut response = oauth2::HttpResponse::new(fetched.body);
+    *response.status_mut() = fetched.status;
+    if let Some(value) = fetched
+        .content_type
+        .and_then(|ct| reqwest::header::HeaderValue::from_str(&ct).ok())
+    {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    Ok(response)
 }

@@ -393,7 +393,7 @@ impl Upstream {
         client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
-            .request_async(&self.inner.http)
+            .request_async(&|request| http::oauth2_send(&self.inner.http, request))
             .await
             .map_err(token_error)
     }
@@ -467,18 +467,13 @@ impl Upstream {
 }
 
 /// oauth2's error → ours. Nothing of the response body is kept: it may hold tokens.
-fn token_error(
-    e: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>,
-) -> UpstreamError {
+fn token_error(e: RequestTokenError<UpstreamError, BasicErrorResponse>) -> UpstreamError {
     match e {
         RequestTokenError::ServerResponse(r) => UpstreamError::TokenEndpoint {
             error: bounded(r.error().as_ref(), 64),
             description: r.error_description().map(|d| bounded(d, 200)),
         },
-        RequestTokenError::Request(oauth2::HttpClientError::Reqwest(e)) => {
-            UpstreamError::http("token", *e)
-        }
-        RequestTokenError::Request(other) => UpstreamError::http_other("token", other.to_string()),
+        RequestTokenError::Request(e) => e,
         RequestTokenError::Parse(e, _body) => UpstreamError::TokenResponse(format!(
             "malformed response (at `{}`, {:?})",
             e.path(),

@@ -34,7 +34,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     {
         return false;
     }
-    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
     crate::secure::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }

@@ -4,14 +4,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use chrono::{DateTime, Utc};
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{
+use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
     RSA_PKCS1_SHA256,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +133,7 @@ impl JwkKey {
                 )
             }
         };
-        let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
         URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 }
@@ -178,7 +180,7 @@ impl PublicJwk {
 
 /// A private signing key with its algorithm, key id and public JWK.
 ///
-/// Holds the PKCS#8 DER (zeroed on drop, never printed) and the key pair parsed once by ring,
+/// Holds the PKCS#8 DER (zeroed on drop, never printed) and the key pair parsed once by aws-lc-rs,
 /// which signs. Made by [`generate_signing_key`] or [`MasterKey::open_signing_key`]. `Debug`
 /// redacts the private key.
 pub struct SigningKey {
@@ -189,7 +191,7 @@ pub struct SigningKey {
     jwk: PublicJwk,
 }
 
-/// The private key parsed by ring: parsing checks the key and is not cheap (an RSA key's CRT
+/// The private key parsed by aws-lc-rs: parsing checks the key and is not cheap (an RSA key's CRT
 /// values, the public point of a P-256 or Ed25519 key), so it is done once per key.
 enum KeyPair {
     Rsa(RsaKeyPair),
@@ -244,7 +246,7 @@ impl SigningKey {
         let failed = || TokenError::Signing(format!("{} signing failed", self.alg));
         match &self.pair {
             KeyPair::Rsa(pair) => {
-                let mut signature = vec![0; pair.public().modulus_len()];
+                let mut signature = vec![0; pair.public_modulus_len()];
                 pair.sign(&RSA_PKCS1_SHA256, rng, message, &mut signature)
                     .map_err(|_| failed())?;
                 Ok(signature)
@@ -257,7 +259,7 @@ impl SigningKey {
         }
     }
 
-    /// Parses and checks PKCS#8 DER for `alg` with ring, and derives the public JWK and kid.
+    /// Parses and checks PKCS#8 DER for `alg` with aws-lc-rs, and derives the public JWK and kid.
     fn from_pkcs8(
         alg: SigningAlg,
         pkcs8: Vec<u8>,
@@ -280,12 +282,12 @@ impl SigningKey {
     }
 }
 
-/// Parses the private key with ring (which checks it) and returns it with its public part.
+/// Parses the private key with aws-lc-rs (which checks it) and returns it with its public part.
 fn parse_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<(KeyPair, JwkKey), String> {
     match alg {
         SigningAlg::RS256 => {
             let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| format!("RSA key: {e}"))?;
-            let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+            let public: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
             let key = JwkKey::Rsa {
                 n: URL_SAFE_NO_PAD.encode(&public.n),
                 e: URL_SAFE_NO_PAD.encode(&public.e),
@@ -293,12 +295,8 @@ fn parse_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<(KeyPair, JwkKey), Strin
             Ok((KeyPair::Rsa(pair), key))
         }
         SigningAlg::ES256 => {
-            let pair = EcdsaKeyPair::from_pkcs8(
-                &ECDSA_P256_SHA256_FIXED_SIGNING,
-                pkcs8,
-                &SystemRandom::new(),
-            )
-            .map_err(|e| format!("P-256 key: {e}"))?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .map_err(|e| format!("P-256 key: {e}"))?;
             // Uncompressed point: 0x04 ‖ x (32) ‖ y (32).
             let key = match pair.public_key().as_ref() {
                 [0x04, xy @ ..] if xy.len() == 64 => {
@@ -327,10 +325,10 @@ fn parse_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<(KeyPair, JwkKey), Strin
 
 /// Generates a new signing key, created at `now`.
 ///
-/// RS256: RSA-2048 (public exponent 65537) with the `rsa` crate, fed by the OS random number
-/// generator, exported as PKCS#8 DER. ES256 and EdDSA: ring's PKCS#8 generators. Every key is
-/// then parsed back with ring, which checks it. RSA generation takes tens to hundreds of
-/// milliseconds: call it from a blocking context (`spawn_blocking`, the CLI).
+/// aws-lc-rs generates every key (RSA-2048 with public exponent 65537, P-256, Ed25519) from the
+/// OS random number generator, as PKCS#8 DER, and parses it back, which checks it. RSA
+/// generation takes tens to hundreds of milliseconds: call it from a blocking context
+/// (`spawn_blocking`, the CLI).
 pub fn generate_signing_key(alg: SigningAlg, now: DateTime<Utc>) -> Result<SigningKey, TokenError> {
     let rng = SystemRandom::new();
     let failed = |reason: String| TokenError::KeyGeneration { alg, reason };
@@ -349,81 +347,14 @@ pub fn generate_signing_key(alg: SigningAlg, now: DateTime<Utc>) -> Result<Signi
 }
 
 fn generate_rsa_pkcs8() -> Result<Vec<u8>, TokenError> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-
     let failed = |reason: String| TokenError::KeyGeneration {
         alg: SigningAlg::RS256,
         reason,
     };
-    let mut rng = OsRng::default();
-    let key = rsa::RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|e| failed(e.to_string()))?;
-    if rng.failed {
-        // The key was made from non-random filler bytes: throw it away.
-        return Err(TokenError::Crypto(CryptoError::Rng));
-    }
-    let der = key.to_pkcs8_der().map_err(|e| failed(e.to_string()))?;
-    Ok(der.as_bytes().to_vec())
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| failed(e.to_string()))?;
+    let der: Pkcs8V1Der<'static> = pair.as_der().map_err(|e| failed(e.to_string()))?;
+    Ok(der.as_ref().to_vec())
 }
-
-/// The OS random number generator (through ring) as the `rand_core` RNG the `rsa` crate wants.
-///
-/// `RngCore::fill_bytes` cannot report an error, so a failure is remembered in `failed` and
-/// the buffer gets distinct filler bytes (so that prime search still ends); the caller then
-/// discards whatever was generated.
-#[derive(Default)]
-struct OsRng {
-    failed: bool,
-    filler: u64,
-}
-
-impl OsRng {
-    fn fill_or_mark(&mut self, dest: &mut [u8]) -> bool {
-        if SystemRandom::new().fill(dest).is_ok() {
-            return true;
-        }
-        self.failed = true;
-        for chunk in dest.chunks_mut(8) {
-            self.filler = self.filler.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let bytes = self.filler.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        false
-    }
-}
-
-impl rsa::rand_core::RngCore for OsRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut bytes = [0u8; 4];
-        self.fill_or_mark(&mut bytes);
-        u32::from_le_bytes(bytes)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut bytes = [0u8; 8];
-        self.fill_or_mark(&mut bytes);
-        u64::from_le_bytes(bytes)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.fill_or_mark(dest);
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        if self.fill_or_mark(dest) {
-            Ok(())
-        } else {
-            Err(rsa::rand_core::Error::from(RNG_ERROR_CODE))
-        }
-    }
-}
-
-impl rsa::rand_core::CryptoRng for OsRng {}
-
-const RNG_ERROR_CODE: std::num::NonZeroU32 =
-    match std::num::NonZeroU32::new(rsa::rand_core::Error::CUSTOM_START) {
-        Some(code) => code,
-        None => std::num::NonZeroU32::MIN,
-    };
 
 /// A signing key as persisted by the store: the private key sealed under the master key with
 /// the kid as associated data, the public JWK in clear for reference.

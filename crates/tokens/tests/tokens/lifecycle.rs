@@ -80,7 +80,7 @@ fn independent_thumbprint(jwk: &serde_json::Value) -> String {
         .map(|m| ((*m).to_owned(), jwk[*m].clone()))
         .collect();
     let text = serde_json::Value::Object(canonical).to_string();
-    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 

@@ -161,8 +161,8 @@ fn verify_rejects_a_token_without_kid() {
 #[test]
 fn verify_rejects_a_token_signed_by_another_key_under_our_kid() {
     let set = set();
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(set.signing_kid().to_owned());
     let forged = jsonwebtoken::encode(

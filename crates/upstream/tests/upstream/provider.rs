@@ -6,12 +6,11 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding as _, Signer as _};
-use rsa::traits::PublicKeyParts as _;
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -25,23 +24,23 @@ pub const SUBJECT: &str = "sub-0001";
 
 pub struct Key {
     pub kid: String,
-    pub private: RsaPrivateKey,
+    pub private: KeyPair,
 }
 
 impl Key {
     fn generate(kid: &str) -> Self {
-        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
         Self {
             kid: kid.to_owned(),
-            private,
+            private: KeyPair::generate(KeySize::Rsa2048).unwrap(),
         }
     }
 
     pub fn jwk(&self) -> Value {
+        let public: PublicKeyComponents<Vec<u8>> = self.private.public_key().into();
         json!({
             "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(self.private.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(self.private.e().to_bytes_be()),
+            "n": URL_SAFE_NO_PAD.encode(&public.n),
+            "e": URL_SAFE_NO_PAD.encode(&public.e),
         })
     }
 }
@@ -55,11 +54,20 @@ fn b64json(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
 }
 
-/// An RS256 JWS made with the rsa crate.
+/// An RS256 JWS made directly with aws-lc-rs (not through jsonwebtoken, which the code under
+/// test uses to verify).
 pub fn sign_rs256(header: &Value, claims: &Value, key: &Key) -> String {
     let input = format!("{}.{}", b64json(header), b64json(claims));
-    let signature = SigningKey::<Sha256>::new(key.private.clone()).sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    let mut signature = vec![0; key.private.public_modulus_len()];
+    key.private
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 pub fn rs256(claims: &Value, key: &Key) -> String {
