@@ -1,4 +1,5 @@
-//! Throughput of the memory ephemeral store and of the login upsert on SQLite and Postgres.
+//! Throughput of the memory ephemeral store and of a login's writes (the person upsert and its
+//! audit event, `record_login`) on SQLite and Postgres.
 //!
 //! `cargo bench -p vneid-store --bench ephemeral` prints operations per second, the median of 5
 //! runs each. `BENCH_ONLY=memory`, `BENCH_ONLY=sqlite` or `BENCH_ONLY=postgres` runs one part.
@@ -12,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 use vneid_core::{Clock, FixedClock, SystemClock};
-use vneid_store::{Database, Ephemeral, LoginUpsert, MemoryEphemeral, DEFAULT_MAX_ENTRIES};
+use vneid_store::{
+    AuditEvent, Database, Ephemeral, LoginUpsert, MemoryEphemeral, DEFAULT_MAX_ENTRIES,
+};
 
 const RUNS: usize = 5;
 const TTL: Duration = Duration::from_secs(300);
@@ -153,10 +156,11 @@ impl BenchDb {
     }
 }
 
-/// `tasks` tasks each doing `per_task` upserts on `backend` (a pool of 8 connections); new
-/// people on the first pass, the same identities again (known path) on the second. Returns
-/// (new/s, known/s).
-async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f64, f64) {
+/// `tasks` tasks each doing `per_task` logins on `backend` (a pool of 8 connections); new
+/// people on the first pass, the same identities again (known path) on the second. A login is
+/// `record_login` (the person and its audit event, as the gateway's callback writes them).
+/// Returns (new/s, known/s) and the writes per commit on SQLite (the group commit's batches).
+async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f64, f64, f64) {
     let (bench_db, url) = BenchDb::new(backend).await;
     let db = Arc::new(Database::connect(&url, 8).await.unwrap());
     db.migrate().await.unwrap();
@@ -168,7 +172,8 @@ async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f
                 let db = db.clone();
                 tokio::spawn(async move {
                     for i in 0..per_task {
-                        db.upsert_person_on_login(&login(t * per_task + i, run))
+                        let event = AuditEvent::new("login", "success").level(2);
+                        db.record_login(&login(t * per_task + i, run), &event)
                             .await
                             .unwrap();
                     }
@@ -180,9 +185,12 @@ async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f
         }
         *rate = (tasks * per_task) as f64 / start.elapsed().as_secs_f64();
     }
+    let per_commit = db
+        .group_commit_stats()
+        .map_or(1.0, |s| s.writes() as f64 / s.commits().max(1) as f64);
     db.close().await;
     bench_db.drop_database().await;
-    (rates[0], rates[1])
+    (rates[0], rates[1], per_commit)
 }
 
 fn main() {
@@ -242,24 +250,27 @@ fn main() {
             if !(only.is_empty() || only == backend) {
                 continue;
             }
-            for tasks in [1, 8] {
-                let per_task = 4000 / tasks;
-                let (mut new, mut known) = (Vec::new(), Vec::new());
+            for tasks in [1, 8, 64] {
+                let per_task = 4096 / tasks;
+                let (mut new, mut known, mut batch) = (Vec::new(), Vec::new(), Vec::new());
                 for run in 0..RUNS {
-                    let (n, k) = upserts(backend, tasks, per_task, run).await;
+                    let (n, k, b) = upserts(backend, tasks, per_task, run).await;
                     new.push(n);
                     known.push(k);
+                    batch.push(b);
                 }
+                let batch = median(batch);
                 report(
-                    &format!("{backend} upsert_person_on_login, new person, {tasks} task(s)"),
+                    &format!("{backend} record_login, new person, {tasks} task(s)"),
                     new,
                     "logins/s",
                 );
                 report(
-                    &format!("{backend} upsert_person_on_login, known identity, {tasks} task(s)"),
+                    &format!("{backend} record_login, known identity, {tasks} task(s)"),
                     known,
                     "logins/s",
                 );
+                println!("{:<58} {batch:>12.1} writes per commit", "");
             }
         }
     });

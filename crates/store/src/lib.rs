@@ -20,8 +20,8 @@ pub use db::{
     UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
 };
 pub use db::{
-    AuditEvent, AuditFilter, Database, DbOptions, LoginUpsert, PersonRecord, SigningKeyRow,
-    AUDIT_LIST_MAX,
+    AuditEvent, AuditFilter, Database, DbOptions, GroupCommitStats, LoginUpsert, PersonRecord,
+    SigningKeyRow, AUDIT_LIST_MAX,
 };
 pub use db::{
     ClientRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, Revocation, RotateOutcome,

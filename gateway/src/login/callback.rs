@@ -265,33 +265,36 @@ async fn admit(
     let pid = admitted.personal_id.expose();
     let personal_id_hash = state.master.personal_id_hash(pid);
     let request_id = event.request_id.clone();
-    let person = state
-        .db
-        .upsert_person_on_login(&LoginUpsert {
-            upstream: identity.upstream.clone(),
-            subject: identity.subject.clone(),
-            personal_id_hash: Some(personal_id_hash.clone()),
-            personal_id_sealed: Some(
-                state
-                    .master
-                    .seal_personal_id(pid)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            ),
-            name: identity.name.clone(),
-            birthdate: admitted.birthdate,
-            login_idp: identity.login_idp.clone(),
-            level: admitted.level.number(),
-            at: now,
-        })
-        .await?;
     let mut event = event
-        .person_id(&person.id)
         .level(admitted.level.number())
         .subject_masked(admitted.personal_id.masked());
     if let Some(idp) = &identity.login_idp {
         event = event.login_idp(idp);
     }
-    state.db.append_audit(&event).await?;
+    // The person and the login's audit event, in one transaction (the store fills in the
+    // event's person): the answer comes once both are durable.
+    let (person, _) = state
+        .db
+        .record_login(
+            &LoginUpsert {
+                upstream: identity.upstream.clone(),
+                subject: identity.subject.clone(),
+                personal_id_hash: Some(personal_id_hash.clone()),
+                personal_id_sealed: Some(
+                    state
+                        .master
+                        .seal_personal_id(pid)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                ),
+                name: identity.name.clone(),
+                birthdate: admitted.birthdate,
+                login_idp: identity.login_idp.clone(),
+                level: admitted.level.number(),
+                at: now,
+            },
+            &event,
+        )
+        .await?;
     state.metrics.login(
         &identity.upstream,
         identity.login_idp.as_deref(),

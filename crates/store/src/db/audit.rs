@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::group::{Done, Work};
 use super::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
@@ -199,14 +200,17 @@ fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
 }
 
 impl Database {
-    /// Appends one event and returns the id it was given. There is no update or delete: the
-    /// schema refuses both.
+    /// Appends one event and returns the id it was given, once the event is durable. There is
+    /// no update or delete: the schema refuses both. On a SQLite file the event joins the next
+    /// group commit ([`super::group`]).
     #[tracing::instrument(skip_all, fields(kind = %event.kind, outcome = %event.outcome))]
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        let mut tx = Tx::begin(&self.pool).await?;
-        let id = append_audit_in(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(id)
+        match self.write(Work::Audit(Box::new(event.clone()))).await? {
+            Done::Audit(id) => Ok(id),
+            _ => Err(StoreError::Other(
+                "group commit answered another kind of write".into(),
+            )),
+        }
     }
 
     /// Events matching `filter`, newest first.

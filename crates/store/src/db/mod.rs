@@ -41,6 +41,7 @@ macro_rules! on_tx {
 mod audit;
 mod clients;
 mod directory;
+mod group;
 mod keys;
 mod migrations;
 mod people;
@@ -64,6 +65,7 @@ pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
     UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
 };
+pub use group::GroupCommitStats;
 pub use keys::SigningKeyRow;
 pub use people::{LoginUpsert, PersonRecord};
 pub use refresh::{NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
@@ -125,6 +127,8 @@ impl std::fmt::Debug for DbOptions {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
+    /// The writer thread of a SQLite file's group commits ([`group`]).
+    group: Option<group::GroupWriter>,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +206,7 @@ impl Database {
             .await?;
         Ok(Self {
             pool: Pool::Postgres(pool),
+            group: None,
         })
     }
 
@@ -211,7 +216,8 @@ impl Database {
             .map_err(|e| StoreError::Config(format!("database.url: {e}")))?
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
-        let pool = if sqlite_url_is_memory(url) {
+        let memory = sqlite_url_is_memory(url);
+        let pool = if memory {
             // Every connection to an in-memory database would otherwise see its own empty
             // database (or fight over a shared cache); one connection that never idles out
             // keeps it whole and alive for the pool's lifetime.
@@ -248,8 +254,16 @@ impl Database {
                 .connect_with(options)
                 .await?
         };
+        // An in-memory database (tests) commits each write on its own: there is no disk to wait
+        // for.
+        let group = if memory {
+            None
+        } else {
+            Some(group::GroupWriter::start(pool.clone())?)
+        };
         Ok(Self {
             pool: Pool::Sqlite(pool),
+            group,
         })
     }
 

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{from_date_text, lost_a_race, to_date_text, to_unix, Database, Tx};
+use super::group::{Done, Work};
+use super::{from_date_text, to_date_text, to_unix, AuditEvent, Database, Tx};
 use crate::StoreError;
 
 /// What a successful upstream login tells the store about a person. Its `Debug` output leaves
@@ -95,17 +96,6 @@ fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreE
     })
 }
 
-/// How many times a login upsert is tried when a concurrent login of the same person won a
-/// race (a unique constraint fired, the identity appeared between our steps, or Postgres
-/// aborted us for a deadlock or a serialization failure).
-const UPSERT_ATTEMPTS: usize = 8;
-
-enum Attempt {
-    Done(PersonRecord),
-    /// Lost a race with a concurrent login; the transaction was rolled back. Try again.
-    Retry,
-}
-
 impl Database {
     /// Records a successful upstream login and returns the person it belongs to, in one
     /// transaction:
@@ -123,38 +113,41 @@ impl Database {
     /// statement sees what committed before it, so the loser finds the winner's row. Every path
     /// writes the upstream identity before the person, so concurrent logins of one human queue
     /// instead of deadlocking; should Postgres still abort one (`40P01` deadlock, `40001`
-    /// serialization failure), it is rolled back and retried like a lost race.
+    /// serialization failure), it is rolled back and retried like a lost race. On a SQLite file
+    /// the write joins the next group commit ([`super::group`]).
     ///
     /// Fails with [`StoreError::Conflict`] when a known identity's person is on record with a
     /// *different* personal ID number than this login reports: the account would otherwise be
     /// handed to someone else, so the login must be refused, not silently re-bound.
-    #[tracing::instrument(skip_all, fields(upstream = %login.upstream, created))]
+    #[tracing::instrument(skip_all, fields(upstream = %login.upstream))]
     pub async fn upsert_person_on_login(
         &self,
         login: &LoginUpsert,
     ) -> Result<PersonRecord, StoreError> {
-        let mut last_err = None;
-        for _ in 0..UPSERT_ATTEMPTS {
-            let result = match Tx::begin(&self.pool).await {
-                Ok(tx) => upsert_attempt(tx, login).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(Attempt::Done(person)) => {
-                    tracing::Span::current().record("created", person.created);
-                    return Ok(person);
-                }
-                Ok(Attempt::Retry) => last_err = None,
-                Err(e) if lost_a_race(&e) => {
-                    tracing::debug!(error = %e, "login upsert lost a race; retrying");
-                    last_err = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
+        match self.write(Work::Person(Box::new(login.clone()))).await? {
+            Done::Person(person) => Ok(person),
+            _ => Err(StoreError::Other(
+                "group commit answered another kind of write".into(),
+            )),
         }
-        Err(last_err.unwrap_or_else(|| {
-            StoreError::Other("login upsert kept losing races with concurrent logins".into())
-        }))
+    }
+
+    /// [`Database::upsert_person_on_login`] and the login's audit event in one transaction:
+    /// the event is stored with the person's id, and neither is stored without the other.
+    /// Returns the person and the event's id. The answer comes only after both are durable.
+    #[tracing::instrument(skip_all, fields(upstream = %login.upstream, kind = %event.kind))]
+    pub async fn record_login(
+        &self,
+        login: &LoginUpsert,
+        event: &AuditEvent,
+    ) -> Result<(PersonRecord, i64), StoreError> {
+        let work = Work::Login(Box::new(login.clone()), Box::new(event.clone()));
+        match self.write(work).await? {
+            Done::Login(person, id) => Ok((person, id)),
+            _ => Err(StoreError::Other(
+                "group commit answered another kind of write".into(),
+            )),
+        }
     }
 
     /// The person with this id, if any.
@@ -203,19 +196,23 @@ impl Database {
     }
 }
 
-/// One try of the login upsert in `tx`. Commits on success; a dropped transaction rolls back.
+/// One try of the login upsert in `tx`, which the caller commits. `None`: a concurrent login won
+/// a race; the caller rolls back (to a savepoint, or the whole transaction) and tries again.
 ///
 /// The first statement is a write (`UPDATE upstream_identities`), so on SQLite the transaction
 /// takes the write lock up front, waiting under the busy timeout, instead of upgrading a read
 /// snapshot later (which SQLite refuses with SQLITE_BUSY regardless of the timeout). On
 /// Postgres it locks the identity row, if any, so concurrent logins of one known identity queue.
-async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, StoreError> {
+pub(super) async fn upsert_in(
+    tx: &mut Tx,
+    login: &LoginUpsert,
+) -> Result<Option<PersonRecord>, StoreError> {
     let at = to_unix(login.at);
     let level = i64::from(login.level);
     let birthdate = login.birthdate.map(to_date_text);
 
     // 1. A known upstream identity.
-    let known: Option<String> = on_tx!(&mut tx, |c| {
+    let known: Option<String> = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "UPDATE upstream_identities SET last_login = $1, level = $2, login_idp = $3 \
              WHERE upstream = $4 AND subject = $5 RETURNING person_id",
@@ -230,7 +227,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
     });
 
     if let Some(person_id) = known {
-        let stored_hash: Option<Option<String>> = on_tx!(&mut tx, |c| {
+        let stored_hash: Option<Option<String>> = on_tx!(tx, |c| {
             sqlx::query_scalar("SELECT personal_id_hash FROM people WHERE id = $1")
                 .bind(&person_id)
                 .fetch_optional(c)
@@ -256,7 +253,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                 // The person was created without an ID number; adopt this one unless it
                 // already belongs to someone else (two records of one human: left for an
                 // administrator to merge, never merged silently).
-                let taken: Option<String> = on_tx!(&mut tx, |c| {
+                let taken: Option<String> = on_tx!(tx, |c| {
                     sqlx::query_scalar("SELECT id FROM people WHERE personal_id_hash = $1")
                         .bind(new)
                         .fetch_optional(c)
@@ -278,7 +275,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                  personal_id_sealed = COALESCE($5, personal_id_sealed) \
                  WHERE id = $6 RETURNING {PERSON_COLUMNS}"
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(at)
                     .bind(login.name.as_deref())
@@ -294,7 +291,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
                  birthdate = COALESCE($3, birthdate) WHERE id = $4 RETURNING {PERSON_COLUMNS}"
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(at)
                     .bind(login.name.as_deref())
@@ -309,9 +306,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                 "upstream identity points at a missing person".into(),
             ));
         };
-        let person = person_from_row(row, false)?;
-        tx.commit().await?;
-        return Ok(Attempt::Done(person));
+        return person_from_row(row, false).map(Some);
     }
 
     // 2./3. A new upstream identity: find or create its person.
@@ -323,7 +318,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                  personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, $3, $4, $5, $6) \
                  ON CONFLICT (personal_id_hash) DO NOTHING RETURNING {PERSON_COLUMNS}"
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(&new_id)
                     .bind(at)
@@ -342,7 +337,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                  personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, NULL, $3, $4, $5) \
                  RETURNING {PERSON_COLUMNS}"
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(&new_id)
                     .bind(at)
@@ -357,8 +352,8 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
     let person = match inserted {
         Some(row) => {
             let person = person_from_row(row, true)?;
-            if !attach_identity(&mut tx, login, &person.id).await? {
-                return Ok(Attempt::Retry);
+            if !attach_identity(tx, login, &person.id).await? {
+                return Ok(None);
             }
             person
         }
@@ -366,20 +361,20 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
             // The hash is taken: the same human, seen before through another account. (On
             // Postgres the INSERT above waited for the transaction that took it to commit, and
             // this statement's fresh snapshot sees its row.)
-            let existing: Option<String> = on_tx!(&mut tx, |c| {
+            let existing: Option<String> = on_tx!(tx, |c| {
                 sqlx::query_scalar("SELECT id FROM people WHERE personal_id_hash = $1")
                     .bind(login.personal_id_hash.as_deref())
                     .fetch_optional(c)
                     .await?
             });
             let Some(person_id) = existing else {
-                return Ok(Attempt::Retry);
+                return Ok(None);
             };
             // The identity first, then the person: the order in which the known-identity path
             // above locks them. The other order deadlocks on Postgres against a concurrent
             // login of an identity of the same person.
-            if !attach_identity(&mut tx, login, &person_id).await? {
-                return Ok(Attempt::Retry);
+            if !attach_identity(tx, login, &person_id).await? {
+                return Ok(None);
             }
             let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
@@ -387,7 +382,7 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
                  personal_id_sealed = COALESCE($4, personal_id_sealed) \
                  WHERE id = $5 RETURNING {PERSON_COLUMNS}"
             );
-            let row: Option<PersonRow> = on_tx!(&mut tx, |c| {
+            let row: Option<PersonRow> = on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(at)
                     .bind(login.name.as_deref())
@@ -399,12 +394,11 @@ async fn upsert_attempt(mut tx: Tx, login: &LoginUpsert) -> Result<Attempt, Stor
             });
             match row {
                 Some(row) => person_from_row(row, false)?,
-                None => return Ok(Attempt::Retry),
+                None => return Ok(None),
             }
         }
     };
-    tx.commit().await?;
-    Ok(Attempt::Done(person))
+    Ok(Some(person))
 }
 
 /// Inserts the login's upstream identity for `person_id`. False when a concurrent login

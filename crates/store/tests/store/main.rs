@@ -11,6 +11,7 @@ mod clients;
 mod directory;
 mod ephemeral;
 mod get_many;
+mod group_commit;
 mod helpers;
 mod keys;
 mod people;
