@@ -74,7 +74,13 @@ impl Client {
     /// A whole login, from the portal's authorization request to the code exchange; the
     /// token response.
     pub(crate) async fn login(&self, gw: &Gateway, p: &LoginParams) -> anyhow::Result<Value> {
-        let verifier = format!("loadgen-{}-{}", random_hex()?, random_hex()?);
+        // RFC 7636: 43 to 128 characters.
+        let verifier = format!(
+            "loadgen-{}-{}-{}",
+            random_hex()?,
+            random_hex()?,
+            random_hex()?
+        );
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()),
         );
