@@ -155,11 +155,8 @@ fn loadgen_arguments_are_parsed_and_mistakes_name_the_argument() {
     assert!(parse_error(&["--gateway", "not a url", "--client", "a:b"]).starts_with("--gateway"));
     assert!(parse_error(&["--client", "a:b"]).starts_with("--gateway: required"));
     assert!(parse_error(&["--gateway", "http://h"]).starts_with("--client: required"));
-    assert!(parse_error(&[
-        "--gateway",
-        "http://h",
-        "--mode",
-        "client-credentials"
-    ])
-    .starts_with("--machine: required"));
+    assert!(
+        parse_error(&["--gateway", "http://h", "--mode", "client-credentials"])
+            .starts_with("--machine: required")
+    );
 }

@@ -125,10 +125,7 @@ where
         return err("--gateway: required (the gateway's base URL)".into());
     }
     if o.mode.needs_portal() && o.client.is_none() {
-        return err(format!(
-            "--client: required for --mode {}",
-            o.mode.as_str()
-        ));
+        return err(format!("--client: required for --mode {}", o.mode.as_str()));
     }
     if o.mode == Mode::ClientCredentials && o.machine.is_none() {
         return err("--machine: required for --mode client-credentials".into());

@@ -135,7 +135,9 @@ impl Client {
             self.http.post(format!("{base}/otp")).form(&form),
         )
         .await?;
-        let mut callback = redirect_target("POST upstream /otp", res).await?.to_string();
+        let mut callback = redirect_target("POST upstream /otp", res)
+            .await?
+            .to_string();
         // A load balancer would send the callback to any replica: send it to this user's.
         if let Some(issuer) = &gw.issuer {
             if let Some(rest) = callback.strip_prefix(issuer.as_str()) {
@@ -301,7 +303,9 @@ impl Jar {
 }
 
 async fn send(what: &str, req: RequestBuilder) -> anyhow::Result<Response> {
-    req.send().await.map_err(|e| anyhow!("{what}: {}", short_error(&e)))
+    req.send()
+        .await
+        .map_err(|e| anyhow!("{what}: {}", short_error(&e)))
 }
 
 /// A reqwest error with its causes, which name the real problem (connection refused...).

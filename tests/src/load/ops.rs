@@ -101,7 +101,11 @@ pub(crate) async fn run(o: &Options) -> anyhow::Result<Report> {
         users: o.users,
         seconds,
         ops,
-        ops_per_s: if seconds > 0.0 { ops as f64 / seconds } else { 0.0 },
+        ops_per_s: if seconds > 0.0 {
+            ops as f64 / seconds
+        } else {
+            0.0
+        },
         errors,
         latency: Latency::of(&mut samples),
         cpu,
