@@ -39,6 +39,7 @@ OPTIONS:
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Parsed {
     /// `--help`.
     Help,
