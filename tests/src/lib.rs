@@ -506,3 +506,5 @@ pub async fn without_hanging<T>(what: &str, fut: impl std::future::Future<Output
 }
 
 pub mod openapi;
+
+pub mod load;

@@ -15,6 +15,7 @@ mod bad_input;
 mod binary;
 mod console;
 mod directory;
+mod loadgen;
 mod login;
 mod logout;
 mod openapi;
