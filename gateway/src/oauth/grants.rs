@@ -119,14 +119,7 @@ async fn client_credentials(
         idp: None,
         login_idp: None,
     };
-    let keys = state.key_set();
-    let token = actix_web::web::block(move || keys.sign(TYP_ACCESS_TOKEN, &claims))
-        .await
-        .map_err(|_| OAuthError::server_error())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "signing failed");
-            OAuthError::server_error()
-        })?;
+    let token = super::mint::sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
     state
         .metrics
         .tokens_issued

@@ -1,4 +1,5 @@
-//! The writes every login makes (the person upsert and the audit event) and their group commit.
+//! The writes every login makes (the person upsert, the audit event, the refresh-token family)
+//! and their group commit.
 //!
 //! On a SQLite file each commit waits for the disk (`synchronous = FULL`), and SQLite takes one
 //! writer at a time, so committing every login on its own caps logins at what the disk can
@@ -22,7 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::append_audit_in;
 use super::people::upsert_in;
-use super::{lost_a_race, AuditEvent, Database, LoginUpsert, PersonRecord, Pool, Tx};
+use super::refresh::create_family_in;
+use super::{
+    lost_a_race, AuditEvent, Database, LoginUpsert, NewRefreshFamily, PersonRecord, Pool, Tx,
+};
 use crate::StoreError;
 
 /// The most writes one group commit carries.
@@ -42,6 +46,8 @@ pub(super) enum Work {
     Login(Box<LoginUpsert>, Box<AuditEvent>),
     /// [`Database::append_audit`].
     Audit(Box<AuditEvent>),
+    /// [`Database::create_refresh_family`]: the family and the hash of its first token.
+    RefreshFamily(Box<NewRefreshFamily>, String),
 }
 
 /// What a [`Work`] produced.
@@ -49,6 +55,7 @@ pub(super) enum Done {
     Person(PersonRecord),
     Login(PersonRecord, i64),
     Audit(i64),
+    RefreshFamily,
 }
 
 /// One try of `work` in `tx`. `None`: a concurrent write won a race; roll back and try again.
@@ -67,6 +74,10 @@ async fn apply(tx: &mut Tx, work: &Work) -> Result<Option<Done>, StoreError> {
             Some(Done::Login(person, id))
         }
         Work::Audit(event) => Some(Done::Audit(append_audit_in(tx, event).await?)),
+        Work::RefreshFamily(family, first_token_hash) => {
+            create_family_in(tx, family, first_token_hash).await?;
+            Some(Done::RefreshFamily)
+        }
     })
 }
 

@@ -7,6 +7,7 @@ use super::{
     revoke_families_sql, scopes_to_text, FamilyRow, NewRefreshFamily, RefreshFamily,
     RefreshTokenRecord, TokenFamilyRow,
 };
+use crate::db::group::{Done, Work};
 use crate::db::{to_unix, Database, Tx};
 use crate::StoreError;
 
@@ -16,52 +17,21 @@ impl Database {
     /// [`StoreError::Conflict`] when the family id or the token hash is already stored, or
     /// the person does not exist (nothing is written then); [`StoreError::Invalid`] for a scope
     /// that is empty or contains a space.
+    /// Durable before it returns; on a SQLite file it joins the next group commit
+    /// ([`crate::db::group`]), like the login that precedes it.
     #[tracing::instrument(skip_all, fields(family_id = %family.family_id, client_id = %family.client_id))]
     pub async fn create_refresh_family(
         &self,
         family: &NewRefreshFamily,
         first_token_hash: &str,
     ) -> Result<(), StoreError> {
-        let scopes = scopes_to_text(&family.scopes)?;
-        let mut tx = Tx::begin(&self.pool).await?;
-        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "INSERT INTO refresh_families (family_id, client_id, person_id, scopes, sid, \
-                 auth_time, level, idp, login_idp, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&family.family_id)
-            .bind(&family.client_id)
-            .bind(&family.person_id)
-            .bind(&scopes)
-            .bind(&family.sid)
-            .bind(to_unix(family.auth_time))
-            .bind(i64::from(family.level))
-            .bind(&family.idp)
-            .bind(family.login_idp.as_deref())
-            .bind(to_unix(family.created_at))
-            .bind(to_unix(family.expires_at))
-            .execute(c)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from)
-        });
-        inserted.map_err(|e| {
-            if e.is_foreign_key_violation() {
-                StoreError::Conflict("the refresh family's person does not exist".into())
-            } else {
-                conflict_if_duplicate(e, "a refresh family with this id")
-            }
-        })?;
-        insert_token(
-            &mut tx,
-            first_token_hash,
-            &family.family_id,
-            to_unix(family.created_at),
-        )
-        .await
-        .map_err(|e| conflict_if_duplicate(e, "a refresh token with this hash"))?;
-        tx.commit().await
+        let work = Work::RefreshFamily(Box::new(family.clone()), first_token_hash.to_owned());
+        match self.write(work).await? {
+            Done::RefreshFamily => Ok(()),
+            _ => Err(StoreError::Other(
+                "group commit answered another kind of write".into(),
+            )),
+        }
     }
 
     /// The family of the token with this hash, current or used, whatever the family's state
@@ -178,4 +148,50 @@ impl Database {
         });
         Ok(affected)
     }
+}
+
+/// Inserts a new family and its first token in `tx`, which the caller commits.
+pub(in crate::db) async fn create_family_in(
+    tx: &mut Tx,
+    family: &NewRefreshFamily,
+    first_token_hash: &str,
+) -> Result<(), StoreError> {
+    let scopes = scopes_to_text(&family.scopes)?;
+    let inserted: Result<(), StoreError> = on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO refresh_families (family_id, client_id, person_id, scopes, sid, \
+                 auth_time, level, idp, login_idp, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&family.family_id)
+        .bind(&family.client_id)
+        .bind(&family.person_id)
+        .bind(&scopes)
+        .bind(&family.sid)
+        .bind(to_unix(family.auth_time))
+        .bind(i64::from(family.level))
+        .bind(&family.idp)
+        .bind(family.login_idp.as_deref())
+        .bind(to_unix(family.created_at))
+        .bind(to_unix(family.expires_at))
+        .execute(c)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)
+    });
+    inserted.map_err(|e| {
+        if e.is_foreign_key_violation() {
+            StoreError::Conflict("the refresh family's person does not exist".into())
+        } else {
+            conflict_if_duplicate(e, "a refresh family with this id")
+        }
+    })?;
+    insert_token(
+        tx,
+        first_token_hash,
+        &family.family_id,
+        to_unix(family.created_at),
+    )
+    .await
+    .map_err(|e| conflict_if_duplicate(e, "a refresh token with this hash"))
 }

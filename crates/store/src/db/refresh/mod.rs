@@ -13,6 +13,8 @@
 mod families;
 mod rotate;
 
+pub(in crate::db) use families::create_family_in;
+
 use chrono::{DateTime, Utc};
 
 use super::{column_list, from_unix, Tx};
