@@ -14,6 +14,7 @@ mod families;
 mod rotate;
 
 pub(in crate::db) use families::create_family_in;
+pub(in crate::db) use rotate::{rotate_in, Rotation};
 
 use chrono::{DateTime, Utc};
 

@@ -1,5 +1,5 @@
-//! Rotation of a refresh token with reuse detection: one transaction per attempt, retried
-//! when Postgres aborts it for concurrency.
+//! Rotation of a refresh token with reuse detection: one transaction (a savepoint of a group
+//! commit on a SQLite file), retried when Postgres aborts it for concurrency.
 
 use std::time::Duration;
 
@@ -9,12 +9,9 @@ use super::{
     conflict_if_duplicate, family_columns, family_from_row, insert_token, revoke_families_sql,
     FamilyRow, RefreshFamily, RotateOutcome,
 };
-use crate::db::{from_unix, to_unix, was_aborted_for_concurrency, Database, Tx};
+use crate::db::group::{Done, Work};
+use crate::db::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
-
-/// How many times a rotation is tried when Postgres aborts it for a deadlock or a
-/// serialization failure (a rotation racing a purge or a revocation of its family).
-const ROTATE_ATTEMPTS: usize = 4;
 
 impl Database {
     /// Presents the refresh token `old_hash` on behalf of `client_id` at `now`, and makes
@@ -32,6 +29,9 @@ impl Database {
     /// second presentation is a reuse. A family is expired from its `expires_at` on.
     ///
     /// [`StoreError::Conflict`] when `new_hash` is already stored (nothing changes).
+    ///
+    /// Durable before it returns; on a SQLite file it joins the next group commit
+    /// ([`crate::db::group`]).
     #[tracing::instrument(skip(self, old_hash, new_hash), fields(outcome))]
     pub async fn rotate_refresh_token(
         &self,
@@ -41,51 +41,67 @@ impl Database {
         now: DateTime<Utc>,
         grace: Duration,
     ) -> Result<RotateOutcome, StoreError> {
-        let mut last_err = None;
-        for _ in 0..ROTATE_ATTEMPTS {
-            let result = match Tx::begin(&self.pool).await {
-                Ok(tx) => rotate_attempt(tx, old_hash, new_hash, client_id, now, grace).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if was_aborted_for_concurrency(&e) => {
-                    tracing::debug!(error = %e, "refresh rotation aborted by the database; retrying");
-                    last_err = Some(e);
-                }
-                Ok(outcome) => {
-                    let name = match &outcome {
-                        RotateOutcome::Rotated(_) => "rotated",
-                        RotateOutcome::WithinGrace { .. } => "within_grace",
-                        RotateOutcome::Reused(_) => "reused",
-                        RotateOutcome::Invalid => "invalid",
-                    };
-                    tracing::Span::current().record("outcome", name);
-                    return Ok(outcome);
-                }
-                Err(e) => return Err(e),
+        let work = Work::Rotate(Box::new(Rotation {
+            old_hash: old_hash.to_owned(),
+            new_hash: new_hash.to_owned(),
+            client_id: client_id.to_owned(),
+            now,
+            grace,
+        }));
+        let outcome = match self.write(work).await? {
+            Done::Rotated(outcome) => *outcome,
+            _ => {
+                return Err(StoreError::Other(
+                    "group commit answered another kind of write".into(),
+                ))
             }
+        };
+        let name = match &outcome {
+            RotateOutcome::Rotated(_) => "rotated",
+            RotateOutcome::WithinGrace { .. } => "within_grace",
+            RotateOutcome::Reused(_) => "reused",
+            RotateOutcome::Invalid => "invalid",
+        };
+        tracing::Span::current().record("outcome", name);
+        if let RotateOutcome::Reused(revoked) = &outcome {
+            tracing::warn!(
+                family_id = %revoked.family_id,
+                client_id = %revoked.client_id,
+                "refresh token reused after its grace period; family revoked"
+            );
         }
-        Err(last_err.unwrap_or_else(|| {
-            StoreError::Other("refresh rotation kept being aborted by the database".into())
-        }))
+        Ok(outcome)
     }
 }
 
-/// One try of a rotation in `tx`. Commits when it changed something; otherwise the dropped
-/// transaction rolls back (it only took a lock).
-async fn rotate_attempt(
-    mut tx: Tx,
-    old_hash: &str,
-    new_hash: &str,
-    client_id: &str,
-    now: DateTime<Utc>,
-    grace: Duration,
+/// A presentation of a refresh token, as [`Database::rotate_refresh_token`] takes it.
+pub(in crate::db) struct Rotation {
+    pub old_hash: String,
+    pub new_hash: String,
+    pub client_id: String,
+    pub now: DateTime<Utc>,
+    pub grace: Duration,
+}
+
+/// One try of a rotation in `tx`, which the caller commits (when nothing changed, the
+/// transaction only took a lock).
+pub(in crate::db) async fn rotate_in(
+    tx: &mut Tx,
+    rotation: &Rotation,
 ) -> Result<RotateOutcome, StoreError> {
+    let Rotation {
+        old_hash,
+        new_hash,
+        client_id,
+        now,
+        grace,
+    } = rotation;
+    let (now, grace) = (*now, *grace);
     // 1. Lock the presented token with a write that changes nothing, written once for both
     //    backends (SQLite has no SELECT … FOR UPDATE). On SQLite it takes the write lock up
     //    front; on Postgres it locks the row, waits for a concurrent rotation of the same token
     //    to end, and RETURNING gives the row as that one left it.
-    let token: Option<(String, Option<i64>, Option<String>)> = on_tx!(&mut tx, |c| {
+    let token: Option<(String, Option<i64>, Option<String>)> = on_tx!(tx, |c| {
         sqlx::query_as(
             "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 \
              RETURNING family_id, used_at, replaced_by",
@@ -99,19 +115,19 @@ async fn rotate_attempt(
     };
 
     // 2. Its family: another client's, revoked or expired → Invalid, nothing changes.
-    let Some(family) = family_in_tx(&mut tx, &family_id).await? else {
+    let Some(family) = family_in_tx(tx, &family_id).await? else {
         return Err(StoreError::Corrupt(
             "a refresh token points at a missing family".into(),
         ));
     };
-    if family.client_id != client_id || !family.is_active(now) {
+    if family.client_id != *client_id || !family.is_active(now) {
         return Ok(RotateOutcome::Invalid);
     }
 
     // 3. Current → rotate.
     let Some(used_at) = used_at else {
         let now_secs = to_unix(now);
-        on_tx!(&mut tx, |c| {
+        on_tx!(tx, |c| {
             sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE token_hash = $3",
             )
@@ -121,10 +137,9 @@ async fn rotate_attempt(
             .execute(c)
             .await?;
         });
-        insert_token(&mut tx, new_hash, &family_id, now_secs)
+        insert_token(tx, new_hash, &family_id, now_secs)
             .await
             .map_err(|e| conflict_if_duplicate(e, "a refresh token with the new hash"))?;
-        tx.commit().await?;
         return Ok(RotateOutcome::Rotated(family));
     };
 
@@ -143,7 +158,7 @@ async fn rotate_attempt(
         revoke_families_sql("family_id"),
         family_columns("")
     );
-    let revoked: Option<FamilyRow> = on_tx!(&mut tx, |c| {
+    let revoked: Option<FamilyRow> = on_tx!(tx, |c| {
         sqlx::query_as(&sql)
             .bind(to_unix(now))
             .bind(RefreshFamily::REVOKED_FOR_REUSE)
@@ -155,18 +170,12 @@ async fn rotate_attempt(
         Some(row) => family_from_row(row)?,
         None => {
             // Postgres: revoked by a concurrent call since we read it. Revoked either way.
-            match family_in_tx(&mut tx, &family_id).await? {
+            match family_in_tx(tx, &family_id).await? {
                 Some(family) => family,
                 None => return Ok(RotateOutcome::Invalid),
             }
         }
     };
-    tx.commit().await?;
-    tracing::warn!(
-        family_id = %revoked.family_id,
-        client_id = %revoked.client_id,
-        "refresh token reused after its grace period; family revoked"
-    );
     Ok(RotateOutcome::Reused(revoked))
 }
 
