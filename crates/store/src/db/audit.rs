@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::group::{Done, Work};
+use super::group::{mismatched_answer, Done, Work};
 use super::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
@@ -207,9 +207,7 @@ impl Database {
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
         match self.write(Work::Audit(Box::new(event.clone()))).await? {
             Done::Audit(id) => Ok(id),
-            _ => Err(StoreError::Other(
-                "group commit answered another kind of write".into(),
-            )),
+            _ => Err(mismatched_answer()),
         }
     }
 

@@ -62,6 +62,11 @@ pub(super) enum Done {
     Rotated(Box<RotateOutcome>),
 }
 
+/// The error of a write answered with another kind of [`Done`] than its [`Work`] makes (a bug).
+pub(super) fn mismatched_answer() -> StoreError {
+    StoreError::Other("the database writer answered another kind of write".into())
+}
+
 /// One try of `work` in `tx`. `None`: a concurrent write won a race; roll back and try again.
 async fn apply(tx: &mut Tx, work: &Work) -> Result<Option<Done>, StoreError> {
     Ok(match work {

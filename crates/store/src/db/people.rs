@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::group::{Done, Work};
+use super::group::{mismatched_answer, Done, Work};
 use super::{from_date_text, to_date_text, to_unix, AuditEvent, Database, Tx};
 use crate::StoreError;
 
@@ -126,9 +126,7 @@ impl Database {
     ) -> Result<PersonRecord, StoreError> {
         match self.write(Work::Person(Box::new(login.clone()))).await? {
             Done::Person(person) => Ok(person),
-            _ => Err(StoreError::Other(
-                "group commit answered another kind of write".into(),
-            )),
+            _ => Err(mismatched_answer()),
         }
     }
 
@@ -144,9 +142,7 @@ impl Database {
         let work = Work::Login(Box::new(login.clone()), Box::new(event.clone()));
         match self.write(work).await? {
             Done::Login(person, id) => Ok((person, id)),
-            _ => Err(StoreError::Other(
-                "group commit answered another kind of write".into(),
-            )),
+            _ => Err(mismatched_answer()),
         }
     }
 

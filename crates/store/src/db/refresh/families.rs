@@ -7,7 +7,7 @@ use super::{
     revoke_families_sql, scopes_to_text, FamilyRow, NewRefreshFamily, RefreshFamily,
     RefreshTokenRecord, TokenFamilyRow,
 };
-use crate::db::group::{Done, Work};
+use crate::db::group::{mismatched_answer, Done, Work};
 use crate::db::{to_unix, Database, Tx};
 use crate::StoreError;
 
@@ -28,9 +28,7 @@ impl Database {
         let work = Work::RefreshFamily(Box::new(family.clone()), first_token_hash.to_owned());
         match self.write(work).await? {
             Done::RefreshFamily => Ok(()),
-            _ => Err(StoreError::Other(
-                "group commit answered another kind of write".into(),
-            )),
+            _ => Err(mismatched_answer()),
         }
     }
 

@@ -9,7 +9,7 @@ use super::{
     conflict_if_duplicate, family_columns, family_from_row, insert_token, revoke_families_sql,
     FamilyRow, RefreshFamily, RotateOutcome,
 };
-use crate::db::group::{Done, Work};
+use crate::db::group::{mismatched_answer, Done, Work};
 use crate::db::{from_unix, to_unix, Database, Tx};
 use crate::StoreError;
 
@@ -50,11 +50,7 @@ impl Database {
         }));
         let outcome = match self.write(work).await? {
             Done::Rotated(outcome) => *outcome,
-            _ => {
-                return Err(StoreError::Other(
-                    "group commit answered another kind of write".into(),
-                ))
-            }
+            _ => return Err(mismatched_answer()),
         };
         let name = match &outcome {
             RotateOutcome::Rotated(_) => "rotated",
