@@ -32,6 +32,9 @@ pub struct AppState {
     pub limiter: crate::ratelimit::RateLimiter,
     /// For the demo portal's back-channel calls to this gateway.
     pub http: reqwest::Client,
+    /// `/.well-known/openid-configuration`, built on the first request (nothing in it changes
+    /// while the process runs).
+    pub discovery_document: std::sync::OnceLock<actix_web::web::Bytes>,
 }
 
 /// What [`AppState::new`] is made of: the stores and keys opened by `startup`.
@@ -89,6 +92,7 @@ impl AppState {
             revocation_refill: tokio::sync::Mutex::new(()),
             limiter,
             http: p.http,
+            discovery_document: std::sync::OnceLock::new(),
             settings: p.settings,
         })
     }

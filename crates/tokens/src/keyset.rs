@@ -35,6 +35,8 @@ pub struct KeySet {
     rng: SystemRandom,
     published: Vec<Published>,
     jwks: serde_json::Value,
+    /// `jwks` serialised once, for `/jwks`.
+    jwks_json: String,
     next_transition: Option<DateTime<Utc>>,
 }
 
@@ -112,6 +114,7 @@ impl KeySet {
         let jwks = serde_json::json!({
             "keys": published.iter().map(|p| p.jwk.to_json()).collect::<Vec<_>>(),
         });
+        let jwks_json = jwks.to_string();
 
         let next_transition = records
             .iter()
@@ -131,6 +134,7 @@ impl KeySet {
             rng: SystemRandom::new(),
             published,
             jwks,
+            jwks_json,
             next_transition,
         })
     }
@@ -138,6 +142,11 @@ impl KeySet {
     /// The JWKS document: `{"keys": [...]}` with every published key, newest first.
     pub fn jwks(&self) -> serde_json::Value {
         self.jwks.clone()
+    }
+
+    /// [`KeySet::jwks`] as JSON text, serialised once when the set was built.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
     }
 
     /// The kid tokens are signed with now.

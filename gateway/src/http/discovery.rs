@@ -18,7 +18,7 @@ pub const SCOPES_SUPPORTED: [&str; 5] = [
     "offline_access",
 ];
 
-/// `GET /.well-known/openid-configuration`
+/// `Cache-Control` of discovery and the JWKS.
 fn cache_control(state: &AppState) -> String {
     format!(
         "public, max-age={}",
@@ -26,11 +26,24 @@ fn cache_control(state: &AppState) -> String {
     )
 }
 
+/// `GET /.well-known/openid-configuration`
 pub async fn discovery(state: Data) -> HttpResponse {
-    let alg = state.settings.tokens.signing_alg.as_str();
+    // Nothing in it changes while the process runs: built on the first request, then served
+    // as it is.
+    let body = state
+        .discovery_document
+        .get_or_init(|| web::Bytes::from(document(&state).to_string()))
+        .clone();
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, cache_control(&state)))
-        .json(json!({
+        .content_type(header::ContentType::json())
+        .body(body)
+}
+
+/// The OpenID configuration document.
+fn document(state: &AppState) -> serde_json::Value {
+    let alg = state.settings.tokens.signing_alg.as_str();
+    json!({
             "issuer": state.issuer,
             "authorization_endpoint": state.url("/authorize"),
             "token_endpoint": state.url("/token"),
@@ -61,12 +74,13 @@ pub async fn discovery(state: Data) -> HttpResponse {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "ui_locales_supported": ["vi"],
-        }))
+    })
 }
 
 /// `GET /jwks`
 pub async fn jwks(state: Data) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, cache_control(&state)))
-        .json(state.key_set().jwks())
+        .content_type(header::ContentType::json())
+        .body(state.key_set().jwks_json().to_owned())
 }

@@ -26,6 +26,9 @@ fn key_set_signs_with_the_newest_activated_key() {
             jwks_kids(&set.jwks()),
             vec![newer.kid.clone(), old.kid.clone()]
         );
+        // The text `/jwks` serves is the same document.
+        let served: serde_json::Value = serde_json::from_str(set.jwks_json()).unwrap();
+        assert_eq!(served, set.jwks());
     }
 }
 
