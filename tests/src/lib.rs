@@ -258,9 +258,7 @@ pub fn pkce() -> Pkce {
 }
 
 pub fn rand_hex() -> String {
-    let mut b = [0u8; 8];
-    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    load::random_hex().unwrap()
 }
 
 /// An authorization request of the test portal.
@@ -283,12 +281,7 @@ pub fn authorize_url(gw: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
 
 /// The value of the hidden form field `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page:\n{html}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
+    load::hidden(html, name).unwrap_or_else(|| panic!("no {name} in page:\n{html}"))
 }
 
 /// Where a login ended at the gateway's callback.

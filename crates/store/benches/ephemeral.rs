@@ -173,7 +173,7 @@ async fn upserts(backend: &str, tasks: usize, per_task: usize, run: usize) -> (f
                 tokio::spawn(async move {
                     for i in 0..per_task {
                         let event = AuditEvent::new("login", "success").level(2);
-                        db.record_login(&login(t * per_task + i, run), &event)
+                        db.record_login(login(t * per_task + i, run), event)
                             .await
                             .unwrap();
                     }

@@ -27,7 +27,6 @@ pub use claims::{
 pub use error::{CryptoError, TokenError};
 pub use keys::{
     generate_signing_key, JwkKey, KeyRecord, PublicJwk, SigningAlg, SigningKey, UnknownSigningAlg,
-    RSA_BITS,
 };
 pub use keyset::{KeySet, TYP_ACCESS_TOKEN, TYP_ID_TOKEN, TYP_LOGOUT_TOKEN};
 pub use master::{random_token, MasterKey, MASTER_KEY_LEN, MIN_TOKEN_BYTES};

@@ -276,7 +276,7 @@ async fn admit(
     let (person, _) = state
         .db
         .record_login(
-            &LoginUpsert {
+            LoginUpsert {
                 upstream: identity.upstream.clone(),
                 subject: identity.subject.clone(),
                 personal_id_hash: Some(personal_id_hash.clone()),
@@ -292,7 +292,7 @@ async fn admit(
                 level: admitted.level.number(),
                 at: now,
             },
-            &event,
+            event,
         )
         .await?;
     state.metrics.login(

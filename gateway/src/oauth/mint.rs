@@ -121,8 +121,8 @@ fn sign_pair(
 /// Runs `signing` with the current key set, inline on the request's worker: ES256 and EdDSA
 /// sign in tens of microseconds, an RSA-2048 signature in about 0.25 ms (aws-lc-rs). Sending
 /// RSA signatures to the blocking pool measured no faster (client_credentials with RS256 on 2
-/// cores, `scripts/bench.sh`: 3,968 against 4,022 tokens/s, medians of 3, within the noise) and
-/// costs two thread hand-offs per token. Every token the token endpoint issues is signed here.
+/// cores, `loadgen --mode client-credentials --users 16`: 3,968 against 4,022 tokens/s,
+/// medians of 3, within the noise) and costs two thread hand-offs per token. Every token the token endpoint issues is signed here.
 pub(crate) fn sign<T>(
     state: &AppState,
     signing: impl FnOnce(&KeySet) -> Result<T, TokenError>,

@@ -357,7 +357,7 @@ async fn json_if(what: &str, res: Response) -> anyhow::Result<Value> {
 }
 
 /// The value of the hidden form field `name` of a page.
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let len = html[start..].find('"')?;
@@ -365,7 +365,7 @@ fn hidden(html: &str, name: &str) -> Option<String> {
 }
 
 /// 16 random hex digits.
-fn random_hex() -> anyhow::Result<String> {
+pub(crate) fn random_hex() -> anyhow::Result<String> {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut b)
         .map_err(|_| anyhow!("the system random generator failed"))?;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use args::{parse_args, ArgError, Parsed, USAGE};
 pub use flow::Client;
+pub(crate) use flow::{hidden, random_hex};
 pub use procfs::{CpuSnapshot, ProcessMemory};
 pub use report::{CpuReport, Report};
 pub use stats::{ErrorLog, Latency};

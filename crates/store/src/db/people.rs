@@ -136,10 +136,10 @@ impl Database {
     #[tracing::instrument(skip_all, fields(upstream = %login.upstream, kind = %event.kind))]
     pub async fn record_login(
         &self,
-        login: &LoginUpsert,
-        event: &AuditEvent,
+        login: LoginUpsert,
+        event: AuditEvent,
     ) -> Result<(PersonRecord, i64), StoreError> {
-        let work = Work::Login(Box::new(login.clone()), Box::new(event.clone()));
+        let work = Work::Login(Box::new(login), Box::new(event));
         match self.write(work).await? {
             Done::Login(person, id) => Ok((person, id)),
             _ => Err(mismatched_answer()),

@@ -21,7 +21,7 @@ async fn concurrent_logins_are_each_recorded_with_their_audit_event(backend: Bac
             tokio::spawn(async move {
                 let upsert = login("dvcqg", &format!("sub-{i}"), Some(&format!("hash-{i}")));
                 let event = login_event(&format!("req-{i}"));
-                db.record_login(&upsert, &event).await.unwrap()
+                db.record_login(upsert, event).await.unwrap()
             })
         })
         .collect();
@@ -59,8 +59,8 @@ async fn concurrent_logins_are_each_recorded_with_their_audit_event(backend: Bac
 async fn a_failing_login_fails_alone_and_leaves_nothing_behind(backend: Backend) {
     let (dir, db) = migrated_db(backend).await;
     db.record_login(
-        &login("dvcqg", "known", Some("hash-known")),
-        &login_event("first"),
+        login("dvcqg", "known", Some("hash-known")),
+        login_event("first"),
     )
     .await
     .unwrap();
@@ -71,7 +71,7 @@ async fn a_failing_login_fails_alone_and_leaves_nothing_behind(backend: Backend)
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
             let upsert = login("dvcqg", &format!("sub-{i}"), Some(&format!("hash-{i}")));
-            db.record_login(&upsert, &login_event(&format!("ok-{i}")))
+            db.record_login(upsert, login_event(&format!("ok-{i}")))
                 .await
                 .map(|_| ())
         }));
@@ -81,7 +81,7 @@ async fn a_failing_login_fails_alone_and_leaves_nothing_behind(backend: Backend)
         tokio::spawn(async move {
             let mut upsert = login("dvcqg", "known", Some("hash-other"));
             upsert.at = t(3600);
-            db.record_login(&upsert, &login_event("conflict")).await
+            db.record_login(upsert, login_event("conflict")).await
         })
     };
     for task in tasks {

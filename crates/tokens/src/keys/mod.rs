@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CryptoError, TokenError};
 use crate::master::MasterKey;
 
-/// Size of generated RSA keys, in bits.
-pub const RSA_BITS: usize = 2048;
+/// Size of generated RSA keys.
+const RSA_KEY_SIZE: KeySize = KeySize::Rsa2048;
 
 /// A JWS signature algorithm the gateway signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -351,7 +351,7 @@ fn generate_rsa_pkcs8() -> Result<Vec<u8>, TokenError> {
         alg: SigningAlg::RS256,
         reason,
     };
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| failed(e.to_string()))?;
+    let pair = RsaKeyPair::generate(RSA_KEY_SIZE).map_err(|e| failed(e.to_string()))?;
     let der: Pkcs8V1Der<'static> = pair.as_der().map_err(|e| failed(e.to_string()))?;
     Ok(der.as_ref().to_vec())
 }
