@@ -464,6 +464,7 @@ pub async fn verify(gw: &str, token: &str, audience: &str) -> Value {
         .claims
 }
 
+pub mod pki;
 pub mod services;
 
 /// How long a test waits for something that must happen soon (a process answering, a reload,

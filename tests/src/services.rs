@@ -2,7 +2,7 @@
 //! binaries on free loopback ports, in temp dirs, so a test can stop and start them without
 //! touching the shared services other tests use.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Speaks only TLS on `port`, presenting this certificate and key.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl PrivateRedis {
@@ -47,6 +49,20 @@ impl PrivateRedis {
             port: free_port(),
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls: None,
+        };
+        r.resume();
+        r
+    }
+
+    /// A server that speaks only TLS on its port, presenting `cert` (PEM) with `key`; it asks
+    /// no client certificate. `url()` is still `redis://`: write `rediss://` to use it.
+    pub fn start_tls(cert: &Path, key: &Path, extra: &[&str]) -> Self {
+        let mut r = Self {
+            port: free_port(),
+            child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls: Some((cert.to_owned(), key.to_owned())),
         };
         r.resume();
         r
@@ -67,17 +83,25 @@ impl PrivateRedis {
 
     /// Starts it again on the same port.
     pub fn resume(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
+        let port = self.port.to_string();
+        let ports: Vec<&str> = match &self.tls {
+            None => vec!["--port", &port],
+            Some((cert, key)) => vec![
                 "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                cert.to_str().unwrap(),
+                "--tls-key-file",
+                key.to_str().unwrap(),
+                "--tls-auth-clients",
                 "no",
-            ])
+            ],
+        };
+        let child = Command::new("redis-server")
+            .args(&ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -133,11 +157,23 @@ fn pg(cmd: &str, args: &[&str]) -> Command {
 pub struct PrivatePostgres {
     pub port: u16,
     data: PathBuf,
+    /// Server options beyond the port and address (`-c ssl=on …`).
+    options: String,
     _dir: tempfile::TempDir,
 }
 
 impl PrivatePostgres {
     pub fn start() -> Self {
+        Self::start_with_tls(None)
+    }
+
+    /// A server that also accepts TLS, presenting `cert` (PEM) with `key` (copied beside the
+    /// data, owned by the server's user, as PostgreSQL requires). Plain connections still work.
+    pub fn start_tls(cert: &Path, key: &Path) -> Self {
+        Self::start_with_tls(Some((cert, key)))
+    }
+
+    fn start_with_tls(tls: Option<(&Path, &Path)>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("vneid-pg")
             .tempdir_in("/tmp")
@@ -168,9 +204,26 @@ impl PrivatePostgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut options = String::new();
+        if let Some((cert, key)) = tls {
+            let (c, k) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+            std::fs::copy(cert, &c).unwrap();
+            std::fs::copy(key, &k).unwrap();
+            let _ = Command::new("chown")
+                .arg("postgres:postgres")
+                .args([&c, &k])
+                .status();
+            let _ = Command::new("chmod").arg("600").arg(&k).status();
+            options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                c.display(),
+                k.display()
+            );
+        }
         let p = Self {
             port: free_port(),
             data,
+            options,
             _dir: dir,
         };
         p.resume();
@@ -183,8 +236,8 @@ impl PrivatePostgres {
 
     pub fn resume(&self) {
         let opts = format!(
-            "-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port
+            "-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off{}",
+            self.port, self.options
         );
         let out = pg(
             "pg_ctl",

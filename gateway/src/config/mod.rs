@@ -125,6 +125,9 @@ pub struct EphemeralSettings {
     /// The in-memory store's bound on entries (pending logins, codes, sessions, replay caches);
     /// when full, new logins are answered 503. About 700 bytes each.
     pub max_entries: usize,
+    /// PEM file of a private CA that a `rediss://` Redis's certificate chains to (instead of
+    /// the system's trust store).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for EphemeralSettings {
@@ -134,6 +137,7 @@ impl Default for EphemeralSettings {
             key_prefix: "vneid:".into(),
             timeout: Duration::from_secs(2),
             max_entries: DEFAULT_MAX_ENTRIES,
+            tls_ca_file: None,
         }
     }
 }

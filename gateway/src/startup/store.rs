@@ -53,6 +53,7 @@ pub async fn open_ephemeral(
             key_prefix: settings.ephemeral.key_prefix.clone(),
             timeout: settings.ephemeral.timeout,
             max_entries: settings.ephemeral.max_entries,
+            tls_ca_file: settings.ephemeral.tls_ca_file.clone(),
         },
         clock,
     )
@@ -122,4 +123,28 @@ fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     std::io::Write::write_all(&mut f, content.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// `ephemeral.tls_ca_file` reaches the store: a CA for a plain `redis://` URL is refused
+    /// before any connection is tried, naming the setting.
+    #[tokio::test]
+    async fn the_redis_ca_file_reaches_the_store() {
+        let mut settings = Settings::load(None, Vec::new()).unwrap();
+        settings.ephemeral.url = "redis://127.0.0.1:1".into();
+        settings.ephemeral.tls_ca_file = Some("/nonexistent/ca.pem".into());
+        let err = open_ephemeral(&settings, Arc::new(vneid_core::SystemClock))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            format!("{err:#}").contains("ephemeral.tls_ca_file"),
+            "{err:#}"
+        );
+    }
 }

@@ -24,4 +24,5 @@ mod provider;
 mod refresh;
 mod refusals;
 mod scale;
+mod tls_stores;
 mod upstream_config;

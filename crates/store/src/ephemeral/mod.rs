@@ -15,6 +15,7 @@
 mod memory;
 mod redis;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,8 +91,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How to open the ephemeral store (`[ephemeral]` in the gateway's configuration).
 #[derive(Clone)]
 pub struct EphemeralOptions {
-    /// `memory://`, `redis://[user:pass@]host[:port][/db]`, `redis+unix:///path.sock` or
-    /// `redis+cluster://[user:pass@]host:port[,host:port…]`. May hold a password: never logged.
+    /// `memory://`, `redis://[user:pass@]host[:port][/db]`, `redis+unix:///path.sock`,
+    /// `redis+cluster://[user:pass@]host:port[,host:port…]`, or over TLS `rediss://…` and
+    /// `rediss+cluster://…`. May hold a password: never logged.
     pub url: String,
     /// Put in front of every Redis key, so several gateways (and test runs) share one Redis
     /// without meeting each other's keys. Unused by the memory store. (On a cluster, a `{…}`
@@ -104,6 +106,9 @@ pub struct EphemeralOptions {
     /// of a new key beyond it fails with [`StoreError::Full`]. At least 1. Unused by Redis,
     /// whose bound is its own `maxmemory`.
     pub max_entries: usize,
+    /// PEM file of the CA(s) a `rediss://` server's certificate must chain to, instead of the
+    /// system's trust store (a private CA). Only with a TLS URL.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl EphemeralOptions {
@@ -125,6 +130,7 @@ impl Default for EphemeralOptions {
             key_prefix: DEFAULT_KEY_PREFIX.into(),
             timeout: DEFAULT_TIMEOUT,
             max_entries: DEFAULT_MAX_ENTRIES,
+            tls_ca_file: None,
         }
     }
 }
@@ -138,6 +144,7 @@ impl std::fmt::Debug for EphemeralOptions {
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("max_entries", &self.max_entries)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -155,10 +162,11 @@ pub async fn connect_ephemeral(
 ///
 /// - `memory://`: a [`MemoryEphemeral`] bounded at `opts.max_entries`; `clock` decides its
 ///   expiry.
-/// - `redis://`, `redis+unix://`, `redis+cluster://`: a [`RedisEphemeral`], connected before
-///   this returns. A Redis that cannot be reached within `opts.timeout` is an error (the start
-///   fails, naming `ephemeral.url` and the address); see [`RedisEphemeral::connect`].
-/// - `rediss://` (TLS), `redis+sentinel://` and anything else: [`StoreError::Unsupported`].
+/// - `redis://`, `redis+unix://`, `redis+cluster://`, and over TLS `rediss://` and
+///   `rediss+cluster://`: a [`RedisEphemeral`], connected before this returns. A Redis that
+///   cannot be reached within `opts.timeout` is an error (the start fails, naming
+///   `ephemeral.url` and the address); see [`RedisEphemeral::connect`].
+/// - `rediss+unix://`, `redis+sentinel://` and anything else: [`StoreError::Unsupported`].
 ///
 /// `opts.max_entries = 0` is refused with [`StoreError::Config`] whatever the backend (a store
 /// that can hold nothing is a mistake in the configuration, even where Redis would ignore it).
@@ -191,7 +199,7 @@ pub async fn connect_ephemeral_with(
         s if s.starts_with("redis") => Ok(Arc::new(RedisEphemeral::connect(opts).await?)),
         other => Err(StoreError::Unsupported(format!(
             "unknown ephemeral store URL scheme {other:?} (expected memory:, redis:, \
-             redis+unix: or redis+cluster:)"
+             redis+unix:, redis+cluster:, rediss: or rediss+cluster:)"
         ))),
     }
 }

@@ -218,12 +218,12 @@ async fn connect_ephemeral_opens_memory_and_refuses_what_it_cannot_open() {
         .expect("nothing listens there");
     assert!(err.is_unavailable(), "{err:?}");
     assert!(!format!("{err} {:?}", std::error::Error::source(&err)).contains("s3cret"));
-    let err = connect_ephemeral("rediss://:s3cret@cache:6379/0", clock() as Arc<dyn Clock>)
+    let err = connect_ephemeral("rediss://:s3cret@127.0.0.1:1/0", clock() as Arc<dyn Clock>)
         .await
         .err()
-        .expect("no TLS for Redis in this build");
-    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
-    assert!(!err.to_string().contains("s3cret"));
+        .expect("nothing listens there, over TLS either");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(!format!("{err} {:?}", std::error::Error::source(&err)).contains("s3cret"));
     let err = connect_ephemeral("memcached://x", clock() as Arc<dyn Clock>)
         .await
         .err()

@@ -346,9 +346,10 @@ async fn connection_errors_name_the_setting_and_address_but_never_the_password()
     assert!(!text.contains("s3cret") && !format!("{err:?}").contains("s3cret"));
 
     for (url, want_unsupported) in [
-        ("rediss://:s3cret@cache:6380", true),
-        ("rediss+cluster://:s3cret@a:1,b:2", true),
+        ("rediss+unix:///run/redis.sock?pass=s3cret", true),
         ("redis+sentinel://:s3cret@s:26379/mymaster", true),
+        ("rediss://:s3cret@cache:6380/#insecure", false),
+        ("rediss+cluster://:s3cret@a:1,,b:2", false),
         ("redis://:s3cret@cache:notaport", false),
         ("redis+cluster://:s3cret@a:7000,,b:7001", false),
         ("redis+cluster://:s3cret@a:7000/3", false),
@@ -367,7 +368,7 @@ async fn connection_errors_name_the_setting_and_address_but_never_the_password()
         assert!(text.contains("ephemeral.url"), "{url}: {text}");
         assert!(!text.contains("s3cret"), "{url}: {text}");
     }
-    let err = connect_ephemeral_with(&EphemeralOptions::new("rediss://cache"), clock())
+    let err = connect_ephemeral_with(&EphemeralOptions::new("rediss+unix:///x.sock"), clock())
         .await
         .err()
         .unwrap();
@@ -663,6 +664,47 @@ async fn a_redis_cluster_passes_the_same_behaviour() {
         assert_eq!(
             s.take("code", &i.to_string()).await.unwrap().as_deref(),
             Some("v")
+        );
+    }
+}
+
+/// `tls_ca_file` that cannot serve is a configuration error naming the setting, before any
+/// connection is tried. (TLS against real servers: the gateway's `tls_stores` tests.)
+#[tokio::test]
+async fn a_redis_ca_file_that_cannot_serve_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(
+        &pem,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let not_pem = dir.path().join("ca.txt");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    for (url, ca, says) in [
+        // A CA without TLS would be silently unused.
+        ("redis://127.0.0.1:1", pem.clone(), "rediss://"),
+        ("redis+cluster://127.0.0.1:1", pem, "rediss://"),
+        (
+            "rediss://127.0.0.1:1",
+            dir.path().join("missing.pem"),
+            "missing.pem",
+        ),
+        ("rediss://127.0.0.1:1", not_pem, "no PEM certificate"),
+    ] {
+        let opts = EphemeralOptions {
+            tls_ca_file: Some(ca),
+            ..EphemeralOptions::new(url)
+        };
+        let err = connect_ephemeral_with(&opts, clock())
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Config(_)), "{url}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("ephemeral.tls_ca_file") && text.contains(says),
+            "{text}"
         );
     }
 }

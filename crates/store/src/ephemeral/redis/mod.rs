@@ -4,8 +4,11 @@
 //!   one multiplexed connection behind a [`ConnectionManager`], which reconnects by itself.
 //! - `redis+cluster://[user:pass@]host:port[,host:port…]`: the async cluster client, seeded with
 //!   those nodes; it follows the cluster's topology and reconnects by itself.
-//! - `rediss://` (TLS) and `redis+sentinel://` are refused with [`StoreError::Unsupported`]: this
-//!   build links no TLS stack for Redis (the gateway keeps one, for HTTPS).
+//! - `rediss://…` and `rediss+cluster://…`: the same over TLS, on the gateway's one TLS stack
+//!   (rustls with aws-lc-rs). The server's certificate must chain to the system's trust store,
+//!   or to the CA(s) in `tls_ca_file` for a private CA, and name the host of the URL. There is
+//!   no way to turn verification off (`#insecure` is refused).
+//! - `rediss+unix://` and `redis+sentinel://` are refused with [`StoreError::Unsupported`].
 //!
 //! RESP3 is spoken unless the URL says `?protocol=resp2`: over RESP3 Redis tells the connection
 //! when it closes, so the manager reconnects at once instead of on the next failed command.
@@ -24,39 +27,18 @@
 
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::io::tcp::{socket2, TcpSettings};
-use redis::{
-    Cmd, ErrorKind, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisError, RedisFuture,
-    ServerErrorKind, Value,
-};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
 
+use self::target::{tls_certificates, Target};
 use super::{ttl_millis, Ephemeral, EphemeralOptions};
 use crate::{BoxError, StoreError};
 
+mod target;
+
 /// The longest TTL sent to Redis (100 years): `SET … PX` refuses a deadline past `i64::MAX` ms.
 const MAX_TTL_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
-
-/// Reconnection after a lost connection: an attempt at once and one more about 50 ms later,
-/// no longer series. While Redis is down, a command fails as soon as Redis refuses (within
-/// ~0.1 s; within the timeout when nothing answers) and starts the next series, so the first
-/// command after Redis is back succeeds (see [`RedisEphemeral::query`]). The second attempt
-/// covers a connection made in the instant a killed Redis was closing its listener, which is
-/// reset rather than refused; longer series would only hold commands for nothing during an
-/// outage.
-const RECONNECT_RETRIES: usize = 1;
-const RECONNECT_DELAY: Duration = Duration::from_millis(50);
-
-/// A peer that stops acknowledging (a network partition, a host gone) is dropped by the kernel
-/// after this long with unacknowledged data, or after keep-alive probes go unanswered while idle,
-/// so the manager reconnects rather than waiting on a dead socket forever. A stopped or paused
-/// Redis process still has its kernel acknowledge, so its connection is kept.
-#[cfg(target_os = "linux")]
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
-const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// `INCR`, and `PEXPIRE` when the increment created the counter: one atomic step.
 const INCR_SCRIPT: &str = r"
@@ -137,8 +119,9 @@ struct ConnectError {
 }
 
 impl RedisEphemeral {
-    /// Connects to the Redis named by `opts.url` (`redis://`, `redis+unix://` or
-    /// `redis+cluster://`) and checks that it answers and knows `GETDEL` (Redis 6.2+).
+    /// Connects to the Redis named by `opts.url` (`redis://`, `redis+unix://`,
+    /// `redis+cluster://`, or over TLS `rediss://` and `rediss+cluster://`) and checks that it
+    /// answers and knows `GETDEL` (Redis 6.2+).
     ///
     /// A Redis that cannot be reached within `opts.timeout` fails the start with
     /// [`StoreError::Unavailable`], whose source names `ephemeral.url` and the address: a
@@ -152,11 +135,12 @@ impl RedisEphemeral {
             ));
         }
         let target = Target::parse(&opts.url)?;
+        let certs = tls_certificates(opts, &target)?;
         let addr = target.describe();
         let backend = target.backend();
         let started = Instant::now();
         let connected = async {
-            let conn = with_timeout(opts.timeout, target.open(opts.timeout)).await?;
+            let conn = with_timeout(opts.timeout, target.open(opts.timeout, certs)).await?;
             let store = Self {
                 conn,
                 prefix: opts.key_prefix.clone(),
@@ -176,6 +160,7 @@ impl RedisEphemeral {
                 tracing::info!(
                     backend,
                     addr = %addr,
+                    tls = target.is_tls(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "connected to the ephemeral store"
                 );
@@ -428,158 +413,4 @@ impl Ephemeral for RedisEphemeral {
 
     /// Nothing to do: Redis expires keys by itself (and frees their memory).
     async fn purge_expired(&self) {}
-}
-
-/// What an `ephemeral.url` asks for, parsed.
-enum Target {
-    Single(redis::ConnectionInfo),
-    Cluster(Vec<redis::ConnectionInfo>),
-}
-
-impl Target {
-    /// Parses a `redis://`, `redis+unix://` or `redis+cluster://` URL. Errors name the setting
-    /// and the scheme, never the URL (it may carry a password).
-    fn parse(url: &str) -> Result<Self, StoreError> {
-        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
-        let bad = |why: &str| StoreError::Config(format!("ephemeral.url: {why}"));
-        match scheme {
-            "redis" | "redis+unix" => {
-                let info = url
-                    .into_connection_info()
-                    .map_err(|e| bad(&format!("not a usable {scheme}:// URL ({e})")))?;
-                Ok(Target::Single(tune(info, has_protocol(url))))
-            }
-            "redis+cluster" => {
-                let rest = url
-                    .strip_prefix("redis+cluster://")
-                    .ok_or_else(|| bad("write redis+cluster://host:port[,host:port…]"))?;
-                let (authority, tail) = rest
-                    .find(['/', '?'])
-                    .map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
-                let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-                if !matches!(path, "" | "/" | "/0") {
-                    return Err(bad("a Redis Cluster has only database 0"));
-                }
-                let (userinfo, hosts) = match authority.rsplit_once('@') {
-                    Some((u, h)) => (Some(u), h),
-                    None => (None, authority),
-                };
-                let explicit_protocol = has_protocol(url);
-                let mut nodes = Vec::new();
-                for host in hosts.split(',') {
-                    if host.is_empty() {
-                        return Err(bad("redis+cluster:// needs host:port[,host:port…]"));
-                    }
-                    let node = match userinfo {
-                        Some(u) => format!("redis://{u}@{host}/"),
-                        None => format!("redis://{host}/"),
-                    };
-                    let node = if query.is_empty() {
-                        node
-                    } else {
-                        format!("{node}?{query}")
-                    };
-                    let info = node.as_str().into_connection_info().map_err(|e| {
-                        bad(&format!("not a usable redis+cluster:// node list ({e})"))
-                    })?;
-                    nodes.push(tune(info, explicit_protocol));
-                }
-                Ok(Target::Cluster(nodes))
-            }
-            "rediss" | "rediss+cluster" | "rediss+unix" => Err(StoreError::Unsupported(format!(
-                "ephemeral.url: {scheme}:// (Redis over TLS) is not supported: this build links \
-                 no TLS stack for Redis, to keep a single one in the gateway; reach Redis with \
-                 redis:// over a private network, or through a local TLS tunnel (stunnel, a \
-                 sidecar)"
-            ))),
-            "redis+sentinel" | "rediss+sentinel" => Err(StoreError::Unsupported(format!(
-                "ephemeral.url: {scheme}:// is not supported by this build; use redis:// (a \
-                 Sentinel-managed service address), redis+unix:// or redis+cluster://"
-            ))),
-            _ => Err(StoreError::Unsupported(format!(
-                "ephemeral.url: unknown scheme {scheme:?} for a Redis store"
-            ))),
-        }
-    }
-
-    fn backend(&self) -> &'static str {
-        match self {
-            Target::Single(_) => "redis",
-            Target::Cluster(_) => "redis-cluster",
-        }
-    }
-
-    /// The address(es) for logs and errors: host:port or socket path, no credentials.
-    fn describe(&self) -> String {
-        match self {
-            Target::Single(info) => info.addr().to_string(),
-            Target::Cluster(nodes) => nodes
-                .iter()
-                .map(|n| n.addr().to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
-
-    /// The shared connection: established now (the caller bounds the wait).
-    async fn open(&self, timeout: Duration) -> Result<Conn, RedisError> {
-        match self {
-            Target::Single(info) => {
-                let client = redis::Client::open(info.clone())?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(RECONNECT_RETRIES)
-                    .set_min_delay(RECONNECT_DELAY)
-                    .set_max_delay(RECONNECT_DELAY);
-                Ok(Conn::Single(
-                    ConnectionManager::new_with_config(client, config).await?,
-                ))
-            }
-            Target::Cluster(nodes) => {
-                let client = ClusterClientBuilder::new(nodes.clone())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .tcp_settings(tcp_settings())
-                    .build()?;
-                Ok(Conn::Cluster(client.get_async_connection().await?))
-            }
-        }
-    }
-}
-
-/// RESP3 unless the URL chose a protocol, and the TCP settings above.
-fn tune(info: redis::ConnectionInfo, explicit_protocol: bool) -> redis::ConnectionInfo {
-    let info = info.set_tcp_settings(tcp_settings());
-    if explicit_protocol {
-        info
-    } else {
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        info.set_redis_settings(settings)
-    }
-}
-
-fn tcp_settings() -> TcpSettings {
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(TCP_KEEPALIVE_IDLE)
-        .with_interval(TCP_KEEPALIVE_INTERVAL);
-    #[cfg(target_os = "linux")]
-    let keepalive = keepalive.with_retries(3);
-    let settings = TcpSettings::default()
-        .set_nodelay(true)
-        .set_keepalive(keepalive);
-    #[cfg(target_os = "linux")]
-    let settings = settings.set_user_timeout(TCP_USER_TIMEOUT);
-    settings
-}
-
-/// Whether the URL's query names a `protocol`.
-fn has_protocol(url: &str) -> bool {
-    url.split_once('?').is_some_and(|(_, q)| {
-        q.split('&')
-            .any(|pair| pair.split('=').next() == Some("protocol"))
-    })
 }
