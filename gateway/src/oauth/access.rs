@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 use vneid_tokens::{AccessTokenClaims, TYP_ACCESS_TOKEN};
 
-use super::{authenticate_client, claims, NS_REFRESH};
+use super::{authenticate_client, claims, may_be_refresh_token, NS_REFRESH};
 use crate::client_ip::ClientIp;
 use crate::errors::OAuthError;
 use crate::params::Params;
@@ -61,11 +61,15 @@ pub async fn introspect(
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    if let Some(record) = state
-        .db
-        .refresh_token(&state.master.lookup_hash(NS_REFRESH, token))
-        .await?
-    {
+    let record = if may_be_refresh_token(token) {
+        state
+            .db
+            .refresh_token(&state.master.lookup_hash(NS_REFRESH, token))
+            .await?
+    } else {
+        None
+    };
+    if let Some(record) = record {
         let f = &record.family;
         // The family's client must still be registered; `sub` is the one that client sees.
         let owner = state.clients.get(&f.client_id);
@@ -116,10 +120,14 @@ pub async fn revoke(
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let family = state
-        .db
-        .refresh_family_by_token(&state.master.lookup_hash(NS_REFRESH, token))
-        .await?;
+    let family = if may_be_refresh_token(token) {
+        state
+            .db
+            .refresh_family_by_token(&state.master.lookup_hash(NS_REFRESH, token))
+            .await?
+    } else {
+        None
+    };
     if let Some(f) = family {
         if f.client_id == client.id {
             state

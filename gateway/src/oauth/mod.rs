@@ -14,3 +14,10 @@ pub use grants::{pkce_matches, token};
 
 /// Domain of the keyed hash of refresh tokens.
 pub const NS_REFRESH: &str = "refresh";
+
+/// Whether `token` may be one of our refresh tokens, which are opaque base64url and so never
+/// hold a `.`. Access tokens are JWTs (three `.`-separated parts): introspecting or revoking
+/// one needs no database look-up.
+pub fn may_be_refresh_token(token: &str) -> bool {
+    !token.contains('.')
+}
