@@ -248,8 +248,7 @@ async fn postgres_verify_full_with_the_private_ca_works_and_without_it_is_refuse
         connect_pg(format!("{base}?sslmode=verify-full")),
     )
     .await
-    .err()
-    .expect("an unknown CA is refused");
+    .expect_err("an unknown CA is refused");
     assert!(
         chain(&err).to_ascii_lowercase().contains("certificate"),
         "{}",
@@ -266,8 +265,7 @@ async fn postgres_verify_full_with_the_private_ca_works_and_without_it_is_refuse
     );
     let err = no_hang("Postgres named otherwise", connect_pg(url))
         .await
-        .err()
-        .expect("the name does not match");
+        .expect_err("the name does not match");
     assert!(
         chain(&err).contains("not valid for name"),
         "{}",

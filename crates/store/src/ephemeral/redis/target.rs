@@ -33,7 +33,7 @@ const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What an `ephemeral.url` asks for, parsed.
 pub(super) enum Target {
-    Single(redis::ConnectionInfo),
+    Single(Box<redis::ConnectionInfo>),
     Cluster(Vec<redis::ConnectionInfo>),
 }
 
@@ -56,7 +56,7 @@ impl Target {
                 let info = url
                     .into_connection_info()
                     .map_err(|e| bad(&format!("not a usable {scheme}:// URL ({e})")))?;
-                Ok(Target::Single(tune(info, has_protocol(url))))
+                Ok(Target::Single(Box::new(tune(info, has_protocol(url)))))
             }
             "redis+cluster" | "rediss+cluster" => {
                 let node_scheme = if scheme == "rediss+cluster" {
@@ -156,8 +156,8 @@ impl Target {
         match self {
             Target::Single(info) => {
                 let client = match certs {
-                    Some(certs) => redis::Client::build_with_tls(info.clone(), certs)?,
-                    None => redis::Client::open(info.clone())?,
+                    Some(certs) => redis::Client::build_with_tls(info.as_ref().clone(), certs)?,
+                    None => redis::Client::open(info.as_ref().clone())?,
                 };
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
