@@ -194,6 +194,7 @@ FALLBACK_METRICS = {
     "vneid_account_links_total": {"outcome"},
     "vneid_rate_limited_total": {"limit"},
     "vneid_ephemeral_full_total": set(),
+    "vneid_upstream_up": {"upstream"},
 }
 LOGIN_OUTCOMES = {"success", "refused", "error"}
 # Label values the gateway sets (gateway/src/login.rs, Metrics::set_readiness).
@@ -210,7 +211,9 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "le"}
 
 
 def gateway_metrics(root: Path, report: Report) -> dict[str, set[str]]:
-    src = root / "gateway" / "src" / "metrics.rs"
+    src = root / "gateway" / "src" / "metrics" / "mod.rs"
+    if not src.exists():
+        src = root / "gateway" / "src" / "metrics.rs"
     if not src.exists():
         report.skip("prometheus", f"{src.relative_to(root)} not found; using the built-in metric list")
         return FALLBACK_METRICS
@@ -232,7 +235,7 @@ def gateway_metrics(root: Path, report: Report) -> dict[str, set[str]]:
         return FALLBACK_METRICS
     for name, labels in FALLBACK_METRICS.items():
         if found.get(name) != labels:
-            report.fail("prometheus", f"gateway/src/metrics.rs no longer defines {name}{{{','.join(sorted(labels))}}} "
+            report.fail("prometheus", f"{src.relative_to(root)} no longer defines {name}{{{','.join(sorted(labels))}}} "
                         f"(found {sorted(found.get(name, []))}): update deploy/ and this check")
     return found
 

@@ -26,6 +26,7 @@ pub mod startup;
 pub mod state;
 pub mod subjects;
 pub mod telemetry;
+pub mod upstream_health;
 
 /// The package version and a hash of every source this build was made from (see `build.rs`):
 /// `gateway --version` prints both.

@@ -1,11 +1,15 @@
 //! Logs through `tracing`: JSON lines in production, pretty for a terminal; one span per request
-//! carrying a request id that is accepted from `X-Request-Id` (when sane) or minted, and echoed.
+//! carrying a request id that is accepted from `X-Request-Id` (when sane) or minted, and echoed;
+//! one access line per request when it ends.
 
-use actix_web::body::MessageBody;
+use std::time::Instant;
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
@@ -17,6 +21,23 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request id of a request, set by [`request_id`] before anything else runs.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// When the request arrived, for the access line's latency.
+struct Started(Instant);
+
+/// The client a request speaks for, as far as its handler could tell (the claimed id of a
+/// client-authenticated POST, the `client_id` of an authorization request), for the access line.
+struct LoggedClient(String);
+
+/// Names the client of `req` in its access line (at most 128 characters of it).
+pub fn note_client(req: &HttpRequest, client_id: &str) {
+    let id: String = client_id.chars().take(128).collect();
+    req.extensions_mut().insert(LoggedClient(id));
+}
+
+/// Routes probed every few seconds by load balancers and Prometheus: their successful requests
+/// are logged at debug, so that the info log is about people and portals.
+const PROBES: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// Installs the global subscriber. Safe to call twice (tests): the second call does nothing.
 pub fn init(settings: &LogSettings) {
@@ -70,6 +91,7 @@ pub struct GatewaySpan;
 
 impl RootSpanBuilder for GatewaySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        request.extensions_mut().insert(Started(Instant::now()));
         let id = request
             .extensions()
             .get::<RequestId>()
@@ -111,7 +133,72 @@ impl RootSpanBuilder for GatewaySpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let _inside = span.enter();
+        match outcome {
+            Ok(res) => {
+                let bytes = match res.response().body().size() {
+                    BodySize::None => 0,
+                    BodySize::Sized(n) => i64::try_from(n).unwrap_or(i64::MAX),
+                    BodySize::Stream => -1,
+                };
+                access_line(res.request(), res.status(), bytes, res.response().error());
+            }
+            // No response was made (actix answers 500 itself): the request is unknown here.
+            Err(e) => tracing::error!(
+                status = e.as_response_error().status_code().as_u16(),
+                error = %e,
+                "request failed before a response"
+            ),
+        }
+    }
+}
+
+/// The access line: method, route template (never the path's query string), status, latency,
+/// request id, the client when known, the body's bytes (`-1`: streamed), and for an error the
+/// OAuth error code or the page's title. 5xx at error (the cause was logged just before, under
+/// the same request id), probes' successes at debug, everything else at info.
+fn access_line(req: &HttpRequest, status: StatusCode, bytes: i64, error: Option<&Error>) {
+    let ext = req.extensions();
+    let latency_ms = ext
+        .get::<Started>()
+        .map_or(0.0, |s| s.0.elapsed().as_secs_f64() * 1000.0);
+    let request_id = ext.get::<RequestId>().map_or("", |r| r.0.as_str());
+    let client_id = ext.get::<LoggedClient>().map_or("", |c| c.0.as_str());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let error = error.map_or(String::new(), |e| {
+        if let Some(o) = e.as_error::<crate::errors::OAuthError>() {
+            o.error.to_owned()
+        } else if let Some(p) = e.as_error::<crate::errors::PageError>() {
+            p.title.clone()
+        } else {
+            e.to_string()
+        }
+    });
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                method = %req.method(),
+                route = %route,
+                status = status.as_u16(),
+                latency_ms = (latency_ms * 1000.0).round() / 1000.0,
+                request_id,
+                client_id,
+                bytes,
+                error = %error,
+                "request"
+            )
+        };
+    }
+    if status.is_server_error() {
+        line!(tracing::Level::ERROR);
+    } else if status.is_success() && PROBES.contains(&route.as_str()) {
+        line!(tracing::Level::DEBUG);
+    } else {
+        line!(tracing::Level::INFO);
     }
 }
 

@@ -332,8 +332,14 @@ impl Upstream {
             ));
         }
         let identity = self.map_userinfo(&userinfo)?;
+        // `assurance_level`, not `level`: the JSON log line has its own `level` (INFO, WARN…).
+        let assurance_level = match &identity.level {
+            vneid_core::Claim::Valid(l) => l.number().to_string(),
+            vneid_core::Claim::Missing => "missing".to_owned(),
+            vneid_core::Claim::Invalid(_) => "invalid".to_owned(),
+        };
         tracing::info!(
-            level = ?identity.level,
+            assurance_level = %assurance_level,
             login_idp = identity.login_idp.as_deref().unwrap_or(""),
             personal_id = %identity.personal_id.as_deref().map(vneid_core::mask).unwrap_or_default(),
             "upstream login completed"

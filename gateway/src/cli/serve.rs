@@ -19,13 +19,15 @@ pub fn serve(config: Option<PathBuf>) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await.map_err(|e| format!("{e:#}"))?;
         let url = app.issuer().to_owned();
+        // For the person who started it, on stderr: stdout carries only log lines (JSON lines
+        // for a log shipper).
         if embedded {
-            println!("vneid-gateway is running (embedded default: SQLite in ./data, simulator, demo portal).");
-            println!("  Demo portal:      {url}/demo");
-            println!("  Simulator phone:  {url}/simulator/phone   (OTP codes and QR approvals)");
-            println!("  OIDC discovery:   {url}/.well-known/openid-configuration");
+            eprintln!("vneid-gateway is running (embedded default: SQLite in ./data, simulator, demo portal).");
+            eprintln!("  Demo portal:      {url}/demo");
+            eprintln!("  Simulator phone:  {url}/simulator/phone   (OTP codes and QR approvals)");
+            eprintln!("  OIDC discovery:   {url}/.well-known/openid-configuration");
         } else {
-            println!("vneid-gateway is running at {url}");
+            eprintln!("vneid-gateway is running at {url}");
         }
         tracing::info!(issuer = %url, "serving");
         app.run_until_stopped().await.map_err(|e| e.to_string())

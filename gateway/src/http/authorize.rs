@@ -18,6 +18,11 @@ type Data = web::Data<AppState>;
 
 /// `GET /authorize`
 pub async fn authorize(req: HttpRequest, state: Data) -> Result<HttpResponse, PageError> {
+    if let Some((_, id)) =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k == "client_id")
+    {
+        crate::telemetry::note_client(&req, &id);
+    }
     let cookie = req.cookie(SESSION_COOKIE);
     let outcome = authorize::authorize(
         &state,
@@ -46,7 +51,7 @@ pub async fn authorize(req: HttpRequest, state: Data) -> Result<HttpResponse, Pa
         }
         AuthorizeOutcome::UpstreamUnreachable => {
             return Err(PageError {
-                status: StatusCode::BAD_GATEWAY,
+                status: StatusCode::SERVICE_UNAVAILABLE,
                 title: "Không kết nối được hệ thống xác thực".into(),
                 message:
                     "Hệ thống xác thực quốc gia đang không phản hồi. Vui lòng thử lại sau ít phút."

@@ -15,9 +15,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: database, ephemeral store and every upstream's discovery answer; 503 with the
-/// failing checks otherwise. Each check is bounded by a timeout so a hung dependency cannot hang
-/// the probe.
+/// `GET /readyz`: 200 when the database and the ephemeral store answer, 503 with the failing
+/// checks otherwise. Each check is bounded by a timeout so a hung dependency cannot hang the
+/// probe. Upstreams are checked too and listed, but one that does not answer only adds a
+/// `degraded` entry (see [`crate::upstream_health`]).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let limit = Duration::from_secs(3);
     let mut checks = serde_json::Map::new();
@@ -36,11 +37,24 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     record("database".into(), flatten(db));
     let eph = tokio::time::timeout(limit, state.ephemeral.ping()).await;
     record("ephemeral".into(), flatten(eph));
-    for u in &state.upstreams {
-        let r = tokio::time::timeout(limit, u.check_ready()).await;
-        record(format!("upstream:{}", u.id()), flatten(r));
+    let mut degraded = Vec::new();
+    for (upstream, failure) in crate::upstream_health::check(&state).await {
+        checks.insert(
+            format!("upstream:{upstream}"),
+            json!(failure.as_deref().unwrap_or("ok")),
+        );
+        if let Some(detail) = failure {
+            degraded.push(json!({
+                "upstream": upstream,
+                "detail": detail,
+                "effect": "logins through this upstream get the 503 page until it answers",
+            }));
+        }
     }
     let mut body = json!({"status": if ok { "ready" } else { "not_ready" }, "checks": checks});
+    if !degraded.is_empty() {
+        body["degraded"] = json!(degraded);
+    }
     // A full ephemeral store is not a reason to leave the load balancer (the store answers;
     // only new logins are refused, with a 503 page), but operators must see it.
     let now = state.clock.now().timestamp();

@@ -37,6 +37,9 @@ fn client_form(req: &HttpRequest, body: &[u8]) -> Result<(Params, Option<String>
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+    if let Some(id) = oauth::claimed_client_id(authorization.as_deref(), &p) {
+        crate::telemetry::note_client(req, &id);
+    }
     Ok((p, authorization))
 }
 

@@ -306,7 +306,7 @@ async fn admit(
         upstream = %identity.upstream,
         person_id = %person.id,
         personal_id = %admitted.personal_id,
-        level = admitted.level.number(),
+        assurance_level = admitted.level.number(),
         "login admitted"
     );
     let facts = vneid_directory::link::LoginFacts {

@@ -1,6 +1,10 @@
-//! Prometheus metrics of the `vneid` namespace, in a registry of their own. Labels are bounded
-//! enums (upstream id, level, outcome, reason, route pattern) — never a person, an IP or a raw
-//! URL.
+//! Prometheus metrics of the `vneid` namespace, in a registry of their own, beside the standard
+//! `process_*` metrics ([`process`]). Labels are bounded enums (upstream id, level, outcome,
+//! reason, route pattern) — never a person, an IP or a raw URL. Every labelled counter whose
+//! labels are known in advance exists at zero from the start ([`Metrics::preregister`]), so that
+//! after a restart dashboards and alerts see `0`, not nothing.
+
+mod process;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,9 +14,18 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// Grants counted by `vneid_tokens_issued_total`.
+const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// Outcomes of `vneid_account_links_total`.
+const LINK_OUTCOMES: [&str; 5] = ["linked", "already_linked", "no_match", "conflict", "error"];
+/// Outcomes of `vneid_backchannel_logout_total`.
+const LOGOUT_OUTCOMES: [&str; 2] = ["delivered", "failed"];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// `process_*`, unprefixed as every exporter names them.
+    process: Registry,
     /// Logins by upstream, account system, level and outcome (with the refusal reason).
     pub logins: IntCounterVec,
     /// Tokens issued, by grant type.
@@ -34,6 +47,8 @@ pub struct Metrics {
     /// Requests refused by a rate limit, by `limit` (authorize | token | userinfo |
     /// client_auth_failures).
     pub rate_limited: IntCounterVec,
+    /// Whether each upstream's discovery and keys answer (1) or not (0), by `upstream`.
+    pub upstream_up: IntGaugeVec,
     /// Entries held by the in-memory ephemeral store (absent with Redis).
     pub ephemeral_entries: IntGauge,
     /// Writes the ephemeral store refused because it was full (the request got a 503).
@@ -141,8 +156,30 @@ impl Metrics {
         for limit in crate::ratelimit::Limit::ALL {
             rate_limited.with_label_values(&[limit.name()]);
         }
+        let upstream_up = IntGaugeVec::new(
+            Opts::new(
+                "upstream_up",
+                "1 when the upstream's discovery and keys answer, 0 when not (logins through it get the 503 page)",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(upstream_up.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "build_info",
+                "Always 1: the version of this gateway and the build (a hash of its sources)",
+            ),
+            &["version", "revision"],
+        )?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info
+            .with_label_values(&[crate::VERSION, crate::BUILD_ID])
+            .set(1);
+        let process = Registry::new();
+        process.register(Box::new(process::ProcessCollector::new()?))?;
         Ok(Self {
             registry,
+            process,
             logins,
             tokens_issued,
             upstream_duration,
@@ -152,10 +189,40 @@ impl Metrics {
             directory_staff,
             account_links,
             rate_limited,
+            upstream_up,
             ephemeral_entries,
             ephemeral_full,
             directory_changed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Creates at zero every labelled counter whose labels are known now: logins by upstream
+    /// (success at level 2 through VNeID, each refusal reason, the broker's errors) and their
+    /// upstream call durations, tokens by grant,
+    /// account links and back-channel logouts by outcome. Rate limits are created in `new`.
+    pub fn preregister<'a>(&self, upstreams: impl IntoIterator<Item = &'a str>) {
+        for upstream in upstreams {
+            self.logins
+                .with_label_values(&[upstream, "BCA", "2", "success", ""]);
+            for reason in vneid_policy::Refusal::CODES {
+                self.logins
+                    .with_label_values(&[upstream, "none", "none", "refused", reason]);
+            }
+            for reason in ["upstream_denied", "upstream_error"] {
+                self.logins
+                    .with_label_values(&[upstream, "none", "none", "error", reason]);
+            }
+            self.upstream_duration.with_label_values(&[upstream, "ok"]);
+        }
+        for grant in GRANTS {
+            self.tokens_issued.with_label_values(&[grant]);
+        }
+        for outcome in LINK_OUTCOMES {
+            self.account_links.with_label_values(&[outcome]);
+        }
+        for outcome in LOGOUT_OUTCOMES {
+            self.backchannel_logout.with_label_values(&[outcome]);
+        }
     }
 
     /// Notes that the directory's links changed (the gauges are recounted shortly).
@@ -211,7 +278,9 @@ impl Metrics {
 
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        let mut families = self.process.gather();
+        families.extend(self.registry.gather());
+        TextEncoder::new().encode(&families, &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 }

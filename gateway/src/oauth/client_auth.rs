@@ -89,8 +89,8 @@ fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, Stri
 }
 
 /// The client a request says it is (Basic, `client_id`, or an assertion's `sub`), before any
-/// of it is verified: only used to count failures.
-fn claimed_client_id(authorization: Option<&str>, p: &Params) -> Option<String> {
+/// of it is verified: only used to count failures and to name the client in the access line.
+pub fn claimed_client_id(authorization: Option<&str>, p: &Params) -> Option<String> {
     if let Ok(Some((id, _))) = basic_credentials(authorization) {
         return Some(id);
     }

@@ -84,6 +84,7 @@ pub fn app(
         .route("/readyz", web::get().to(ops::readyz))
         .route("/readyz", web::head().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/metrics", web::head().to(ops::metrics))
         .service(web::scope("/admin/v1").configure(admin::routes))
         .configure(admin::console::configure)
         .route("/", web::get().to(home));

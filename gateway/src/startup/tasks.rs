@@ -1,5 +1,5 @@
 //! The background work of every replica: reloading keys and clients, pruning revocations,
-//! housekeeping of the in-memory store, refreshing the directory gauges.
+//! housekeeping of the in-memory store, refreshing the directory gauges, watching the upstreams.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ pub fn spawn_all(state: &web::Data<AppState>) {
     crate::revocation::spawn_pruner(state.clone(), Duration::from_secs(600));
     spawn_housekeeping(state.clone(), Duration::from_secs(5));
     crate::directory::spawn_gauge_refresher(state.clone());
+    crate::upstream_health::spawn_watch(state.clone());
 }
 
 /// Every replica re-reads the database clients every `tokens.key_reload_interval`, so a client

@@ -17,16 +17,36 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts the binary with `config` (which must bind `port`) and waits for `/healthz`.
     pub async fn start(config: &str, dir: &Path, name: &str, port: u16) -> Self {
+        Self::start_logging(config, dir, name, port, None).await
+    }
+
+    /// As [`start`](Self::start); with `log`, the log goes to that file at the configured
+    /// level (`RUST_LOG` unset), otherwise nowhere but warnings.
+    pub async fn start_logging(
+        config: &str,
+        dir: &Path,
+        name: &str,
+        port: u16,
+        log: Option<&Path>,
+    ) -> Self {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).unwrap();
-        let child = Command::new(gateway_bin())
-            .args(["serve", "--config"])
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args(["serve", "--config"])
             .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .envs(vneid_e2e::test_env())
+            .stderr(std::process::Stdio::inherit());
+        match log {
+            Some(file) => {
+                cmd.env_remove("RUST_LOG")
+                    .stdout(std::fs::File::create(file).unwrap());
+            }
+            None => {
+                cmd.env("RUST_LOG", "warn")
+                    .stdout(std::process::Stdio::null());
+            }
+        }
+        let child = cmd.spawn().unwrap();
         let process = Self {
             url: format!("http://127.0.0.1:{port}"),
             child,

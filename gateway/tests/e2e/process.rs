@@ -18,12 +18,13 @@ fn gateway_serve_with_no_config_runs_the_embedded_default_and_prints_the_url() {
         .current_dir(dir.path())
         .env("GATEWAY__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    // The banner is for the person at the terminal: stderr (stdout carries log lines only).
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
     let mut demo = None;
     for _ in 0..20 {
         let Some(Ok(line)) = lines.next() else { break };

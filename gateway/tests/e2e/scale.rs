@@ -490,8 +490,8 @@ redirect_uris = ["{PORTAL_CB}"]
         .expect("the in-flight request got its answer");
     assert_eq!(
         answered,
-        StatusCode::BAD_GATEWAY,
-        "the upstream timed out: a 502 page, not a cut connection"
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the upstream timed out: the 503 page, not a cut connection"
     );
     let exit = without_hanging("the exit after SIGTERM", status)
         .await
