@@ -22,12 +22,16 @@ seed=${FUZZ_SEED:-$RANDOM$RANDOM}
 bin=${GATEWAY_BIN:-$("$root/scripts/gateway-bin.sh")}
 
 venv="${TMPDIR:-/tmp}/vneid-fuzz-venv"
-log "python venv ($venv) with schemathesis"
-if ! "$venv/bin/python" -c 'import schemathesis' >/dev/null 2>&1; then
+log "python venv ($venv) with schemathesis and openapi-spec-validator"
+if ! "$venv/bin/python" -c 'import schemathesis, openapi_spec_validator' >/dev/null 2>&1; then
   rm -rf "$venv"
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+
+# The document itself first: valid OpenAPI 3.1 (openapi-spec-validator from PyPI).
+log "openapi.yaml against the OpenAPI 3.1 schema (openapi-spec-validator)"
+"$venv/bin/openapi-spec-validator" "$root/openapi.yaml"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vneid-fuzz-XXXXXX")
 gateway_pid=

@@ -1,6 +1,7 @@
-//! Checks JSON answers against `openapi.yaml`: the subset of OpenAPI 3.0 schemas the document
-//! uses (`$ref`, `allOf`, `type`, `nullable`, `required`, `properties`,
-//! `additionalProperties`, `items`, `enum`, `minimum`, `maximum`, `format: date|date-time`).
+//! Checks JSON answers against `openapi.yaml`: the subset of OpenAPI 3.1 schemas the document
+//! uses (`$ref`, `allOf`, `anyOf`, `type` — one name or a list such as `[string, "null"]` —,
+//! `required`, `properties`, `additionalProperties`, `items`, `enum`, `minimum`, `maximum`,
+//! `format: date|date-time`).
 //! A keyword it does not know fails the check, so the document cannot drift into something
 //! this checker silently ignores; `pattern` is known but not checked (no regex engine here).
 
@@ -117,7 +118,6 @@ fn check_part(
     };
     const KNOWN: &[&str] = &[
         "type",
-        "nullable",
         "required",
         "properties",
         "additionalProperties",
@@ -127,6 +127,7 @@ fn check_part(
         "maximum",
         "format",
         "allOf",
+        "anyOf",
         "description",
         "default",
         "example",
@@ -139,8 +140,15 @@ fn check_part(
             ));
         }
     }
-    if value.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
-        return;
+    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
+        let fits = any.iter().any(|sub| {
+            let mut sub_errors = Vec::new();
+            check_part(doc, sub, value, at, false, &mut sub_errors);
+            sub_errors.is_empty()
+        });
+        if !fits {
+            errors.push(format!("{at}: {value} fits none of anyOf"));
+        }
     }
     if let Some(all) = s.get("allOf").and_then(Value::as_array) {
         for sub in all {
@@ -164,8 +172,19 @@ fn check_part(
             }
         }
     }
-    if let Some(t) = s.get("type").and_then(Value::as_str) {
-        let ok = match t {
+    if let Some(t) = s.get("type") {
+        let names: Vec<&str> = match t {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if names.is_empty() {
+            errors.push(format!(
+                "{at}: type {t} is neither a name nor a list of names"
+            ));
+        }
+        let ok = names.iter().any(|name| match *name {
+            "null" => value.is_null(),
             "object" => value.is_object(),
             "array" => value.is_array(),
             "string" => value.is_string(),
@@ -176,9 +195,12 @@ fn check_part(
                 errors.push(format!("{at}: unknown type {other}"));
                 true
             }
-        };
+        });
         if !ok {
             errors.push(format!("{at}: expected {t}, got {value}"));
+            return;
+        }
+        if value.is_null() {
             return;
         }
     }

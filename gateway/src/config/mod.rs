@@ -78,6 +78,9 @@ pub struct ServerSettings {
     /// Peers (CIDR) whose `X-Forwarded-For` is believed: the load balancers in front. Empty:
     /// the client address is always the peer's.
     pub trusted_proxies: Vec<crate::client_ip::IpNet>,
+    /// A second address for operators: when set, `/metrics`, `/readyz` and `/admin/v1` are
+    /// served there and no longer on `bind` (which keeps `/healthz`).
+    pub management_bind: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -89,6 +92,7 @@ impl Default for ServerSettings {
             shutdown_timeout: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            management_bind: None,
         }
     }
 }

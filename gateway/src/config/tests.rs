@@ -183,3 +183,23 @@ fn no_file_is_the_embedded_default() {
     assert_eq!(s.database.url, "sqlite://data/gateway.db");
     assert_eq!(s.master_key_path(), Some(PathBuf::from("data/master.key")));
 }
+
+#[test]
+fn the_management_address_must_differ_from_the_public_one() {
+    let e = load(
+        &format!(
+            "[server]\nbind = \"127.0.0.1:8080\"\nmanagement_bind = \"127.0.0.1:8080\"\n{MINIMAL}"
+        ),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "server.management_bind");
+    let s = load(
+        &format!(
+            "[server]\nbind = \"127.0.0.1:8080\"\nmanagement_bind = \"127.0.0.1:9000\"\n{MINIMAL}"
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.server.management_bind.as_deref(), Some("127.0.0.1:9000"));
+}

@@ -68,6 +68,15 @@ impl Settings {
                 format!("{db:?}: use sqlite://FILE or postgres://…"),
             ));
         }
+        // Port 0 (tests) gives each its own free port.
+        if self.server.management_bind.as_deref() == Some(self.server.bind.as_str())
+            && !self.server.bind.ends_with(":0")
+        {
+            return Err(ConfigError::new(
+                "server.management_bind",
+                "must be another address than server.bind (operators' routes move there)",
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::new(
                 "database.max_connections",

@@ -30,6 +30,8 @@ pub use routes::CSP;
 
 pub struct Application {
     port: u16,
+    /// The port of `server.management_bind`, when set.
+    management_port: Option<u16>,
     issuer: String,
     server: Server,
     state: web::Data<AppState>,
@@ -57,6 +59,19 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let issuer = issuer(&settings, &listener)?;
+        let management = match &settings.server.management_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("server.management_bind: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        let surface = routes::Surface {
+            management: management
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
+        };
         let (db, master) = store::open(&settings, settings.database.max_connections).await?;
         let ephemeral = store::open_ephemeral(&settings, clock.clone()).await?;
         let keys = keys::ensure_keys(&db, &master, &settings, clock.now()).await?;
@@ -86,13 +101,23 @@ impl Application {
             n => n,
         };
         let app_state = state.clone();
-        let server = HttpServer::new(move || routes::app(app_state.clone(), simulator.clone()))
-            .workers(workers)
-            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
-            .listen(listener)?
-            .run();
+        let mut server =
+            HttpServer::new(move || routes::app(app_state.clone(), simulator.clone(), surface))
+                .workers(workers)
+                .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+                .listen(listener)?;
+        let management_port = match management {
+            Some(l) => {
+                let port = l.local_addr()?.port();
+                server = server.listen(l)?;
+                Some(port)
+            }
+            None => None,
+        };
+        let server = server.run();
         Ok(Self {
             port,
+            management_port,
             issuer,
             server,
             state,
@@ -101,6 +126,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `server.management_bind` (known after binding, e.g. to port 0).
+    pub fn management_port(&self) -> Option<u16> {
+        self.management_port
     }
 
     pub fn issuer(&self) -> &str {

@@ -12,10 +12,60 @@ use crate::{admin, demo, telemetry};
 /// The Content-Security-Policy of the gateway's own pages: no script at all, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
 
+/// Which listener serves what. Without a management address, every route is on the public
+/// one. With one, the operators' routes (`/metrics`, `/readyz`, `/admin/v1`) are served only
+/// there, everything else only on the public listener, and `/healthz` on both.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Surface {
+    pub management: Option<std::net::SocketAddr>,
+}
+
+impl Surface {
+    /// Whether `path`, asked on the listener at `local`, is served there.
+    pub fn serves(&self, local: std::net::SocketAddr, path: &str) -> bool {
+        let Some(management) = self.management else {
+            return true;
+        };
+        if path == "/healthz" {
+            return true;
+        }
+        let operators = path == "/metrics"
+            || path == "/readyz"
+            || path == "/admin/v1"
+            || path.starts_with("/admin/v1/");
+        operators == (local == management)
+    }
+}
+
+/// Middleware: a path asked on the listener that does not serve it is not found there (the
+/// public port's 404 page, or the management port's bare 404).
+async fn surface(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let serves = req
+        .app_data::<web::Data<Surface>>()
+        .is_none_or(|s| s.serves(req.app_config().local_addr(), req.path()));
+    if serves {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let on_management = req
+        .app_data::<web::Data<Surface>>()
+        .and_then(|s| s.management)
+        == Some(req.app_config().local_addr());
+    let res = if on_management {
+        HttpResponse::NotFound().finish()
+    } else {
+        pages::not_found_page()
+    };
+    Ok(req.into_response(res).map_into_boxed_body())
+}
+
 /// The application of one worker.
 pub fn app(
     app_state: web::Data<AppState>,
     simulator: Option<Simulator>,
+    surface_of: Surface,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -32,6 +82,9 @@ pub fn app(
         }))
         .app_data(web::FormConfig::default().limit(64 * 1024))
         .app_data(web::PayloadConfig::new(64 * 1024))
+        .app_data(web::Data::new(surface_of))
+        // Innermost: its 404s get the headers below like every other answer.
+        .wrap(from_fn(surface))
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))

@@ -54,6 +54,8 @@ async fn every_log_line_is_one_json_object_and_every_request_has_an_access_line(
             "format = \"json\"\nfilter = \"info\"",
         );
     let log = dir.path().join("gateway.log");
+    // On Postgres the operator makes the master key; SQLite would make one itself.
+    ensure_master_key(dir.path());
     let mut gw = GatewayProcess::start_logging(&cfg, dir.path(), "logged", port, Some(&log)).await;
 
     // A whole login (the upstream's and the policy's lines), its code exchanged, refusals of

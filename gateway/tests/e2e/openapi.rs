@@ -428,3 +428,69 @@ fn the_checker_finds_what_does_not_match() {
     )
     .is_empty());
 }
+
+/// The checker reads OpenAPI 3.1's nullable forms (`type: [string, "null"]`, `anyOf` with
+/// `{type: "null"}`) and refuses 3.0's `nullable`, which 3.1 no longer has.
+#[test]
+fn the_checker_reads_nullable_types_the_3_1_way() {
+    let doc = openapi::document();
+    let schema = json!({"type": "object", "properties": {
+        "a": {"type": ["string", "null"]},
+        "b": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    }});
+    let check = |v: Value| {
+        let mut errors = Vec::new();
+        openapi::check(&doc, &schema, &v, "$", &mut errors);
+        errors
+    };
+    assert!(check(json!({"a": null, "b": null})).is_empty());
+    assert!(check(json!({"a": "x", "b": 3})).is_empty());
+    assert!(!check(json!({"a": 3})).is_empty());
+    assert!(!check(json!({"b": "x"})).is_empty());
+    let mut errors = Vec::new();
+    openapi::check(
+        &doc,
+        &json!({"type": "string", "nullable": true}),
+        &json!(null),
+        "$",
+        &mut errors,
+    );
+    assert!(errors.iter().any(|e| e.contains("nullable")), "{errors:?}");
+}
+
+/// What integrators' generators and linters need of the document: OpenAPI 3.1, a server, and on
+/// every operation a unique `operationId` and an explicit `security` (`[]` when public). The
+/// document's validity against the OpenAPI schema is checked in CI by openapi-spec-validator.
+#[test]
+fn every_operation_has_an_id_and_says_how_it_is_authorized() {
+    let doc = openapi::document();
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(
+        doc["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "servers"
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (method, path) in openapi::operations(&doc) {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+        assert!(
+            ids.insert(id.to_owned()),
+            "{method} {path}: operationId {id} twice"
+        );
+        assert!(
+            op["security"].is_array(),
+            "{method} {path}: no security (write [] for a public operation)"
+        );
+    }
+    let text = doc.to_string();
+    assert!(
+        !text.contains("\"nullable\""),
+        "3.0's nullable in a 3.1 document"
+    );
+}

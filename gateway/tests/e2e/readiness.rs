@@ -43,3 +43,72 @@ async fn a_broker_outage_degrades_readiness_and_shows_people_the_503_page() {
     );
     assert!(page.contains("Vui lòng thử lại sau ít phút"), "{page}");
 }
+
+/// `server.management_bind`: the operators' routes move to the management port; the public port
+/// answers them 404 (and keeps `/healthz`), the management port answers nothing else.
+#[actix_web::test]
+async fn the_management_port_serves_metrics_readiness_and_the_admin_api_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = base_config(dir.path(), "[simulator]\nenabled = true\n")
+        .await
+        .replace(
+            "bind = \"127.0.0.1:0\"",
+            "bind = \"127.0.0.1:0\"\nmanagement_bind = \"127.0.0.1:0\"",
+        );
+    let settings = settings_from(&cfg, dir.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = vneid_gateway::Application::build_on(
+        settings,
+        std::sync::Arc::new(vneid_core::SystemClock),
+        listener,
+    )
+    .await
+    .unwrap();
+    let public = app.issuer().to_owned();
+    let management = format!(
+        "http://127.0.0.1:{}",
+        app.management_port().expect("a management port")
+    );
+    actix_web::rt::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    for path in ["/metrics", "/readyz", "/admin/v1/clients"] {
+        assert_eq!(
+            status(format!("{public}{path}")).await,
+            404,
+            "public {path}"
+        );
+    }
+    assert_eq!(status(format!("{management}/metrics")).await, 200);
+    assert_eq!(status(format!("{management}/readyz")).await, 200);
+    assert_eq!(
+        status(format!("{management}/admin/v1/clients")).await,
+        401,
+        "the admin API, asking for its bearer token"
+    );
+    for path in [
+        "/.well-known/openid-configuration",
+        "/authorize",
+        "/admin/readiness",
+        "/",
+    ] {
+        assert_eq!(
+            status(format!("{management}{path}")).await,
+            404,
+            "management {path}"
+        );
+    }
+    assert_eq!(status(format!("{public}/healthz")).await, 200);
+    assert_eq!(status(format!("{management}/healthz")).await, 200);
+    assert_eq!(
+        status(format!("{public}/.well-known/openid-configuration")).await,
+        200
+    );
+    // The public 404 is the people's page, with the headers every page carries.
+    let res = http.get(format!("{public}/metrics")).send().await.unwrap();
+    assert!(res.headers().contains_key("content-security-policy"));
+    assert!(res.text().await.unwrap().contains("<html"));
+}
