@@ -96,9 +96,14 @@ impl FromRequest for AdminCaller {
 
 /// Every admin API route, relative to `/admin/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(clients::routes)
-        .configure(directory::routes)
-        .default_service(web::to(not_found));
+    // Integrators read these errors: actix's English text alone, not the people's page.
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| actix_web::error::ErrorBadRequest(e.to_string())),
+    )
+    .configure(clients::routes)
+    .configure(directory::routes)
+    .default_service(web::to(not_found));
 }
 
 /// Unknown paths under `/admin/v1`: a JSON 404.

@@ -77,8 +77,14 @@ pub fn app(
 > {
     let mut app = App::new()
         .app_data(app_state.clone())
+        // People read this page: Vietnamese only; the parser's English detail goes to the log.
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            crate::errors::PageError::bad_request("Yêu cầu không hợp lệ", e.to_string()).into()
+            tracing::info!(detail = %e, "unreadable query string");
+            crate::errors::PageError::bad_request(
+                "Yêu cầu không hợp lệ",
+                "Địa chỉ bạn mở có tham số không đọc được. Vui lòng quay lại trang trước và thử lại.",
+            )
+            .into()
         }))
         .app_data(web::FormConfig::default().limit(64 * 1024))
         .app_data(web::PayloadConfig::new(64 * 1024))
