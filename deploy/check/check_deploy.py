@@ -496,10 +496,22 @@ def check_k8s_semantics(root: Path, res: dict[str, list[tuple[str, dict]]], repo
     bind_port = int(bind.rsplit(":", 1)[1]) if isinstance(bind, str) and ":" in bind and bind.rsplit(":", 1)[1].isdigit() else None
     report.check(port_names.get("http") == bind_port == 8080, area,
                  f"container port http = server.bind port = 8080 ({port_names.get('http')}, {bind_port})")
+    # server.management_bind moves /readyz and /metrics to a port of their own.
+    mgmt = dig(cfg, "server", "management_bind", default=None)
+    mgmt_port = int(mgmt.rsplit(":", 1)[1]) if isinstance(mgmt, str) and mgmt.rsplit(":", 1)[-1].isdigit() else None
+    if mgmt is not None:
+        report.check(mgmt_port is not None and port_names.get("management") == mgmt_port, area,
+                     f"container port management = server.management_bind port ({port_names.get('management')}, {mgmt})")
+        annotations = dig(spec, "template", "metadata", "annotations", default={}) or {}
+        scrape_port = annotations.get("prometheus.io/port")
+        report.check(scrape_port is None or str(scrape_port) == str(mgmt_port), area,
+                     f"prometheus.io/port is the management port ({scrape_port})")
+    info["management_port"] = mgmt_port
     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz"), ("startupProbe", None)):
         p = c.get(probe) or {}
         got = dig(p, "httpGet", "path")
-        ok = bool(p) and (path is None or got == path) and dig(p, "httpGet", "port") in ("http", 8080)
+        ports = ("management", mgmt_port) if probe == "readinessProbe" and mgmt is not None else ("http", 8080)
+        ok = bool(p) and (path is None or got == path) and dig(p, "httpGet", "port") in ports
         report.check(ok, area, f"Deployment {probe} on {got} port {dig(p, 'httpGet', 'port')}")
     pre = dig(c, "lifecycle", "preStop", default={})
     sleep = 0.0
@@ -644,6 +656,10 @@ def check_k8s_semantics(root: Path, res: dict[str, list[tuple[str, dict]]], repo
         ingress_ports = {p.get("port") for r in dig(np_doc, "spec", "ingress", default=[]) for p in r.get("ports", [])}
         report.check(not ingress_ports or 8080 in ingress_ports or "http" in ingress_ports, area,
                      f"{fname} lets port 8080 in")
+        if info.get("management_port"):
+            mp = info["management_port"]
+            report.check(not ingress_ports or mp in ingress_ports or "management" in ingress_ports, area,
+                         f"{fname} lets the management port {mp} in")
     sa_names = {dig(doc, "metadata", "name") for _, doc in res.get("ServiceAccount", [])}
     if pod.get("serviceAccountName"):
         report.check(pod["serviceAccountName"] in sa_names, area, f"ServiceAccount {pod['serviceAccountName']} is defined")
@@ -724,7 +740,11 @@ def check_prometheus(root: Path, promtool: str | None, metrics: dict[str, set[st
         report.check("alerts.yml" in [Path(r).name for r in rule_files], area, "prometheus.yml loads alerts.yml")
         jobs = {j.get("job_name"): j for j in prom.get("scrape_configs") or []}
         targets = [t for sc in dig(jobs.get("vneid-gateway"), "static_configs", default=[]) or [] for t in sc.get("targets", [])]
-        report.check("gateway:8080" in targets, area, f"prometheus.yml scrapes job vneid-gateway at gateway:8080 ({targets})")
+        # The compose trial's gateway.toml decides where /metrics is: its management port, if any.
+        compose_cfg = tomllib.loads((root / "deploy" / "compose" / "gateway.toml").read_text(encoding="utf-8"))
+        compose_mgmt = dig(compose_cfg, "server", "management_bind", default=None)
+        want = "gateway:" + (compose_mgmt.rsplit(":", 1)[1] if isinstance(compose_mgmt, str) else "8080")
+        report.check(want in targets, area, f"prometheus.yml scrapes job vneid-gateway at {want} ({targets})")
     except (OSError, yaml.YAMLError, ValueError, AttributeError) as e:
         report.fail(area, f"deploy/prometheus/prometheus.yml: {e}")
 
