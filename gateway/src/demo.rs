@@ -41,6 +41,7 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         jwks: None,
         subject_type: Default::default(),
         sector_identifier: None,
+        builtin: true,
     })
 }
 

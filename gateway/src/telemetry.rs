@@ -29,6 +29,10 @@ struct Started(Instant);
 /// client-authenticated POST, the `client_id` of an authorization request), for the access line.
 struct LoggedClient(String);
 
+/// The machine error code of an answer made without an error value (the admin API's problem
+/// details, made again with the request id), for the access line.
+pub struct LoggedError(pub &'static str);
+
 /// Names the client of `req` in its access line (at most 128 characters of it).
 pub fn note_client(req: &HttpRequest, client_id: &str) {
     let id: String = client_id.chars().take(128).collect();
@@ -142,7 +146,18 @@ impl RootSpanBuilder for GatewaySpan {
                     BodySize::Sized(n) => i64::try_from(n).unwrap_or(i64::MAX),
                     BodySize::Stream => -1,
                 };
-                access_line(res.request(), res.status(), bytes, res.response().error());
+                let logged = res
+                    .response()
+                    .extensions()
+                    .get::<LoggedError>()
+                    .map(|e| e.0);
+                access_line(
+                    res.request(),
+                    res.status(),
+                    bytes,
+                    res.response().error(),
+                    logged,
+                );
             }
             // No response was made (actix answers 500 itself): the request is unknown here.
             Err(e) => tracing::error!(
@@ -158,7 +173,13 @@ impl RootSpanBuilder for GatewaySpan {
 /// request id, the client when known, the body's bytes (`-1`: streamed), and for an error the
 /// OAuth error code or the page's title. 5xx at error (the cause was logged just before, under
 /// the same request id), probes' successes at debug, everything else at info.
-fn access_line(req: &HttpRequest, status: StatusCode, bytes: i64, error: Option<&Error>) {
+fn access_line(
+    req: &HttpRequest,
+    status: StatusCode,
+    bytes: i64,
+    error: Option<&Error>,
+    logged: Option<&'static str>,
+) {
     let ext = req.extensions();
     let latency_ms = ext
         .get::<Started>()
@@ -168,15 +189,21 @@ fn access_line(req: &HttpRequest, status: StatusCode, bytes: i64, error: Option<
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let error = error.map_or(String::new(), |e| {
-        if let Some(o) = e.as_error::<crate::errors::OAuthError>() {
-            o.error.to_owned()
-        } else if let Some(p) = e.as_error::<crate::errors::PageError>() {
-            p.title.clone()
-        } else {
-            e.to_string()
+    let error = match (error, logged) {
+        (_, Some(code)) => code.to_owned(),
+        (None, None) => String::new(),
+        (Some(e), None) => {
+            if let Some(o) = e.as_error::<crate::errors::OAuthError>() {
+                o.error.to_owned()
+            } else if let Some(a) = e.as_error::<crate::admin::AdminError>() {
+                a.code.to_owned()
+            } else if let Some(p) = e.as_error::<crate::errors::PageError>() {
+                p.title.clone()
+            } else {
+                e.to_string()
+            }
         }
-    });
+    };
     macro_rules! line {
         ($level:expr) => {
             tracing::event!(

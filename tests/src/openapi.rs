@@ -84,7 +84,7 @@ pub fn check_response(
             content.keys().collect::<Vec<_>>()
         )];
     };
-    if media != "application/json" {
+    if media != "application/json" && media != "application/problem+json" {
         return Vec::new();
     }
     let value: Value = match serde_json::from_slice(body) {

@@ -16,10 +16,18 @@ type Data = web::Data<AppState>;
 
 /// The routes of this resource, relative to `/admin/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clients", web::get().to(list_clients))
-        .route("/clients", web::post().to(create_client))
-        .route("/clients/{client_id}", web::get().to(get_client))
-        .route("/clients/{client_id}", web::delete().to(delete_client));
+    cfg.service(
+        web::resource("/clients")
+            .route(web::get().to(list_clients))
+            .route(web::post().to(create_client))
+            .default_service(super::allow("GET, POST")),
+    )
+    .service(
+        web::resource("/clients/{client_id}")
+            .route(web::get().to(get_client))
+            .route(web::delete().to(delete_client))
+            .default_service(super::allow("GET, DELETE")),
+    );
 }
 
 /// A client as the admin API shows it: never a secret or its hash.
@@ -154,6 +162,7 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         jwks,
         subject_type: field(obj, "subject_type")?.unwrap_or_default(),
         sector_identifier: field(obj, "sector_identifier")?,
+        builtin: false,
     })
 }
 
@@ -281,6 +290,14 @@ async fn delete_client(
             "client_in_config",
             format!(
                 "client {id:?} lives in the configuration file: remove its [[clients]] entry there"
+            ),
+        )),
+        Err(RemoveError::Builtin) => Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "client_builtin",
+            format!(
+                "client {id:?} is built into the gateway (the demo portal's, or the IT centre's \
+                 page's) and cannot be removed; the demo client goes away with demo.enabled = false"
             ),
         )),
         Err(RemoveError::Store(e)) => Err(AdminError::from(e)),

@@ -28,19 +28,50 @@ const MAX_PAGE: u32 = 1000;
 
 /// The admin routes of the directory, inside `/admin/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    use super::allow;
     cfg.service(
         web::resource("/directory/import")
             .app_data(web::PayloadConfig::new(MAX_IMPORT_BYTES))
-            .route(web::post().to(import)),
+            .route(web::post().to(import))
+            .default_service(allow("POST")),
     )
-    .route("/directory/accounts", web::get().to(list_accounts))
-    .route("/directory/accounts/{username}", web::get().to(get_account))
-    .route("/links", web::get().to(list_links))
-    .route("/links", web::post().to(create_link))
-    .route("/links/conflicts", web::get().to(list_conflicts))
-    .route("/links/{username}", web::delete().to(remove_link))
-    .route("/reports/readiness", web::get().to(readiness))
-    .route("/reports/logins", web::get().to(logins));
+    .service(
+        web::resource("/directory/accounts")
+            .route(web::get().to(list_accounts))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/directory/accounts/{username}")
+            .route(web::get().to(get_account))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/links")
+            .route(web::get().to(list_links))
+            .route(web::post().to(create_link))
+            .default_service(allow("GET, POST")),
+    )
+    // Before `/links/{username}`, which would take "conflicts" as a username.
+    .service(
+        web::resource("/links/conflicts")
+            .route(web::get().to(list_conflicts))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/links/{username}")
+            .route(web::delete().to(remove_link))
+            .default_service(allow("DELETE")),
+    )
+    .service(
+        web::resource("/reports/readiness")
+            .route(web::get().to(readiness))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/reports/logins")
+            .route(web::get().to(logins))
+            .default_service(allow("GET")),
+    );
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,7 +22,7 @@ use crate::errors::OAuthError;
 
 use crate::state::AppState;
 use crate::telemetry::RequestId;
-pub use error::AdminError;
+pub use error::{with_request_id, AdminError};
 
 type Data = web::Data<AppState>;
 
@@ -106,9 +106,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-/// Unknown paths under `/admin/v1`: a JSON 404.
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&AdminError::not_found("no such admin resource"))
+/// Unknown paths under `/admin/v1`: a problem-details 404.
+async fn not_found() -> Result<HttpResponse, AdminError> {
+    Err(AdminError::not_found("no such admin resource"))
+}
+
+/// The default service of a resource: 405 with `Allow`.
+pub(crate) fn allow(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(AdminError::method_not_allowed(methods)) })
 }
 
 pub(crate) fn request_id(req: &HttpRequest) -> Option<String> {

@@ -1,4 +1,4 @@
-//! `keys rotate`, `clients add|list`, `directory import`, `report readiness`.
+//! `keys rotate`, `clients add|list|remove`, `directory import`, `report readiness`.
 
 use std::path::PathBuf;
 
@@ -87,6 +87,7 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         jwks: None,
         subject_type,
         sector_identifier,
+        builtin: false,
     };
     let client_id = client.client_id.clone();
     runtime()?.block_on(async {
@@ -113,6 +114,43 @@ pub fn list_clients(config: Option<PathBuf>) -> Result<(), String> {
             println!("{id:<32} {source:<9} {grants}");
         }
         Ok(())
+    })
+}
+
+/// `gateway clients remove`: a client of the database, as `DELETE /admin/v1/clients/{id}` does
+/// (running gateways stop serving it at their next reload).
+pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
+    use crate::clients::{remove_client, Client, ClientRegistry, RemoveError};
+    let settings = load(config.as_ref())?;
+    if startup::embedded::builtin_client_ids(&settings).contains(&id) {
+        return Err(format!(
+            "--id {id}: a client built into the gateway (the demo portal's or the IT centre's \
+             page's) cannot be removed; the demo client goes away with demo.enabled = false"
+        ));
+    }
+    runtime()?.block_on(async {
+        let (db, master) = startup::store::open_existing(&settings)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let registry =
+            ClientRegistry::new(settings.clients.iter().map(|c| Client::from_settings(c, &master)));
+        let actor = Actor {
+            via: "cli",
+            by: None,
+            request_id: None,
+        };
+        let now = vneid_core::Clock::now(&vneid_core::SystemClock);
+        match remove_client(&db, &registry, id, &actor, now).await {
+            Ok(revoked) => {
+                println!("client {id} removed; {revoked} refresh-token families revoked");
+                Ok(())
+            }
+            Err(RemoveError::InConfig) => Err(format!(
+                "--id {id}: the client is a [[clients]] entry of the configuration file: remove it there"
+            )),
+            Err(RemoveError::NotFound) => Err(format!("--id {id}: no such client in the database")),
+            Err(e) => Err(format!("--id {id}: {e}")),
+        }
     })
 }
 
@@ -217,6 +255,13 @@ async fn clients_of(settings: &Settings) -> anyhow::Result<Vec<(String, String, 
             )
         })
         .collect();
+    for id in startup::embedded::builtin_client_ids(settings) {
+        out.push((
+            id.to_owned(),
+            "builtin".to_owned(),
+            "authorization_code".to_owned(),
+        ));
+    }
     let (db, _) = startup::store::open_existing(settings).await?;
     for row in db.list_clients().await? {
         out.push((

@@ -65,10 +65,20 @@ pub enum Command {
 pub enum ClientsCommand {
     /// Register a client; its secret is printed once and kept only as a keyed hash.
     Add(AddClient),
-    /// List the clients of the configuration file and of the database (no secrets).
+    /// List the clients of the configuration file, the built-in ones and those of the database
+    /// (no secrets).
     List {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Remove a client of the database: its refresh tokens are revoked and its access tokens
+    /// stop working. Clients of the configuration file and built-in ones are refused.
+    Remove {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The client_id.
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -216,6 +226,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Clients {
             command: ClientsCommand::List { config },
         } => manage::list_clients(config),
+        Command::Clients {
+            command: ClientsCommand::Remove { config, id },
+        } => manage::remove_client(config, &id),
         Command::Directory {
             command: DirectoryCommand::Import(args),
         } => manage::import_directory(args),

@@ -22,10 +22,12 @@ pub use registry::ClientRegistry;
 /// Where a client is registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientSource {
-    /// `[[clients]]` in the configuration file (or the built-in demo portal).
+    /// `[[clients]]` in the configuration file.
     Config,
     /// The `clients` table (admin API, `gateway clients add`).
     Database,
+    /// Made by the gateway itself: the demo portal's (`demo.enabled`) and the IT centre's page's.
+    Builtin,
 }
 
 impl ClientSource {
@@ -33,6 +35,7 @@ impl ClientSource {
         match self {
             Self::Config => "config",
             Self::Database => "database",
+            Self::Builtin => "builtin",
         }
     }
 }
@@ -94,7 +97,11 @@ impl Client {
                     c.redirect_uris.iter().map(Url::as_str),
                 ),
             },
-            source: ClientSource::Config,
+            source: if c.builtin {
+                ClientSource::Builtin
+            } else {
+                ClientSource::Config
+            },
             created_at: None,
         }
     }

@@ -170,6 +170,8 @@ pub enum RemoveError {
     NotFound,
     #[error("the client lives in the configuration file")]
     InConfig,
+    #[error("the client is built into the gateway")]
+    Builtin,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -185,6 +187,12 @@ pub async fn remove_client(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<u64, RemoveError> {
+    if registry
+        .get(client_id)
+        .is_some_and(|c| c.source == super::ClientSource::Builtin)
+    {
+        return Err(RemoveError::Builtin);
+    }
     if registry.in_config(client_id) {
         return Err(RemoveError::InConfig);
     }

@@ -98,6 +98,10 @@ pub struct ClientSettings {
     /// (required when they span several hosts). Clients of one sector see the same `sub`.
     #[serde(default)]
     pub sector_identifier: Option<String>,
+    /// Made by the gateway itself (the demo portal's, the IT centre's page's), not written in
+    /// the configuration file.
+    #[serde(skip)]
+    pub builtin: bool,
 }
 
 /// The grants of a client that names none (configuration file, admin API, `gateway clients

@@ -22,18 +22,29 @@ pub fn add_builtins(settings: &mut Settings, issuer: &str) -> anyhow::Result<()>
         settings.upstreams.push(embedded_upstream(issuer)?);
     }
     let mut extra = Vec::new();
-    if settings.demo.enabled && !settings.clients.iter().any(|c| c.client_id == DEMO_CLIENT) {
-        extra.push(demo::client_settings(issuer)?);
-    }
-    if !settings
-        .clients
-        .iter()
-        .any(|c| c.client_id == console::CONSOLE_CLIENT)
-    {
-        extra.push(console::client_settings(issuer)?);
+    for id in builtin_client_ids(settings) {
+        extra.push(if id == DEMO_CLIENT {
+            demo::client_settings(issuer)?
+        } else {
+            console::client_settings(issuer)?
+        });
     }
     settings.clients.extend(extra);
     Ok(())
+}
+
+/// The clients the gateway adds itself: the demo portal's when `demo.enabled`, and the IT
+/// centre's page's — each unless the configuration file has a client of that id.
+pub fn builtin_client_ids(settings: &Settings) -> Vec<&'static str> {
+    let taken = |id: &str| settings.clients.iter().any(|c| c.client_id == id);
+    let mut ids = Vec::new();
+    if settings.demo.enabled && !taken(DEMO_CLIENT) {
+        ids.push(DEMO_CLIENT);
+    }
+    if !taken(console::CONSOLE_CLIENT) {
+        ids.push(console::CONSOLE_CLIENT);
+    }
+    ids
 }
 
 /// The upstreams of `settings`, each returning to `{issuer}/login/{id}/callback`, sharing one

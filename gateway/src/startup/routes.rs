@@ -144,7 +144,11 @@ pub fn app(
         .route("/readyz", web::head().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/metrics", web::head().to(ops::metrics))
-        .service(web::scope("/admin/v1").configure(admin::routes))
+        .service(
+            web::scope("/admin/v1")
+                .wrap(from_fn(admin::with_request_id))
+                .configure(admin::routes),
+        )
         .configure(admin::console::configure)
         .route("/", web::get().to(home));
     if let Some(sim) = &simulator {

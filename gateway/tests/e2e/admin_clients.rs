@@ -378,10 +378,7 @@ async fn a_client_registered_through_the_admin_api_works_at_once_and_its_secret_
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"], "client_in_config");
-    assert!(e["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("configuration file"));
+    assert!(e["detail"].as_str().unwrap().contains("configuration file"));
 }
 
 #[actix_web::test]

@@ -495,7 +495,7 @@ x.kind,Sai Loại,UBND-P03,UBND phường 3,boss,,,,\n";
     // A query the API cannot read: an English error for the integrator, not the people's page.
     let (status, err) = get(&gw.url, &admin, "/admin/v1/directory/accounts?limit=many").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    let text = err["error_description"].as_str().unwrap_or_default();
+    let text = err["detail"].as_str().unwrap_or_default();
     assert!(text.starts_with("query: Query deserialize error"), "{err}");
     assert!(!text.contains("Yêu cầu"), "one language per field: {err}");
     // Windows browsers label a .csv upload as Excel: read as CSV.

@@ -493,4 +493,25 @@ fn every_operation_has_an_id_and_says_how_it_is_authorized() {
         !text.contains("\"nullable\""),
         "3.0's nullable in a 3.1 document"
     );
+    // An unquoted `, ` inside a YAML flow mapping (`{ description: a, b }`) silently makes a key
+    // `b` with no value: no value anywhere is null in this document.
+    fn nulls(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Null => out.push(at.to_owned()),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, v)| nulls(v, &format!("{at}.{k}"), out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| nulls(v, &format!("{at}[{i}]"), out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    nulls(&doc, "$", &mut found);
+    assert!(
+        found.is_empty(),
+        "keys without a value (an unquoted comma?): {found:?}"
+    );
 }
