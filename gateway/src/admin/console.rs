@@ -34,7 +34,7 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         client_secret: Some(crate::clients::new_client_secret()?),
         token_endpoint_auth_method: Some(ClientAuthMethod::ClientSecretBasic),
         redirect_uris: vec![Url::parse(&format!("{issuer}/admin/callback"))?],
-        post_logout_redirect_uris: vec![],
+        post_logout_redirect_uris: vec![Url::parse(&format!("{issuer}/admin/readiness"))?],
         backchannel_logout_uri: None,
         grant_types: vec!["authorization_code".into()],
         scopes: vec!["openid".into()],
@@ -121,12 +121,23 @@ async fn report_for(state: &AppState) -> Result<ReadinessReport, PageError> {
 async fn readiness(req: HttpRequest, state: Data) -> Result<HttpResponse, PageError> {
     Ok(match viewer(&req, &state).await? {
         Viewer::Anonymous => login_page(),
-        Viewer::Refused(why) => {
-            crate::pages::error_page(StatusCode::FORBIDDEN, "Không có quyền truy cập", &why)
-        }
+        // Whoever logged in with the wrong account must not be stuck on this page.
+        Viewer::Refused(why) => page(
+            StatusCode::FORBIDDEN,
+            "Không có quyền truy cập",
+            maud::html! {
+                h1 { "Không có quyền truy cập" }
+                p { (why) }
+                (account_links(&state))
+            },
+        ),
         Viewer::Allowed { username } => {
             let r = report_for(&state).await?;
-            page(StatusCode::OK, TITLE, render(&r, &username))
+            page(
+                StatusCode::OK,
+                TITLE,
+                maud::html! { (render(&r, &username)) (account_links(&state)) },
+            )
         }
     })
 }
@@ -228,7 +239,34 @@ fn render(r: &ReadinessReport, username: &str) -> maud::Markup {
 }
 
 /// `/admin/login`: an authorization request of the console, at level 2.
-async fn start(state: Data) -> Result<HttpResponse, PageError> {
+/// "Đăng nhập bằng tài khoản khác" (a fresh VNeID login, `prompt=login`) and "Đăng xuất" (the
+/// gateway's logout, which asks the person to confirm and comes back to this page).
+fn account_links(state: &AppState) -> maud::Markup {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", CONSOLE_CLIENT)
+        .append_pair("post_logout_redirect_uri", &state.url("/admin/readiness"))
+        .finish();
+    let logout = format!("{}?{query}", state.url("/logout"));
+    maud::html! {
+        p.actions {
+            a.button href="/admin/login?prompt=login" { "Đăng nhập bằng tài khoản khác" }
+            " "
+            a href=(logout) { "Đăng xuất" }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StartQuery {
+    /// `login`: a fresh login at VNeID even with a session (another account).
+    prompt: Option<String>,
+}
+
+async fn start(
+    state: Data,
+    query: Result<web::Query<StartQuery>, actix_web::Error>,
+) -> Result<HttpResponse, PageError> {
+    let fresh = query.is_ok_and(|q| q.prompt.as_deref() == Some("login"));
     let st = crate::secure::fresh_token(16)?;
     let challenge = crate::secure::fresh_token(32)?;
     state
@@ -248,6 +286,9 @@ async fn start(state: Data) -> Result<HttpResponse, PageError> {
         .append_pair("acr_values", "urn:vneid:loa:2")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
+    if fresh {
+        u.query_pairs_mut().append_pair("prompt", "login");
+    }
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, u.to_string()))
         .finish())

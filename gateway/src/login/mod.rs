@@ -84,6 +84,10 @@ pub struct PendingLogin {
 
 /// Builds `redirect_uri?k=v…` keeping any query the registered URI already has.
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    // Nothing to add: the registered URI exactly, without a stray `?`.
+    if params.is_empty() {
+        return redirect_uri.to_owned();
+    }
     match Url::parse(redirect_uri) {
         Ok(mut url) => {
             {

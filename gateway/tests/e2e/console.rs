@@ -456,3 +456,78 @@ async fn the_code_the_console_spent_cannot_be_exchanged_at_the_token_endpoint() 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(why, "PKCE verification failed");
 }
+
+/// Whoever logged in with the wrong account is not stuck on the 403: "Đăng nhập bằng tài khoản
+/// khác" asks VNeID again (`prompt=login`) even with a session, and "Đăng xuất" ends the session
+/// (after the person confirms) and comes back to the page.
+#[actix_web::test]
+async fn the_wrong_account_can_switch_or_log_out_from_the_console() {
+    let gw = console_gateway(&["cuong.lv"]).await;
+    let b = browser();
+    let (status, html) = console_login_to_page(&b, &gw.url, people::LEVEL2_CITIZEN).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("Đăng nhập bằng tài khoản khác"), "{html}");
+    assert!(
+        html.contains("href=\"/admin/login?prompt=login\""),
+        "{html}"
+    );
+    assert!(html.contains("Đăng xuất"), "{html}");
+
+    // Another account: a fresh login upstream although the session is there.
+    let res = b
+        .get(format!("{}/admin/login?prompt=login", gw.url))
+        .send()
+        .await
+        .unwrap();
+    let authorize = location(&res);
+    assert_eq!(query(&authorize)["prompt"], "login");
+    let res = b.get(&authorize).send().await.unwrap();
+    let upstream = location(&res);
+    assert!(
+        upstream.starts_with(&format!("{}/simulator/", gw.url)),
+        "a session does not skip the login: {upstream}"
+    );
+    let callback = upstream_password_otp(&b, &upstream, people::LEVEL2_OFFICER).await;
+    let res = b.get(&callback).send().await.unwrap();
+    let console_cb = location(&res);
+    assert!(console_cb.contains("/admin/callback?"), "{console_cb}");
+    let res = b.get(&console_cb).send().await.unwrap();
+    assert_eq!(location(&res), "/admin/readiness");
+    let (status, html) = page(&b, &format!("{}/admin/readiness", gw.url)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("cuong.lv") && html.contains("UBND-P01"),
+        "{html}"
+    );
+
+    // Log out: the gateway asks, then ends the session and comes back to the console.
+    let logout = html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.contains("/logout?"))
+        .expect("a logout link")
+        .replace("&amp;", "&");
+    let (status, ask) = page(&b, &logout).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ask.contains("Bạn có muốn đăng xuất?"), "{ask}");
+    let form: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "csrf"]
+        .iter()
+        .map(|n| ((*n).to_owned(), hidden(&ask, n)))
+        .chain([("confirm".to_owned(), "yes".to_owned())])
+        .collect();
+    let res = b
+        .post(format!("{}/logout", gw.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(location(&res), format!("{}/admin/readiness", gw.url));
+    let (status, html) = page(&b, &format!("{}/admin/readiness", gw.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Đăng nhập bằng VNeID"),
+        "the login page again: {html}"
+    );
+}
