@@ -1,6 +1,7 @@
 //! Settings: one TOML file, every key overridable by `GATEWAY__SECTION__KEY` environment
 //! variables, validated once with the bad key named. With no file the embedded default runs.
 
+mod branding;
 mod client;
 mod duration;
 mod env;
@@ -19,6 +20,7 @@ use vneid_policy::PolicyConfig;
 use vneid_tokens::SigningAlg;
 use vneid_upstream::UpstreamConfig;
 
+pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
     check_sector, default_client_scopes, default_grants, pairwise_sector, ClientAuthMethod,
     ClientSettings, SubjectType, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES,
@@ -52,6 +54,8 @@ pub struct Settings {
     pub demo: DemoSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub branding: BrandingSettings,
     #[serde(default)]
     pub limits: crate::ratelimit::LimitSettings,
     #[serde(default)]

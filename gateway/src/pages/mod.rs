@@ -2,6 +2,7 @@
 //! marked as trusted markup, and every page shares one [`layout`]. There is no script, so the
 //! CSP forbids scripts altogether.
 
+pub mod branding;
 mod login;
 
 use actix_web::http::StatusCode;
@@ -11,7 +12,8 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 pub use login::*;
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;background:#f3f5f8;color:#1c2430;margin:0}\
-header{background:#b3261e;color:#fff;padding:14px 24px}header b{display:block;font-size:15px;letter-spacing:.5px}header span{font-size:13px;opacity:.9}\
+header{background:#b3261e;color:#fff;padding:14px 24px;display:flex;gap:14px;align-items:center}header img.logo{height:48px;width:auto}header small{display:block;font-size:13px;opacity:.95}header b{display:block;font-size:15px;letter-spacing:.5px}header span{font-size:13px;opacity:.9}\
+footer{max-width:640px;margin:0 auto 32px;padding:0 16px;color:#5b6675;font-size:13px;text-align:center}footer a{color:#1f5fbf}\
 main{max-width:640px;margin:32px auto;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12);padding:28px 32px}\
 h1{font-size:22px;margin:0 0 16px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
 a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;cursor:pointer}\
@@ -21,6 +23,7 @@ main:has(table.wide){max-width:1180px}";
 
 /// A whole page: the national header, a title, and the body.
 pub fn layout(title: &str, body: Markup) -> Markup {
+    let b = branding::current();
     html! {
         (DOCTYPE)
         html lang="vi" {
@@ -33,10 +36,31 @@ pub fn layout(title: &str, body: Markup) -> Markup {
             }
             body {
                 header {
-                    b { "HỆ THỐNG XÁC THỰC TẬP TRUNG" }
-                    span { "Đăng nhập bằng tài khoản định danh điện tử VNeID" }
+                    @if b.logo.is_some() {
+                        img.logo src="/branding/logo" alt="";
+                    }
+                    div {
+                        @if let Some(org) = &b.settings.organisation {
+                            small { (org) }
+                        }
+                        b { (b.settings.service_name.to_uppercase()) }
+                        span { "Đăng nhập bằng tài khoản định danh điện tử VNeID" }
+                    }
                 }
                 main { (body) }
+                @let support = &b.settings.support;
+                @if support.hotline.is_some() || support.email.is_some() {
+                    footer {
+                        "Hỗ trợ: "
+                        @if let Some(h) = &support.hotline {
+                            "đường dây nóng " a href={ "tel:" (h.replace(' ', "")) } { (h) }
+                        }
+                        @if support.hotline.is_some() && support.email.is_some() { " · " }
+                        @if let Some(e) = &support.email {
+                            "thư điện tử " a href={ "mailto:" (e) } { (e) }
+                        }
+                    }
+                }
             }
         }
     }

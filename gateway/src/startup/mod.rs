@@ -100,12 +100,22 @@ impl Application {
                 .unwrap_or(2),
             n => n,
         };
+        let branding = web::Data::new(Arc::new(
+            crate::pages::branding::Branding::load(&settings.branding)
+                .map_err(anyhow::Error::msg)?,
+        ));
         let app_state = state.clone();
-        let mut server =
-            HttpServer::new(move || routes::app(app_state.clone(), simulator.clone(), surface))
-                .workers(workers)
-                .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
-                .listen(listener)?;
+        let mut server = HttpServer::new(move || {
+            routes::app(
+                app_state.clone(),
+                simulator.clone(),
+                surface,
+                branding.clone(),
+            )
+        })
+        .workers(workers)
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .listen(listener)?;
         let management_port = match management {
             Some(l) => {
                 let port = l.local_addr()?.port();

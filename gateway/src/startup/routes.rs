@@ -66,6 +66,7 @@ pub fn app(
     app_state: web::Data<AppState>,
     simulator: Option<Simulator>,
     surface_of: Surface,
+    branding: web::Data<std::sync::Arc<pages::branding::Branding>>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -89,8 +90,10 @@ pub fn app(
         .app_data(web::FormConfig::default().limit(64 * 1024))
         .app_data(web::PayloadConfig::new(64 * 1024))
         .app_data(web::Data::new(surface_of))
-        // Innermost: its 404s get the headers below like every other answer.
+        .app_data(branding)
+        // Innermost: its 404s get the branding and the headers below like every other answer.
         .wrap(from_fn(surface))
+        .wrap(from_fn(pages::branding::with_branding))
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))
@@ -106,6 +109,7 @@ pub fn app(
             web::get().to(discovery::discovery),
         )
         .route("/jwks", web::get().to(discovery::jwks))
+        .route("/branding/logo", web::get().to(pages::branding::logo))
         .service(
             web::resource("/authorize")
                 .wrap(from_fn(throttle::login_start))

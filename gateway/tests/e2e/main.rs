@@ -14,6 +14,7 @@ mod attacks_limits;
 mod attacks_process;
 mod bad_input;
 mod binary;
+mod branding;
 mod console;
 mod directory;
 mod loadgen;
