@@ -29,8 +29,8 @@ struct Started(Instant);
 /// client-authenticated POST, the `client_id` of an authorization request), for the access line.
 struct LoggedClient(String);
 
-/// The machine error code of an answer made without an error value (the admin API's problem
-/// details, made again with the request id), for the access line.
+/// The machine error code of an answer, for the access line, set by whoever made it where the
+/// error value is not one this module knows (the admin API's problem details).
 pub struct LoggedError(pub &'static str);
 
 /// Names the client of `req` in its access line (at most 128 characters of it).
@@ -195,8 +195,6 @@ fn access_line(
         (Some(e), None) => {
             if let Some(o) = e.as_error::<crate::errors::OAuthError>() {
                 o.error.to_owned()
-            } else if let Some(a) = e.as_error::<crate::admin::AdminError>() {
-                a.code.to_owned()
             } else if let Some(p) = e.as_error::<crate::errors::PageError>() {
                 p.title.clone()
             } else {

@@ -86,6 +86,12 @@ async fn every_log_line_is_one_json_object_and_every_request_has_an_access_line(
         .unwrap();
     assert_eq!(res.status(), 404);
     let res = http
+        .get(format!("{}/admin/v1/clients", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http
         .get(format!("{}/healthz", gw.url))
         .send()
         .await
@@ -148,6 +154,8 @@ async fn every_log_line_is_one_json_object_and_every_request_has_an_access_line(
     assert_eq!(denied["client_id"], PORTAL);
     assert_eq!(find("/authorize", 302)["client_id"], PORTAL);
     assert_eq!(find("unmatched", 404)["method"], "GET");
+    // An admin API problem carries its machine code too.
+    assert_eq!(find("/admin/v1/clients", 401)["error"], "invalid_request");
     assert!(
         access.iter().all(|a| a["route"] != "/healthz"),
         "probes are logged at debug only"
