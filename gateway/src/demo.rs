@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub const DEMO_CLIENT: &str = "demo";
 
 const NS_DEMO: &str = "demo";
-const SCOPE: &str = "openid profile personal_id";
+const SCOPE: &str = "openid profile personal_id account";
 
 pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
     Ok(ClientSettings {
@@ -29,10 +29,10 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         client_secret: Some(crate::clients::new_client_secret()?),
         token_endpoint_auth_method: Some(ClientAuthMethod::ClientSecretBasic),
         redirect_uris: vec![Url::parse(&format!("{issuer}/demo/callback"))?],
-        post_logout_redirect_uris: vec![],
+        post_logout_redirect_uris: vec![Url::parse(&format!("{issuer}/demo"))?],
         backchannel_logout_uri: None,
         grant_types: vec!["authorization_code".into()],
-        scopes: ["openid", "profile", "personal_id"]
+        scopes: ["openid", "profile", "personal_id", "account"]
             .map(String::from)
             .to_vec(),
         min_level: None,
@@ -180,16 +180,12 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         return demo_error("Thiếu mã code.");
     };
     match exchange(&state, code, &saved).await {
-        Ok((claims, userinfo)) => show(&claims, &userinfo),
+        Ok(verified) => show(&state, &verified),
         Err(e) => demo_error(&e),
     }
 }
 
-async fn exchange(
-    state: &AppState,
-    code: &str,
-    saved: &DemoLogin,
-) -> Result<(Value, Value), String> {
+async fn exchange(state: &AppState, code: &str, saved: &DemoLogin) -> Result<Verified, String> {
     let secret = state
         .settings
         .clients
@@ -253,30 +249,82 @@ async fn exchange(
         .json()
         .await
         .map_err(|e| format!("/userinfo: {e}"))?;
-    Ok((data.claims, userinfo))
+    Ok(Verified {
+        id_token: id_token.to_owned(),
+        claims: data.claims,
+        userinfo,
+    })
 }
 
-/// A table row per claim: its name, and its value as text.
+/// What a successful login gave the portal.
+struct Verified {
+    /// Kept for the logout (`id_token_hint`).
+    id_token: String,
+    claims: Value,
+    userinfo: Value,
+}
+
+/// The claims a citizen reads on the page, in Vietnamese; the technical name follows in brackets.
+fn label(claim: &str) -> &'static str {
+    match claim {
+        "sub" => "Mã người dùng tại cổng",
+        "name" => "Họ và tên",
+        "birthdate" => "Ngày sinh",
+        "personal_id" => "Số định danh cá nhân",
+        "account" => "Tài khoản Hệ thống Một cửa",
+        "acr" => "Mức độ tài khoản",
+        "amr" => "Cách xác thực",
+        "auth_time" => "Thời điểm đăng nhập",
+        "iat" => "Thời điểm cấp",
+        "exp" => "Hết hạn lúc",
+        "iss" => "Hệ thống cấp",
+        "aud" => "Cấp cho cổng",
+        "azp" => "Bên được cấp",
+        "nonce" => "Mã chống phát lại",
+        "sid" => "Phiên đăng nhập",
+        "idp" => "Hệ thống xác thực",
+        "login_idp" => "Tài khoản đã dùng để đăng nhập",
+        "at_hash" => "Mã kiểm tra access token",
+        _ => "Thông tin khác",
+    }
+}
+
+/// A claim's value as a citizen reads it: Unix times as Vietnam time, the level in words.
+fn readable(claim: &str, v: &Value) -> String {
+    match (claim, v) {
+        ("auth_time" | "iat" | "exp", Value::Number(n)) => n
+            .as_i64()
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| {
+                vneid_core::vietnam::local(t)
+                    .format("%d/%m/%Y %H:%M:%S (giờ Việt Nam)")
+                    .to_string()
+            })
+            .unwrap_or_else(|| n.to_string()),
+        ("acr", Value::String(s)) if s == "urn:vneid:loa:2" => format!("Mức độ 2 ({s})"),
+        ("acr", Value::String(s)) if s == "urn:vneid:loa:1" => format!("Mức độ 1 ({s})"),
+        (_, Value::String(s)) => s.clone(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// A table row per claim (`data-claim` = its name): the Vietnamese label with the name, and the
+/// value as a citizen reads it.
 fn rows(v: &Value) -> maud::Markup {
     maud::html! {
         @if let Some(m) = v.as_object() {
             @for (k, v) in m {
-                tr {
-                    th { (k) }
-                    td.value {
-                        @match v {
-                            Value::String(s) => (s),
-                            other => (other.to_string()),
-                        }
-                    }
+                tr data-claim=(k) {
+                    th { (label(k)) " " span.muted { "(" (k) ")" } }
+                    td.value { (readable(k, v)) }
                 }
             }
         }
     }
 }
 
-fn show(claims: &Value, userinfo: &Value) -> HttpResponse {
-    let name = claims["name"].as_str().unwrap_or("bạn");
+fn show(state: &AppState, verified: &Verified) -> HttpResponse {
+    let name = verified.claims["name"].as_str().unwrap_or("bạn");
     page(
         StatusCode::OK,
         "Đăng nhập thành công",
@@ -284,10 +332,17 @@ fn show(claims: &Value, userinfo: &Value) -> HttpResponse {
             h1 { "Xin chào, " (name) "!" }
             p { "Đăng nhập thành công. Chữ ký của ID token đã được kiểm tra với khóa công khai của hệ thống (JWKS)." }
             h2 style="font-size:17px" { "Thông tin trong ID token" }
-            table { (rows(claims)) }
+            table { (rows(&verified.claims)) }
             h2 style="font-size:17px" { "Thông tin từ /userinfo" }
-            table { (rows(userinfo)) }
-            p { a.button href="/demo" { "Về trang đầu" } }
+            table { (rows(&verified.userinfo)) }
+            // RP-initiated logout: the ID token says which session; back here afterwards.
+            form.actions method="post" action=(state.url("/logout")) {
+                input type="hidden" name="id_token_hint" value=(verified.id_token);
+                input type="hidden" name="post_logout_redirect_uri" value=(state.url("/demo"));
+                button type="submit" { "Đăng xuất" }
+                " "
+                a.button.secondary href="/demo" { "Về trang đầu" }
+            }
         },
     )
 }

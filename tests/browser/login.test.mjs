@@ -67,7 +67,7 @@ async function openVneidLogin(page, screenshotPrefix) {
 
 /** Value cell of a claim row on the demo's claims page (first table that has it: the ID token). */
 function claim(page, name) {
-  return page.locator('tr', { has: page.locator('th', { hasText: new RegExp(`^${name}$`) }) }).first().locator('td');
+  return page.locator(`tr[data-claim="${name}"]`).first().locator('td');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,10 +90,16 @@ test('level-2 citizen logs in with password and OTP', async (t) => {
   await body.getByText('Đăng nhập thành công').first().waitFor();
   assert.match(await body.innerText(), new RegExp(LEVEL2.name));
   await page.getByRole('heading', { name: `Xin chào, ${LEVEL2.name}!` }).waitFor();
-  assert.equal((await claim(page, 'acr').innerText()).trim(), 'urn:vneid:loa:2');
+  assert.equal((await claim(page, 'acr').innerText()).trim(), 'Mức độ 2 (urn:vneid:loa:2)');
   assert.equal((await claim(page, 'personal_id').innerText()).trim(), LEVEL2.id);
   assert.equal((await claim(page, 'name').innerText()).trim(), LEVEL2.name);
+  assert.match((await claim(page, 'auth_time').innerText()).trim(), /^\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d \(giờ Việt Nam\)$/);
   await shot(page, '05-claims');
+
+  // RP-initiated logout from the portal: back at its first page.
+  await page.getByRole('button', { name: 'Đăng xuất' }).click();
+  await page.waitForURL((u) => u.pathname === '/demo');
+  await page.getByRole('heading', { name: 'Cổng dịch vụ công thử nghiệm' }).waitFor();
 
   await finish(t, context, w);
 });
@@ -123,7 +129,7 @@ test('QR code approved on the phone logs the ward officer in without typing', as
   await page.getByText('Đăng nhập thành công').first().waitFor();
   await page.getByRole('heading', { name: `Xin chào, ${OFFICER.name}!` }).waitFor();
   assert.equal((await claim(page, 'personal_id').innerText()).trim(), OFFICER.id);
-  assert.equal((await claim(page, 'acr').innerText()).trim(), 'urn:vneid:loa:2');
+  assert.equal((await claim(page, 'acr').innerText()).trim(), 'Mức độ 2 (urn:vneid:loa:2)');
   await shot(page, '08-qr-claims');
 
   await finish(t, context, w);

@@ -16,6 +16,7 @@ mod bad_input;
 mod binary;
 mod branding;
 mod console;
+mod demo;
 mod directory;
 mod loadgen;
 mod login;
