@@ -9,34 +9,7 @@ use serde_json::Value;
 use vneid_e2e::*;
 
 use crate::binary::gateway_bin;
-
-const ADMIN: &str = "ops-admin";
-const ADMIN_SECRET: &str = "ops-admin-secret-0123456789-abcdefghijk";
-const EXTRA: &str = r#"
-[demo]
-enabled = true
-
-[[clients]]
-client_id = "ops-admin"
-client_secret = "ops-admin-secret-0123456789-abcdefghijk"
-grant_types = ["client_credentials"]
-scopes = ["admin"]
-"#;
-
-async fn admin_token(gw: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(format!("{gw}/token"))
-        .basic_auth(ADMIN, Some(ADMIN_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::directory::{admin_token, extra, ADMIN};
 
 /// Sends `method path` with `X-Request-Id: id`; returns the status, the `Allow` header and the
 /// problem, after checking its shape.
@@ -80,8 +53,8 @@ async fn problem(
 
 #[actix_web::test]
 async fn admin_errors_are_problem_details_and_built_in_clients_stay() {
-    let gw = spawn_embedded(EXTRA).await;
-    let token = admin_token(&gw.url).await;
+    let gw = spawn_embedded(&format!("[demo]\nenabled = true\n{}", extra())).await;
+    let token = admin_token(&gw.url, "admin").await;
     use reqwest::Method;
 
     let (status, _, body) = problem(&gw.url, None, Method::GET, "/admin/v1/clients", "p-1").await;
