@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::{actor, no_store, read_json, AdminCaller, AdminError};
-use crate::clients::{self, Client, RegisterError, RemoveError};
+use crate::clients::{self, Client, RegisterError, RemoveError, UpdateError};
 use crate::config::ClientSettings;
 use crate::state::AppState;
 
@@ -25,8 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/clients/{client_id}")
             .route(web::get().to(get_client))
+            .route(web::patch().to(update_client))
             .route(web::delete().to(delete_client))
-            .default_service(super::allow("GET, DELETE")),
+            .default_service(super::allow("GET, PATCH, DELETE")),
     );
 }
 
@@ -217,6 +218,72 @@ async fn create_client(
         .json(out))
 }
 
+/// Fields `PATCH` may not change (the secret is the gateway's; the id is the path's).
+const FIXED_FIELDS: [&str; 2] = ["client_id", "client_secret"];
+
+/// `PATCH /admin/v1/clients/{client_id}`: a JSON merge patch (RFC 7396) of a database client's
+/// registration; a field set to `null` returns to its default. 200 with the client.
+async fn update_client(
+    caller: AdminCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: Data,
+) -> Result<HttpResponse, AdminError> {
+    let id = path.into_inner();
+    let patch = read_json(&req, payload).await?;
+    let Some(changes) = patch.as_object() else {
+        return Err(AdminError::invalid_request(
+            "the body must be a JSON object",
+        ));
+    };
+    for f in FIXED_FIELDS {
+        if changes.contains_key(f) {
+            return Err(bad_field(f, "cannot change here"));
+        }
+    }
+    let current = match state.db.client(&id).await? {
+        Some(row) => Client::from_row(&row).map_err(|e| {
+            tracing::error!(client_id = %id, error = %e, "stored client is unusable");
+            AdminError::server_error()
+        })?,
+        None => match state.clients.get(&id) {
+            Some(c) => (*c).clone(),
+            None => return Err(no_such_client(&id)),
+        },
+    };
+    let mut merged = client_json(&current);
+    if let Some(obj) = merged.as_object_mut() {
+        obj.retain(|k, _| CLIENT_FIELDS.contains(&k.as_str()));
+        for (k, v) in changes {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    let settings = client_from_json(&merged)?;
+    let client = clients::update_client(
+        &state.settings,
+        &state.db,
+        &state.clients,
+        settings,
+        &actor(&req, &caller),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        UpdateError::Invalid(c) => bad_field(&c.key, c.message),
+        UpdateError::NotFound => no_such_client(&id),
+        UpdateError::InConfig => in_config(&id),
+        UpdateError::Builtin => builtin(&id),
+        UpdateError::Store(s) => AdminError::from(s),
+        UpdateError::Internal(m) => {
+            tracing::error!(error = %m, "changing a client failed");
+            AdminError::server_error()
+        }
+    })?;
+    tracing::info!(client_id = %id, by = %caller.client_id, "client changed through the admin API");
+    Ok(no_store(StatusCode::OK).json(client_json(&client)))
+}
+
 /// `GET /admin/v1/clients`: every client of the configuration file and of the database.
 async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse, AdminError> {
     state.clients.reload(&state.db).await?;
@@ -227,6 +294,26 @@ async fn list_clients(_caller: AdminCaller, state: Data) -> Result<HttpResponse,
         .map(|c| client_json(c))
         .collect();
     Ok(no_store(StatusCode::OK).json(json!({ "clients": list })))
+}
+
+fn in_config(id: &str) -> AdminError {
+    AdminError::new(
+        StatusCode::CONFLICT,
+        "client_in_config",
+        format!("client {id:?} lives in the configuration file: change or remove its [[clients]] entry there"),
+    )
+}
+
+fn builtin(id: &str) -> AdminError {
+    AdminError::new(
+        StatusCode::CONFLICT,
+        "client_builtin",
+        format!(
+            "client {id:?} is built into the gateway (the demo portal's, or the IT centre's \
+             page's) and cannot be changed or removed; the demo client goes away with \
+             demo.enabled = false"
+        ),
+    )
 }
 
 fn no_such_client(id: &str) -> AdminError {
@@ -285,21 +372,8 @@ async fn delete_client(
             Ok(no_store(StatusCode::NO_CONTENT).finish())
         }
         Err(RemoveError::NotFound) => Err(no_such_client(&id)),
-        Err(RemoveError::InConfig) => Err(AdminError::new(
-            StatusCode::CONFLICT,
-            "client_in_config",
-            format!(
-                "client {id:?} lives in the configuration file: remove its [[clients]] entry there"
-            ),
-        )),
-        Err(RemoveError::Builtin) => Err(AdminError::new(
-            StatusCode::CONFLICT,
-            "client_builtin",
-            format!(
-                "client {id:?} is built into the gateway (the demo portal's, or the IT centre's \
-                 page's) and cannot be removed; the demo client goes away with demo.enabled = false"
-            ),
-        )),
+        Err(RemoveError::InConfig) => Err(in_config(&id)),
+        Err(RemoveError::Builtin) => Err(builtin(&id)),
         Err(RemoveError::Store(e)) => Err(AdminError::from(e)),
     }
 }

@@ -15,7 +15,8 @@ use vneid_tokens::MasterKey;
 use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
 
 pub use register::{
-    new_client_secret, register_client, remove_client, Actor, RegisterError, RemoveError,
+    new_client_secret, register_client, remove_client, update_client, Actor, RegisterError,
+    RemoveError, UpdateError,
 };
 pub use registry::ClientRegistry;
 

@@ -118,29 +118,10 @@ pub async fn register_client(
     client
         .check("", &upstream_ids, settings.simulator.enabled)
         .map_err(RegisterError::Invalid)?;
-    let row = ClientRow {
-        client_id: client.client_id.clone(),
-        name: client.name.clone(),
-        secret_hash: secret
-            .as_ref()
-            .map(|s| master.hash_client_secret(s.expose_secret())),
-        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
-        redirect_uris: client.redirect_uris.iter().map(Url::to_string).collect(),
-        post_logout_redirect_uris: client
-            .post_logout_redirect_uris
-            .iter()
-            .map(Url::to_string)
-            .collect(),
-        backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(Url::to_string),
-        grant_types: client.grant_types.clone(),
-        scopes: client.scopes.clone(),
-        min_level: client.min_level.map(|l| l.number()),
-        upstreams: client.upstreams.clone(),
-        jwks: client.jwks.clone(),
-        subject_type: client.subject_type.as_str().to_owned(),
-        sector_identifier: client.sector_identifier.clone(),
-        created_at: now,
-    };
+    let secret_hash = secret
+        .as_ref()
+        .map(|s| master.hash_client_secret(s.expose_secret()));
+    let row = row_of(&client, secret_hash, now);
     let registered = Client::from_row(&row).map_err(RegisterError::Internal)?;
     db.insert_client(&row).await.map_err(|e| match e {
         StoreError::Conflict(_) => RegisterError::Exists(row.client_id.clone()),
@@ -161,6 +142,181 @@ pub async fn register_client(
     )
     .await?;
     Ok((registered, secret))
+}
+
+/// The stored row of a client's settings.
+fn row_of(
+    client: &ClientSettings,
+    secret_hash: Option<String>,
+    created_at: DateTime<Utc>,
+) -> ClientRow {
+    ClientRow {
+        client_id: client.client_id.clone(),
+        name: client.name.clone(),
+        secret_hash,
+        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
+        redirect_uris: client.redirect_uris.iter().map(Url::to_string).collect(),
+        post_logout_redirect_uris: client
+            .post_logout_redirect_uris
+            .iter()
+            .map(Url::to_string)
+            .collect(),
+        backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(Url::to_string),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        min_level: client.min_level.map(|l| l.number()),
+        upstreams: client.upstreams.clone(),
+        jwks: client.jwks.clone(),
+        subject_type: client.subject_type.as_str().to_owned(),
+        sector_identifier: client.sector_identifier.clone(),
+        created_at,
+    }
+}
+
+/// Why a client could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// A bad field, or one that may not change; the key is the field's name.
+    #[error("{0}")]
+    Invalid(ConfigError),
+    #[error("no such client")]
+    NotFound,
+    #[error("the client lives in the configuration file")]
+    InConfig,
+    #[error("the client is built into the gateway")]
+    Builtin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Changes a database client to `changed` (its settings with the caller's changes applied):
+/// checked exactly as a registration; its id, secret, authentication method, subject type and
+/// sector may not change (that would lock the portal out, or change every `sub` it knows).
+/// Writes the audit event `client_updated` with the fields that changed, and serves the new
+/// settings on this replica at once (the others at their next reload).
+pub async fn update_client(
+    settings: &Settings,
+    db: &Database,
+    registry: &ClientRegistry,
+    changed: ClientSettings,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Client, UpdateError> {
+    let id = changed.client_id.clone();
+    if registry
+        .get(&id)
+        .is_some_and(|c| c.source == super::ClientSource::Builtin)
+    {
+        return Err(UpdateError::Builtin);
+    }
+    if registry.in_config(&id) {
+        return Err(UpdateError::InConfig);
+    }
+    let Some(stored) = db.client(&id).await? else {
+        return Err(UpdateError::NotFound);
+    };
+    let fixed = |key: &str, message: &str| {
+        UpdateError::Invalid(ConfigError {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        })
+    };
+    if changed.auth_method().as_str() != stored.token_endpoint_auth_method {
+        return Err(fixed(
+            "token_endpoint_auth_method",
+            "cannot change: register a new client for another method",
+        ));
+    }
+    if changed.subject_type.as_str() != stored.subject_type
+        || changed.sector_identifier != stored.sector_identifier
+    {
+        return Err(fixed(
+            "subject_type",
+            "the subject type and sector cannot change: every sub the portal knows would change",
+        ));
+    }
+    let upstream_ids: Vec<&str> = settings.upstreams.iter().map(|u| u.id.as_str()).collect();
+    // The check asks a confidential client for its secret, of which only the hash is kept:
+    // a stand-in of the right length takes its place; the stored hash is what stays.
+    let mut checked = changed.clone();
+    if stored.secret_hash.is_some() {
+        checked.client_secret = Some(SecretString::from("stored-secret-stand-in".repeat(2)));
+    }
+    checked
+        .check("", &upstream_ids, settings.simulator.enabled)
+        .map_err(UpdateError::Invalid)?;
+    let row = row_of(&changed, stored.secret_hash.clone(), stored.created_at);
+    let client = Client::from_row(&row).map_err(UpdateError::Internal)?;
+    if !db.update_client(&row).await? {
+        return Err(UpdateError::NotFound);
+    }
+    let mut fields = Vec::new();
+    for (name, before, after) in [
+        (
+            "name",
+            serde_json::json!(stored.name),
+            serde_json::json!(row.name),
+        ),
+        (
+            "redirect_uris",
+            serde_json::json!(stored.redirect_uris),
+            serde_json::json!(row.redirect_uris),
+        ),
+        (
+            "post_logout_redirect_uris",
+            serde_json::json!(stored.post_logout_redirect_uris),
+            serde_json::json!(row.post_logout_redirect_uris),
+        ),
+        (
+            "backchannel_logout_uri",
+            serde_json::json!(stored.backchannel_logout_uri),
+            serde_json::json!(row.backchannel_logout_uri),
+        ),
+        (
+            "grant_types",
+            serde_json::json!(stored.grant_types),
+            serde_json::json!(row.grant_types),
+        ),
+        (
+            "scopes",
+            serde_json::json!(stored.scopes),
+            serde_json::json!(row.scopes),
+        ),
+        (
+            "min_level",
+            serde_json::json!(stored.min_level),
+            serde_json::json!(row.min_level),
+        ),
+        (
+            "upstreams",
+            serde_json::json!(stored.upstreams),
+            serde_json::json!(row.upstreams),
+        ),
+        (
+            "jwks",
+            serde_json::json!(stored.jwks),
+            serde_json::json!(row.jwks),
+        ),
+    ] {
+        if before != after {
+            fields.push(name);
+        }
+    }
+    db.append_audit(
+        &actor.stamp(
+            AuditEvent::new("client_updated", "success")
+                .at(now)
+                .client_id(&id)
+                .detail(actor.detail(serde_json::json!({ "fields": fields }))),
+        ),
+    )
+    .await?;
+    if let Err(e) = registry.reload(db).await {
+        tracing::warn!(error = %e, "reloading the clients after a change failed; the next reload will");
+    }
+    Ok(client)
 }
 
 /// Why a client could not be removed.

@@ -84,7 +84,7 @@ async fn admin_errors_are_problem_details_and_built_in_clients_stay() {
 
     // A method the resource does not answer: 405 naming those it does.
     for (method, path, allowed) in [
-        (Method::PUT, "/admin/v1/clients/demo", "GET, DELETE"),
+        (Method::PUT, "/admin/v1/clients/demo", "GET, PATCH, DELETE"),
         (Method::DELETE, "/admin/v1/clients", "GET, POST"),
         (Method::PATCH, "/admin/v1/links", "GET, POST"),
         (Method::GET, "/admin/v1/directory/import", "POST"),

@@ -7,6 +7,7 @@
 )]
 
 mod admin_clients;
+mod admin_patch;
 mod admin_problems;
 mod attacks;
 mod attacks_durable;

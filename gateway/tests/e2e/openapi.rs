@@ -156,6 +156,27 @@ async fn every_documented_operation_answers_as_documented() {
             StatusCode::NOT_FOUND,
         ),
         call(
+            Method::PATCH,
+            "/admin/v1/clients/{client_id}",
+            "/admin/v1/clients/openapi-portal",
+            json_body(json!({"name": "Cổng đã đổi tên"})),
+            StatusCode::OK,
+        ),
+        call(
+            Method::PATCH,
+            "/admin/v1/clients/{client_id}",
+            "/admin/v1/clients/openapi-portal",
+            json_body(json!({"client_id": "other"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        call(
+            Method::PATCH,
+            "/admin/v1/clients/{client_id}",
+            "/admin/v1/clients/nobody",
+            json_body(json!({"name": "x"})),
+            StatusCode::NOT_FOUND,
+        ),
+        call(
             Method::DELETE,
             "/admin/v1/clients/{client_id}",
             "/admin/v1/clients/openapi-portal",

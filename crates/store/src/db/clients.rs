@@ -203,6 +203,39 @@ impl Database {
         row.map(client_from_row).transpose()
     }
 
+    /// Replaces what may change of a stored client: its name, URIs, grants, scopes, level,
+    /// upstreams and keys. Its id, secret, authentication method, subject type, sector and
+    /// creation time stay. False when there is no such client.
+    #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+    pub async fn update_client(&self, client: &ClientRow) -> Result<bool, StoreError> {
+        let redirect_uris = list_to_json(&client.redirect_uris)?;
+        let post_logout_redirect_uris = list_to_json(&client.post_logout_redirect_uris)?;
+        let grant_types = list_to_json(&client.grant_types)?;
+        let scopes = list_to_json(&client.scopes)?;
+        let upstreams = list_to_json(&client.upstreams)?;
+        let affected: u64 = on_pool!(&self.pool, |pool| {
+            sqlx::query(
+                "UPDATE clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
+                 backchannel_logout_uri = $5, grant_types = $6, scopes = $7, min_level = $8, \
+                 upstreams = $9, jwks = $10 WHERE client_id = $1",
+            )
+            .bind(&client.client_id)
+            .bind(client.name.as_deref())
+            .bind(&redirect_uris)
+            .bind(&post_logout_redirect_uris)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(&grant_types)
+            .bind(&scopes)
+            .bind(client.min_level.map(i64::from))
+            .bind(&upstreams)
+            .bind(client.jwks.as_deref())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected > 0)
+    }
+
     /// Deletes the stored client with this id; false when there is none. Its refresh-token
     /// families are left as they are: revoke them first with
     /// [`Database::revoke_refresh_families_by_client`].
