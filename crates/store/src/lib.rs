@@ -24,7 +24,8 @@ pub use db::{
     SigningKeyRow, AUDIT_LIST_MAX,
 };
 pub use db::{
-    ClientRow, NewRefreshFamily, RefreshFamily, RefreshTokenRecord, Revocation, RotateOutcome,
+    ClientRow, NewRefreshFamily, PreviousSecret, RefreshFamily, RefreshTokenRecord, Revocation,
+    RotateOutcome,
 };
 pub use ephemeral::{
     connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,

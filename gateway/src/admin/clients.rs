@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::{actor, no_store, read_json, AdminCaller, AdminError};
-use crate::clients::{self, Client, RegisterError, RemoveError, UpdateError};
+use crate::clients::{self, Client, RegisterError, RemoveError, RotateError, UpdateError};
 use crate::config::ClientSettings;
 use crate::state::AppState;
 
@@ -28,6 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update_client))
             .route(web::delete().to(delete_client))
             .default_service(super::allow("GET, PATCH, DELETE")),
+    )
+    .service(
+        web::resource("/clients/{client_id}/secret")
+            .route(web::post().to(rotate_secret))
+            .default_service(super::allow("POST")),
     );
 }
 
@@ -216,6 +221,47 @@ async fn create_client(
             state.url(&format!("/admin/v1/clients/{}", client.id)),
         ))
         .json(out))
+}
+
+/// `POST /admin/v1/clients/{client_id}/secret`: a new secret, shown this once; the previous
+/// one keeps working for `admin.secret_rotation_grace`.
+async fn rotate_secret(
+    caller: AdminCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: Data,
+) -> Result<HttpResponse, AdminError> {
+    let id = path.into_inner();
+    let (secret, until) = clients::rotate_secret(
+        &state.db,
+        &state.master,
+        &state.clients,
+        &id,
+        state.settings.admin.secret_rotation_grace,
+        &actor(&req, &caller),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        RotateError::NotFound => no_such_client(&id),
+        RotateError::InConfig => in_config(&id),
+        RotateError::Builtin => builtin(&id),
+        RotateError::NoSecret => AdminError::conflict(
+            "client_has_no_secret",
+            format!("client {id:?} has no secret (public, or private_key_jwt): nothing to rotate"),
+        ),
+        RotateError::Store(s) => AdminError::from(s),
+        RotateError::Internal(m) => {
+            tracing::error!(error = %m, "rotating a client secret failed");
+            AdminError::server_error()
+        }
+    })?;
+    tracing::info!(client_id = %id, by = %caller.client_id, "client secret rotated through the admin API");
+    Ok(no_store(StatusCode::OK).json(json!({
+        "client_id": id,
+        "client_secret": secrecy::ExposeSecret::expose_secret(&secret),
+        "previous_secret_valid_until": until.map(|u| u.to_rfc3339()),
+    })))
 }
 
 /// Fields `PATCH` may not change (the secret is the gateway's; the id is the path's).

@@ -1,4 +1,4 @@
-//! `keys rotate`, `clients add|list|remove`, `directory import`, `report readiness`.
+//! `keys rotate`, `clients add|list|remove|rotate-secret`, `directory import`, `report readiness`.
 
 use std::path::PathBuf;
 
@@ -149,6 +149,48 @@ pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
                 "--id {id}: the client is a [[clients]] entry of the configuration file: remove it there"
             )),
             Err(RemoveError::NotFound) => Err(format!("--id {id}: no such client in the database")),
+            Err(e) => Err(format!("--id {id}: {e}")),
+        }
+    })
+}
+
+/// `gateway clients rotate-secret`: as `POST /admin/v1/clients/{id}/secret` does.
+pub fn rotate_secret(config: Option<PathBuf>, id: &str) -> Result<(), String> {
+    use crate::clients::{Client, ClientRegistry, RotateError};
+    let settings = load(config.as_ref())?;
+    if startup::embedded::builtin_client_ids(&settings).contains(&id) {
+        return Err(format!(
+            "--id {id}: a client built into the gateway has no secret to rotate"
+        ));
+    }
+    runtime()?.block_on(async {
+        let (db, master) = startup::store::open_existing(&settings)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let registry =
+            ClientRegistry::new(settings.clients.iter().map(|c| Client::from_settings(c, &master)));
+        let actor = Actor {
+            via: "cli",
+            by: None,
+            request_id: None,
+        };
+        let now = vneid_core::Clock::now(&vneid_core::SystemClock);
+        let grace = settings.admin.secret_rotation_grace;
+        match crate::clients::rotate_secret(&db, &master, &registry, id, grace, &actor, now).await {
+            Ok((secret, until)) => {
+                println!("client_id:     {id}");
+                println!("client_secret: {}", secret.expose_secret());
+                match until {
+                    Some(u) => println!("the previous secret works until {}", u.to_rfc3339()),
+                    None => println!("the previous secret no longer works"),
+                }
+                println!("Store the new secret now: it is not shown again.");
+                Ok(())
+            }
+            Err(RotateError::InConfig) => Err(format!(
+                "--id {id}: the client is a [[clients]] entry of the configuration file: change its client_secret there"
+            )),
+            Err(RotateError::NotFound) => Err(format!("--id {id}: no such client in the database")),
             Err(e) => Err(format!("--id {id}: {e}")),
         }
     })

@@ -71,6 +71,15 @@ pub enum ClientsCommand {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Give a client of the database a new secret, printed once; the previous one keeps working
+    /// for `admin.secret_rotation_grace` (24 h by default).
+    RotateSecret {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The client_id.
+        #[arg(long)]
+        id: String,
+    },
     /// Remove a client of the database: its refresh tokens are revoked and its access tokens
     /// stop working. Clients of the configuration file and built-in ones are refused.
     Remove {
@@ -229,6 +238,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Clients {
             command: ClientsCommand::Remove { config, id },
         } => manage::remove_client(config, &id),
+        Command::Clients {
+            command: ClientsCommand::RotateSecret { config, id },
+        } => manage::rotate_secret(config, &id),
         Command::Directory {
             command: DirectoryCommand::Import(args),
         } => manage::import_directory(args),

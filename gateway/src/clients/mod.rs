@@ -15,8 +15,8 @@ use vneid_tokens::MasterKey;
 use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
 
 pub use register::{
-    new_client_secret, register_client, remove_client, update_client, Actor, RegisterError,
-    RemoveError, UpdateError,
+    new_client_secret, register_client, remove_client, rotate_secret, update_client, Actor,
+    RegisterError, RemoveError, RotateError, UpdateError,
 };
 pub use registry::ClientRegistry;
 
@@ -47,6 +47,8 @@ pub struct Client {
     pub id: String,
     pub name: String,
     pub secret_hash: Option<String>,
+    /// During a secret rotation, the previous secret, accepted until its time.
+    pub previous_secret: Option<vneid_store::PreviousSecret>,
     pub auth_method: ClientAuthMethod,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
@@ -76,6 +78,7 @@ impl Client {
                 .client_secret
                 .as_ref()
                 .map(|s| master.hash_client_secret(s.expose_secret())),
+            previous_secret: None,
             auth_method: c.auth_method(),
             redirect_uris: c.redirect_uris.iter().map(Url::to_string).collect(),
             scopes: c.scopes.clone(),
@@ -136,6 +139,7 @@ impl Client {
             id: r.client_id.clone(),
             name: r.name.clone().unwrap_or_else(|| r.client_id.clone()),
             secret_hash: r.secret_hash.clone(),
+            previous_secret: r.previous_secret.clone(),
             auth_method,
             redirect_uris: r.redirect_uris.clone(),
             scopes: r.scopes.clone(),

@@ -170,6 +170,7 @@ fn row_of(
         subject_type: client.subject_type.as_str().to_owned(),
         sector_identifier: client.sector_identifier.clone(),
         created_at,
+        previous_secret: None,
     }
 }
 
@@ -317,6 +318,85 @@ pub async fn update_client(
         tracing::warn!(error = %e, "reloading the clients after a change failed; the next reload will");
     }
     Ok(client)
+}
+
+/// Why a client's secret could not be rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("no such client")]
+    NotFound,
+    #[error("the client lives in the configuration file")]
+    InConfig,
+    #[error("the client is built into the gateway")]
+    Builtin,
+    /// Public, or `private_key_jwt`: there is no secret to rotate.
+    #[error("the client has no secret (public, or private_key_jwt)")]
+    NoSecret,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Gives a database client a new secret (256 random bits) and keeps the previous one working
+/// for `grace` (none when zero), so that the portal switches without an outage. Writes the
+/// audit event `client_secret_rotated` and serves the change on this replica at once. Returns
+/// the new secret — the only time it is seen — and when the previous one stops.
+pub async fn rotate_secret(
+    db: &Database,
+    master: &MasterKey,
+    registry: &ClientRegistry,
+    client_id: &str,
+    grace: std::time::Duration,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(SecretString, Option<DateTime<Utc>>), RotateError> {
+    if registry
+        .get(client_id)
+        .is_some_and(|c| c.source == super::ClientSource::Builtin)
+    {
+        return Err(RotateError::Builtin);
+    }
+    if registry.in_config(client_id) {
+        return Err(RotateError::InConfig);
+    }
+    let Some(stored) = db.client(client_id).await? else {
+        return Err(RotateError::NotFound);
+    };
+    let Some(old_hash) = stored.secret_hash else {
+        return Err(RotateError::NoSecret);
+    };
+    let secret = new_client_secret().map_err(|e| RotateError::Internal(e.to_string()))?;
+    let until = chrono::Duration::from_std(grace)
+        .ok()
+        .filter(|g| !g.is_zero())
+        .map(|g| now + g);
+    let previous = until.map(|until| vneid_store::PreviousSecret {
+        hash: old_hash,
+        until,
+    });
+    let new_hash = master.hash_client_secret(secret.expose_secret());
+    if !db
+        .rotate_client_secret(client_id, &new_hash, previous.as_ref())
+        .await?
+    {
+        return Err(RotateError::NotFound);
+    }
+    db.append_audit(
+        &actor.stamp(
+            AuditEvent::new("client_secret_rotated", "success")
+                .at(now)
+                .client_id(client_id)
+                .detail(actor.detail(serde_json::json!({
+                    "previous_valid_until": until.map(|u| u.to_rfc3339()),
+                }))),
+        ),
+    )
+    .await?;
+    if let Err(e) = registry.reload(db).await {
+        tracing::warn!(error = %e, "reloading the clients after a rotation failed; the next reload will");
+    }
+    Ok((secret, until))
 }
 
 /// Why a client could not be removed.

@@ -29,6 +29,7 @@ fn row(id: &str, subject_type: &str, redirect: &[&str]) -> ClientRow {
         subject_type: subject_type.into(),
         sector_identifier: None,
         created_at: Utc::now(),
+        previous_secret: None,
     }
 }
 

@@ -278,6 +278,10 @@ pub struct AdminSettings {
     /// it, and within about 10 s of links made at login there).
     #[serde(deserialize_with = "de_duration")]
     pub gauge_refresh_interval: Duration,
+    /// After a client's secret is rotated, how long the previous one keeps working (so the
+    /// portal can switch without an outage); `0s` ends it at once.
+    #[serde(deserialize_with = "de_duration")]
+    pub secret_rotation_grace: Duration,
 }
 
 impl Default for AdminSettings {
@@ -285,6 +289,7 @@ impl Default for AdminSettings {
         Self {
             console_users: Vec::new(),
             gauge_refresh_interval: Duration::from_secs(300),
+            secret_rotation_grace: Duration::from_secs(24 * 3600),
         }
     }
 }

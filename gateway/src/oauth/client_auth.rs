@@ -176,9 +176,19 @@ async fn authenticate(
             client.auth_method.as_str()
         )));
     }
+    // During a rotation the previous secret works until its time.
+    let previous = client
+        .previous_secret
+        .as_ref()
+        .filter(|p| state.clock.now() < p.until);
     match (&client.secret_hash, secret) {
         (None, None) => Ok(client),
         (Some(hash), Some(s)) if state.master.verify_client_secret(s, hash) => Ok(client),
+        (Some(_), Some(s))
+            if previous.is_some_and(|p| state.master.verify_client_secret(s, &p.hash)) =>
+        {
+            Ok(client)
+        }
         _ => Err(OAuthError::invalid_client(
             "unknown client or wrong credentials",
         )),

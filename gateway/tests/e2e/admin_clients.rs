@@ -543,6 +543,7 @@ async fn clients_added_or_removed_by_another_replica_are_served_after_the_reload
             subject_type: "public".into(),
             sector_identifier: None,
             created_at: chrono::Utc::now(),
+            previous_secret: None,
         })
         .await
         .unwrap();

@@ -1,6 +1,7 @@
-//! `PATCH /admin/v1/clients/{id}`: a database client's registration changes in place (a JSON
-//! merge patch), checked like a registration, its secret kept; what must not change is refused
-//! naming the field; configuration and built-in clients are not the API's to change.
+//! A database client changes in place: `PATCH /admin/v1/clients/{id}` (a JSON merge patch,
+//! checked like a registration, its secret kept; what must not change is refused naming the
+//! field) and `POST /admin/v1/clients/{id}/secret` (a new secret; the previous one works until
+//! `admin.secret_rotation_grace` ends). Configuration and built-in clients are not the API's.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -151,6 +152,115 @@ async fn a_database_client_changes_in_place_and_keeps_its_secret() {
             format!("{clients}/{id}"),
             &token,
             Some(json!({"name": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (got, problem["error"].as_str()),
+            (status, Some(code)),
+            "{id}"
+        );
+    }
+}
+
+/// `POST …/secret` as the client's secret: the client's introspection call, 200 or 401.
+async fn introspect_with(gw: &str, id: &str, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{gw}/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", "anything")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn register(gw: &str, token: &str, body: Value) -> Value {
+    let (status, created) = send(
+        reqwest::Method::POST,
+        format!("{gw}/admin/v1/clients"),
+        token,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+#[actix_web::test]
+async fn a_rotated_secret_works_at_once_and_the_previous_one_until_the_grace_ends() {
+    // A grace of one second, to see it end.
+    let gw = spawn_embedded(&format!(
+        "[demo]\nenabled = true\n[admin]\nsecret_rotation_grace = \"1s\"\n{}",
+        extra()
+    ))
+    .await;
+    let token = admin_token(&gw.url, "admin").await;
+    let created = register(
+        &gw.url,
+        &token,
+        json!({"client_id": "xoay-vong", "redirect_uris": ["http://127.0.0.1:9/cb"]}),
+    )
+    .await;
+    let old = created["client_secret"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = send(
+        reqwest::Method::POST,
+        format!("{}/admin/v1/clients/xoay-vong/secret", gw.url),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(
+        rotated["previous_secret_valid_until"].is_string(),
+        "{rotated}"
+    );
+    assert_eq!(
+        introspect_with(&gw.url, "xoay-vong", &new).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        introspect_with(&gw.url, "xoay-vong", &old).await,
+        StatusCode::OK,
+        "the previous secret during the grace"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        introspect_with(&gw.url, "xoay-vong", &old).await,
+        StatusCode::UNAUTHORIZED,
+        "the previous secret after the grace"
+    );
+    assert_eq!(
+        introspect_with(&gw.url, "xoay-vong", &new).await,
+        StatusCode::OK
+    );
+    let audit = gw.app.db.list_audit(&AuditFilter::default()).await.unwrap();
+    assert!(audit.iter().any(|e| e.kind == "client_secret_rotated"));
+
+    // Nothing to rotate, or not the API's to rotate.
+    register(
+        &gw.url,
+        &token,
+        json!({"client_id": "cong-cong-khai", "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1:9/app"]}),
+    )
+    .await;
+    for (id, status, code) in [
+        (
+            "cong-cong-khai",
+            StatusCode::CONFLICT,
+            "client_has_no_secret",
+        ),
+        (ADMIN, StatusCode::CONFLICT, "client_in_config"),
+        ("demo", StatusCode::CONFLICT, "client_builtin"),
+        ("nobody", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let (got, problem) = send(
+            reqwest::Method::POST,
+            format!("{}/admin/v1/clients/{id}/secret", gw.url),
+            &token,
+            None,
         )
         .await;
         assert_eq!(

@@ -198,6 +198,15 @@ fn clients_list_shows_built_in_clients_and_remove_takes_only_database_clients() 
     assert_eq!(source("in-file").as_deref(), Some("config"), "{list}");
     assert_eq!(source("in-db").as_deref(), Some("database"), "{list}");
 
+    let (ok, out, err) = gateway(&["clients", "rotate-secret", "--id", "in-db"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("client_secret: ") && out.contains("the previous secret works until"),
+        "{out}"
+    );
+    let (ok, _, err) = gateway(&["clients", "rotate-secret", "--id", "in-file"]);
+    assert!(!ok && err.contains("configuration file"), "{err}");
+
     for (id, says) in [
         ("demo", "built into the gateway"),
         ("in-file", "configuration file"),

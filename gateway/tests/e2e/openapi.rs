@@ -177,6 +177,20 @@ async fn every_documented_operation_answers_as_documented() {
             StatusCode::NOT_FOUND,
         ),
         call(
+            Method::POST,
+            "/admin/v1/clients/{client_id}/secret",
+            "/admin/v1/clients/openapi-portal/secret",
+            None,
+            StatusCode::OK,
+        ),
+        call(
+            Method::POST,
+            "/admin/v1/clients/{client_id}/secret",
+            "/admin/v1/clients/nobody/secret",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        call(
             Method::DELETE,
             "/admin/v1/clients/{client_id}",
             "/admin/v1/clients/openapi-portal",

@@ -34,6 +34,26 @@ pub struct ClientRow {
     /// The sector of a pairwise client; `None`: the host of its redirect URIs.
     pub sector_identifier: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// During a secret rotation: the previous secret's keyed hash and when it stops working.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A client's previous secret, still accepted until `until`.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PreviousSecret {
+    pub hash: String,
+    /// Unix seconds in storage; a time here.
+    #[serde(with = "chrono::serde::ts_seconds")]
+    pub until: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for PreviousSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousSecret")
+            .field("hash", &"[redacted]")
+            .field("until", &self.until)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ClientRow {
@@ -60,6 +80,7 @@ impl std::fmt::Debug for ClientRow {
             .field("subject_type", &self.subject_type)
             .field("sector_identifier", &self.sector_identifier)
             .field("created_at", &self.created_at)
+            .field("previous_secret", &self.previous_secret)
             .finish()
     }
 }
@@ -68,7 +89,7 @@ impl std::fmt::Debug for ClientRow {
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_method, \
                               redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
                               grant_types, scopes, min_level, upstreams, jwks, subject_type, \
-                              sector_identifier, created_at";
+                              sector_identifier, created_at, previous_secret";
 
 type ClientDbRow = (
     String,         // client_id
@@ -86,6 +107,7 @@ type ClientDbRow = (
     String,         // subject_type
     Option<String>, // sector_identifier
     i64,            // created_at
+    Option<String>, // previous_secret (JSON)
 );
 
 fn list_to_json(list: &[String]) -> Result<String, StoreError> {
@@ -115,6 +137,7 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
         subject_type,
         sector_identifier,
         created_at,
+        previous_secret,
     ) = row;
     Ok(ClientRow {
         client_id,
@@ -137,6 +160,12 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
         subject_type,
         sector_identifier,
         created_at: from_unix(created_at, "clients.created_at")?,
+        previous_secret: previous_secret
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|_| StoreError::Corrupt("clients.previous_secret".into()))
+            })
+            .transpose()?,
     })
 }
 
@@ -229,6 +258,35 @@ impl Database {
             .bind(client.min_level.map(i64::from))
             .bind(&upstreams)
             .bind(client.jwks.as_deref())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected > 0)
+    }
+
+    /// Gives a client a new secret (its keyed hash), keeping `previous` accepted until its time
+    /// (`None`: the old secret stops at once). False when there is no such client, or it has no
+    /// secret (public, or `private_key_jwt`).
+    #[tracing::instrument(skip(self, new_hash, previous))]
+    pub async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &str,
+        previous: Option<&PreviousSecret>,
+    ) -> Result<bool, StoreError> {
+        let previous = previous
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        let affected: u64 = on_pool!(&self.pool, |pool| {
+            sqlx::query(
+                "UPDATE clients SET secret_hash = $2, previous_secret = $3 \
+                 WHERE client_id = $1 AND secret_hash IS NOT NULL",
+            )
+            .bind(id)
+            .bind(new_hash)
+            .bind(previous.as_deref())
             .execute(pool)
             .await?
             .rows_affected()

@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "revocations",
         include_str!("../../migrations/sqlite/0004_revocations.sql"),
     ),
+    (
+        5,
+        "client_secret_rotation",
+        include_str!("../../migrations/sqlite/0005_client_secret_rotation.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -61,6 +66,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         4,
         "revocations",
         include_str!("../../migrations/postgres/0004_revocations.sql"),
+    ),
+    (
+        5,
+        "client_secret_rotation",
+        include_str!("../../migrations/postgres/0005_client_secret_rotation.sql"),
     ),
 ];
 

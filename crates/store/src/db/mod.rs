@@ -60,7 +60,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use crate::StoreError;
 
 pub use audit::{AuditEvent, AuditFilter, AUDIT_LIST_MAX};
-pub use clients::ClientRow;
+pub use clients::{ClientRow, PreviousSecret};
 pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
     UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,

@@ -28,6 +28,7 @@ fn full_client(client_id: &str) -> ClientRow {
         subject_type: "pairwise".into(),
         sector_identifier: Some("portal.example".into()),
         created_at: t(0),
+        previous_secret: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn bare_client(client_id: &str) -> ClientRow {
         subject_type: "public".into(),
         sector_identifier: None,
         created_at: t(60),
+        previous_secret: None,
     }
 }
 
@@ -180,6 +182,53 @@ async fn removing_a_client_revokes_its_families_in_the_same_transaction(backend:
     );
 }
 
+async fn a_rotation_keeps_the_previous_hash_until_its_time_and_changes_only_the_secret(
+    backend: Backend,
+) {
+    let (_g, db) = migrated_db(backend).await;
+    db.insert_client(&full_client("portal")).await.unwrap();
+    db.insert_client(&bare_client("public-app")).await.unwrap();
+    let before = db.client("portal").await.unwrap().unwrap();
+    let previous = vneid_store::PreviousSecret {
+        hash: before.secret_hash.clone().unwrap(),
+        until: t(100),
+    };
+    assert!(db
+        .rotate_client_secret("portal", "hmac:new", Some(&previous))
+        .await
+        .unwrap());
+    let after = db.client("portal").await.unwrap().unwrap();
+    assert_eq!(after.secret_hash.as_deref(), Some("hmac:new"));
+    assert_eq!(after.previous_secret, Some(previous));
+    assert_eq!(
+        ClientRow {
+            secret_hash: before.secret_hash.clone(),
+            previous_secret: None,
+            ..after.clone()
+        },
+        before,
+        "nothing else changed"
+    );
+    // Without a grace the previous one is gone.
+    assert!(db
+        .rotate_client_secret("portal", "hmac:newer", None)
+        .await
+        .unwrap());
+    assert_eq!(
+        db.client("portal").await.unwrap().unwrap().previous_secret,
+        None
+    );
+    // No secret (public) and no client: nothing to rotate.
+    assert!(!db
+        .rotate_client_secret("public-app", "hmac:x", None)
+        .await
+        .unwrap());
+    assert!(!db
+        .rotate_client_secret("nobody", "hmac:x", None)
+        .await
+        .unwrap());
+}
+
 #[tokio::test]
 async fn client_debug_output_hides_the_secret_hash() {
     let shown = format!("{:?}", full_client("portal"));
@@ -195,4 +244,5 @@ on_every_backend! {
     a_deleted_client_is_gone_and_its_id_can_be_used_again,
     a_client_whose_stored_list_is_not_json_reads_back_as_corrupt,
     removing_a_client_revokes_its_families_in_the_same_transaction,
+    a_rotation_keeps_the_previous_hash_until_its_time_and_changes_only_the_secret,
 }
