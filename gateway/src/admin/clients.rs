@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::{actor, no_store, read_json, AdminCaller, AdminError};
-use crate::clients::{self, Client, RegisterError, RemoveError, RotateError, UpdateError};
+use crate::clients::{self, ChangeError, Client, RegisterError};
 use crate::config::ClientSettings;
 use crate::state::AppState;
 
@@ -242,20 +242,7 @@ async fn rotate_secret(
         state.clock.now(),
     )
     .await
-    .map_err(|e| match e {
-        RotateError::NotFound => no_such_client(&id),
-        RotateError::InConfig => in_config(&id),
-        RotateError::Builtin => builtin(&id),
-        RotateError::NoSecret => AdminError::conflict(
-            "client_has_no_secret",
-            format!("client {id:?} has no secret (public, or private_key_jwt): nothing to rotate"),
-        ),
-        RotateError::Store(s) => AdminError::from(s),
-        RotateError::Internal(m) => {
-            tracing::error!(error = %m, "rotating a client secret failed");
-            AdminError::server_error()
-        }
-    })?;
+    .map_err(|e| change_error(e, &id))?;
     tracing::info!(client_id = %id, by = %caller.client_id, "client secret rotated through the admin API");
     Ok(no_store(StatusCode::OK).json(json!({
         "client_id": id,
@@ -289,10 +276,7 @@ async fn update_client(
         }
     }
     let current = match state.db.client(&id).await? {
-        Some(row) => Client::from_row(&row).map_err(|e| {
-            tracing::error!(client_id = %id, error = %e, "stored client is unusable");
-            AdminError::server_error()
-        })?,
+        Some(row) => stored_client(&row)?,
         None => match state.clients.get(&id) {
             Some(c) => (*c).clone(),
             None => return Err(no_such_client(&id)),
@@ -315,17 +299,7 @@ async fn update_client(
         state.clock.now(),
     )
     .await
-    .map_err(|e| match e {
-        UpdateError::Invalid(c) => bad_field(&c.key, c.message),
-        UpdateError::NotFound => no_such_client(&id),
-        UpdateError::InConfig => in_config(&id),
-        UpdateError::Builtin => builtin(&id),
-        UpdateError::Store(s) => AdminError::from(s),
-        UpdateError::Internal(m) => {
-            tracing::error!(error = %m, "changing a client failed");
-            AdminError::server_error()
-        }
-    })?;
+    .map_err(|e| change_error(e, &id))?;
     tracing::info!(client_id = %id, by = %caller.client_id, "client changed through the admin API");
     Ok(no_store(StatusCode::OK).json(client_json(&client)))
 }
@@ -362,6 +336,33 @@ fn builtin(id: &str) -> AdminError {
     )
 }
 
+/// The admin API's answer when a client could not be changed, rotated or removed.
+fn change_error(e: ChangeError, id: &str) -> AdminError {
+    match e {
+        ChangeError::Invalid(c) => bad_field(&c.key, c.message),
+        ChangeError::NotFound => no_such_client(id),
+        ChangeError::InConfig => in_config(id),
+        ChangeError::Builtin => builtin(id),
+        ChangeError::NoSecret => AdminError::conflict(
+            "client_has_no_secret",
+            format!("client {id:?} has no secret (public, or private_key_jwt): nothing to rotate"),
+        ),
+        ChangeError::Store(s) => AdminError::from(s),
+        ChangeError::Internal(m) => {
+            tracing::error!(client_id = %id, error = %m, "changing a client failed");
+            AdminError::server_error()
+        }
+    }
+}
+
+/// A client as the database holds it; one that cannot be read is logged and a 500.
+fn stored_client(row: &vneid_store::ClientRow) -> Result<Client, AdminError> {
+    Client::from_row(row).map_err(|e| {
+        tracing::error!(client_id = %row.client_id, error = %e, "stored client is unusable");
+        AdminError::server_error()
+    })
+}
+
 fn no_such_client(id: &str) -> AdminError {
     AdminError::new(
         StatusCode::NOT_FOUND,
@@ -382,12 +383,7 @@ async fn get_client(
     } else {
         // The database is the truth (another replica may have just changed it).
         match state.db.client(&id).await? {
-            Some(row) => Some(std::sync::Arc::new(Client::from_row(&row).map_err(
-                |e| {
-                    tracing::error!(client_id = %id, error = %e, "stored client is unusable");
-                    AdminError::server_error()
-                },
-            )?)),
+            Some(row) => Some(std::sync::Arc::new(stored_client(&row)?)),
             None => None,
         }
     };
@@ -417,10 +413,7 @@ async fn delete_client(
             tracing::info!(client_id = %id, by = %caller.client_id, refresh_families_revoked = revoked, "client removed through the admin API");
             Ok(no_store(StatusCode::NO_CONTENT).finish())
         }
-        Err(RemoveError::NotFound) => Err(no_such_client(&id)),
-        Err(RemoveError::InConfig) => Err(in_config(&id)),
-        Err(RemoveError::Builtin) => Err(builtin(&id)),
-        Err(RemoveError::Store(e)) => Err(AdminError::from(e)),
+        Err(e) => Err(change_error(e, &id)),
     }
 }
 

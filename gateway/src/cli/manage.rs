@@ -117,10 +117,41 @@ pub fn list_clients(config: Option<PathBuf>) -> Result<(), String> {
     })
 }
 
+/// Who changes clients from the command line, for the audit trail.
+const CLI_ACTOR: Actor = Actor {
+    via: "cli",
+    by: None,
+    request_id: None,
+};
+
+/// The database, the master key, and the registry of the configuration's clients, for the
+/// commands that change a database client as the admin API does.
+async fn client_store(
+    settings: &Settings,
+) -> Result<
+    (
+        vneid_store::Database,
+        vneid_tokens::MasterKey,
+        crate::clients::ClientRegistry,
+    ),
+    String,
+> {
+    let (db, master) = startup::store::open_existing(settings)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let registry = crate::clients::ClientRegistry::new(
+        settings
+            .clients
+            .iter()
+            .map(|c| crate::clients::Client::from_settings(c, &master)),
+    );
+    Ok((db, master, registry))
+}
+
 /// `gateway clients remove`: a client of the database, as `DELETE /admin/v1/clients/{id}` does
 /// (running gateways stop serving it at their next reload).
 pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
-    use crate::clients::{remove_client, Client, ClientRegistry, RemoveError};
+    use crate::clients::{remove_client, ChangeError};
     let settings = load(config.as_ref())?;
     if startup::embedded::builtin_client_ids(&settings).contains(&id) {
         return Err(format!(
@@ -129,26 +160,17 @@ pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
         ));
     }
     runtime()?.block_on(async {
-        let (db, master) = startup::store::open_existing(&settings)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        let registry =
-            ClientRegistry::new(settings.clients.iter().map(|c| Client::from_settings(c, &master)));
-        let actor = Actor {
-            via: "cli",
-            by: None,
-            request_id: None,
-        };
+        let (db, _, registry) = client_store(&settings).await?;
         let now = vneid_core::Clock::now(&vneid_core::SystemClock);
-        match remove_client(&db, &registry, id, &actor, now).await {
+        match remove_client(&db, &registry, id, &CLI_ACTOR, now).await {
             Ok(revoked) => {
                 println!("client {id} removed; {revoked} refresh-token families revoked");
                 Ok(())
             }
-            Err(RemoveError::InConfig) => Err(format!(
+            Err(ChangeError::InConfig) => Err(format!(
                 "--id {id}: the client is a [[clients]] entry of the configuration file: remove it there"
             )),
-            Err(RemoveError::NotFound) => Err(format!("--id {id}: no such client in the database")),
+            Err(ChangeError::NotFound) => Err(format!("--id {id}: no such client in the database")),
             Err(e) => Err(format!("--id {id}: {e}")),
         }
     })
@@ -156,7 +178,7 @@ pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
 
 /// `gateway clients rotate-secret`: as `POST /admin/v1/clients/{id}/secret` does.
 pub fn rotate_secret(config: Option<PathBuf>, id: &str) -> Result<(), String> {
-    use crate::clients::{Client, ClientRegistry, RotateError};
+    use crate::clients::ChangeError;
     let settings = load(config.as_ref())?;
     if startup::embedded::builtin_client_ids(&settings).contains(&id) {
         return Err(format!(
@@ -164,19 +186,12 @@ pub fn rotate_secret(config: Option<PathBuf>, id: &str) -> Result<(), String> {
         ));
     }
     runtime()?.block_on(async {
-        let (db, master) = startup::store::open_existing(&settings)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        let registry =
-            ClientRegistry::new(settings.clients.iter().map(|c| Client::from_settings(c, &master)));
-        let actor = Actor {
-            via: "cli",
-            by: None,
-            request_id: None,
-        };
+        let (db, master, registry) = client_store(&settings).await?;
         let now = vneid_core::Clock::now(&vneid_core::SystemClock);
         let grace = settings.admin.secret_rotation_grace;
-        match crate::clients::rotate_secret(&db, &master, &registry, id, grace, &actor, now).await {
+        match crate::clients::rotate_secret(&db, &master, &registry, id, grace, &CLI_ACTOR, now)
+            .await
+        {
             Ok((secret, until)) => {
                 println!("client_id:     {id}");
                 println!("client_secret: {}", secret.expose_secret());
@@ -187,10 +202,10 @@ pub fn rotate_secret(config: Option<PathBuf>, id: &str) -> Result<(), String> {
                 println!("Store the new secret now: it is not shown again.");
                 Ok(())
             }
-            Err(RotateError::InConfig) => Err(format!(
+            Err(ChangeError::InConfig) => Err(format!(
                 "--id {id}: the client is a [[clients]] entry of the configuration file: change its client_secret there"
             )),
-            Err(RotateError::NotFound) => Err(format!("--id {id}: no such client in the database")),
+            Err(ChangeError::NotFound) => Err(format!("--id {id}: no such client in the database")),
             Err(e) => Err(format!("--id {id}: {e}")),
         }
     })
@@ -266,17 +281,12 @@ async fn add_client_to_database(
     client: crate::config::ClientSettings,
 ) -> anyhow::Result<Option<String>> {
     let (db, master) = startup::store::open_existing(settings).await?;
-    let actor = Actor {
-        via: "cli",
-        by: None,
-        request_id: None,
-    };
     let (_, secret) = crate::clients::register_client(
         settings,
         &db,
         &master,
         client,
-        &actor,
+        &CLI_ACTOR,
         vneid_core::Clock::now(&vneid_core::SystemClock),
     )
     .await

@@ -16,7 +16,7 @@ use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectTy
 
 pub use register::{
     new_client_secret, register_client, remove_client, rotate_secret, update_client, Actor,
-    RegisterError, RemoveError, RotateError, UpdateError,
+    ChangeError, RegisterError,
 };
 pub use registry::ClientRegistry;
 

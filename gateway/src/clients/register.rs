@@ -174,9 +174,28 @@ fn row_of(
     }
 }
 
-/// Why a client could not be changed.
+/// What `PATCH` may change of a client, by field name, for the audit of what changed.
+fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 9] {
+    use serde_json::json;
+    [
+        ("name", json!(r.name)),
+        ("redirect_uris", json!(r.redirect_uris)),
+        (
+            "post_logout_redirect_uris",
+            json!(r.post_logout_redirect_uris),
+        ),
+        ("backchannel_logout_uri", json!(r.backchannel_logout_uri)),
+        ("grant_types", json!(r.grant_types)),
+        ("scopes", json!(r.scopes)),
+        ("min_level", json!(r.min_level)),
+        ("upstreams", json!(r.upstreams)),
+        ("jwks", json!(r.jwks)),
+    ]
+}
+
+/// Why a client could not be changed, have its secret rotated, or be removed.
 #[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
+pub enum ChangeError {
     /// A bad field, or one that may not change; the key is the field's name.
     #[error("{0}")]
     Invalid(ConfigError),
@@ -186,10 +205,28 @@ pub enum UpdateError {
     InConfig,
     #[error("the client is built into the gateway")]
     Builtin,
+    /// Public, or `private_key_jwt`: there is no secret to rotate.
+    #[error("the client has no secret (public, or private_key_jwt)")]
+    NoSecret,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Only clients of the database change through the API and the command line: built-in clients
+/// are the gateway's, configuration clients the file's.
+fn database_client(registry: &ClientRegistry, client_id: &str) -> Result<(), ChangeError> {
+    if registry
+        .get(client_id)
+        .is_some_and(|c| c.source == super::ClientSource::Builtin)
+    {
+        return Err(ChangeError::Builtin);
+    }
+    if registry.in_config(client_id) {
+        return Err(ChangeError::InConfig);
+    }
+    Ok(())
 }
 
 /// Changes a database client to `changed` (its settings with the caller's changes applied):
@@ -204,22 +241,14 @@ pub async fn update_client(
     changed: ClientSettings,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<Client, UpdateError> {
+) -> Result<Client, ChangeError> {
     let id = changed.client_id.clone();
-    if registry
-        .get(&id)
-        .is_some_and(|c| c.source == super::ClientSource::Builtin)
-    {
-        return Err(UpdateError::Builtin);
-    }
-    if registry.in_config(&id) {
-        return Err(UpdateError::InConfig);
-    }
+    database_client(registry, &id)?;
     let Some(stored) = db.client(&id).await? else {
-        return Err(UpdateError::NotFound);
+        return Err(ChangeError::NotFound);
     };
     let fixed = |key: &str, message: &str| {
-        UpdateError::Invalid(ConfigError {
+        ChangeError::Invalid(ConfigError {
             key: key.to_owned(),
             message: message.to_owned(),
         })
@@ -247,64 +276,18 @@ pub async fn update_client(
     }
     checked
         .check("", &upstream_ids, settings.simulator.enabled)
-        .map_err(UpdateError::Invalid)?;
+        .map_err(ChangeError::Invalid)?;
     let row = row_of(&changed, stored.secret_hash.clone(), stored.created_at);
-    let client = Client::from_row(&row).map_err(UpdateError::Internal)?;
+    let client = Client::from_row(&row).map_err(ChangeError::Internal)?;
     if !db.update_client(&row).await? {
-        return Err(UpdateError::NotFound);
+        return Err(ChangeError::NotFound);
     }
-    let mut fields = Vec::new();
-    for (name, before, after) in [
-        (
-            "name",
-            serde_json::json!(stored.name),
-            serde_json::json!(row.name),
-        ),
-        (
-            "redirect_uris",
-            serde_json::json!(stored.redirect_uris),
-            serde_json::json!(row.redirect_uris),
-        ),
-        (
-            "post_logout_redirect_uris",
-            serde_json::json!(stored.post_logout_redirect_uris),
-            serde_json::json!(row.post_logout_redirect_uris),
-        ),
-        (
-            "backchannel_logout_uri",
-            serde_json::json!(stored.backchannel_logout_uri),
-            serde_json::json!(row.backchannel_logout_uri),
-        ),
-        (
-            "grant_types",
-            serde_json::json!(stored.grant_types),
-            serde_json::json!(row.grant_types),
-        ),
-        (
-            "scopes",
-            serde_json::json!(stored.scopes),
-            serde_json::json!(row.scopes),
-        ),
-        (
-            "min_level",
-            serde_json::json!(stored.min_level),
-            serde_json::json!(row.min_level),
-        ),
-        (
-            "upstreams",
-            serde_json::json!(stored.upstreams),
-            serde_json::json!(row.upstreams),
-        ),
-        (
-            "jwks",
-            serde_json::json!(stored.jwks),
-            serde_json::json!(row.jwks),
-        ),
-    ] {
-        if before != after {
-            fields.push(name);
-        }
-    }
+    let fields: Vec<&str> = changeable(&stored)
+        .into_iter()
+        .zip(changeable(&row))
+        .filter(|(before, after)| before != after)
+        .map(|((name, _), _)| name)
+        .collect();
     db.append_audit(
         &actor.stamp(
             AuditEvent::new("client_updated", "success")
@@ -320,24 +303,6 @@ pub async fn update_client(
     Ok(client)
 }
 
-/// Why a client's secret could not be rotated.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    #[error("no such client")]
-    NotFound,
-    #[error("the client lives in the configuration file")]
-    InConfig,
-    #[error("the client is built into the gateway")]
-    Builtin,
-    /// Public, or `private_key_jwt`: there is no secret to rotate.
-    #[error("the client has no secret (public, or private_key_jwt)")]
-    NoSecret,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
-}
-
 /// Gives a database client a new secret (256 random bits) and keeps the previous one working
 /// for `grace` (none when zero), so that the portal switches without an outage. Writes the
 /// audit event `client_secret_rotated` and serves the change on this replica at once. Returns
@@ -350,23 +315,15 @@ pub async fn rotate_secret(
     grace: std::time::Duration,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(SecretString, Option<DateTime<Utc>>), RotateError> {
-    if registry
-        .get(client_id)
-        .is_some_and(|c| c.source == super::ClientSource::Builtin)
-    {
-        return Err(RotateError::Builtin);
-    }
-    if registry.in_config(client_id) {
-        return Err(RotateError::InConfig);
-    }
+) -> Result<(SecretString, Option<DateTime<Utc>>), ChangeError> {
+    database_client(registry, client_id)?;
     let Some(stored) = db.client(client_id).await? else {
-        return Err(RotateError::NotFound);
+        return Err(ChangeError::NotFound);
     };
     let Some(old_hash) = stored.secret_hash else {
-        return Err(RotateError::NoSecret);
+        return Err(ChangeError::NoSecret);
     };
-    let secret = new_client_secret().map_err(|e| RotateError::Internal(e.to_string()))?;
+    let secret = new_client_secret().map_err(|e| ChangeError::Internal(e.to_string()))?;
     let until = chrono::Duration::from_std(grace)
         .ok()
         .filter(|g| !g.is_zero())
@@ -380,7 +337,7 @@ pub async fn rotate_secret(
         .rotate_client_secret(client_id, &new_hash, previous.as_ref())
         .await?
     {
-        return Err(RotateError::NotFound);
+        return Err(ChangeError::NotFound);
     }
     db.append_audit(
         &actor.stamp(
@@ -399,19 +356,6 @@ pub async fn rotate_secret(
     Ok((secret, until))
 }
 
-/// Why a client could not be removed.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoveError {
-    #[error("no such client")]
-    NotFound,
-    #[error("the client lives in the configuration file")]
-    InConfig,
-    #[error("the client is built into the gateway")]
-    Builtin,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Removes a database client: revokes its refresh-token families, deletes it, writes the audit
 /// event `client_removed`, and stops serving it on this replica at once (the others follow at
 /// their next reload). Its access tokens stop being honoured with it. Returns how many
@@ -422,21 +366,13 @@ pub async fn remove_client(
     client_id: &str,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<u64, RemoveError> {
-    if registry
-        .get(client_id)
-        .is_some_and(|c| c.source == super::ClientSource::Builtin)
-    {
-        return Err(RemoveError::Builtin);
-    }
-    if registry.in_config(client_id) {
-        return Err(RemoveError::InConfig);
-    }
+) -> Result<u64, ChangeError> {
+    database_client(registry, client_id)?;
     if db.client(client_id).await?.is_none() {
-        return Err(RemoveError::NotFound);
+        return Err(ChangeError::NotFound);
     }
     let Some(revoked) = db.remove_client(client_id, "client_removed", now).await? else {
-        return Err(RemoveError::NotFound);
+        return Err(ChangeError::NotFound);
     };
     db.append_audit(
         &actor.stamp(
