@@ -251,8 +251,9 @@ on_every_backend! {
     a_database_of_the_previous_build_gains_the_revocations_table,
 }
 
-/// A database the previous build migrated (0001 to 0003) is reported as lacking 0004 only,
-/// upgrades in place, and its data stays as it was: 0004 only adds a table.
+/// A database the build before durable revocations migrated (0001 to 0003) is reported as
+/// lacking 0004 and 0005 (every later migration), upgrades in place, and its data stays as it
+/// was: 0004 only adds a table, 0005 a nullable column.
 async fn a_database_of_the_previous_build_gains_the_revocations_table(backend: Backend) {
     let (dir, db) = crate::helpers::empty_db(backend).await;
     let folder = match backend {
@@ -279,9 +280,12 @@ async fn a_database_of_the_previous_build_gains_the_revocations_table(backend: B
         crate::helpers::Raw::Sqlite(pool) => migrator.run(&pool).await.unwrap(),
         crate::helpers::Raw::Postgres(pool) => migrator.run(&pool).await.unwrap(),
     }
-    let err = db.check_schema().await.expect_err("0004 is missing");
+    let err = db
+        .check_schema()
+        .await
+        .expect_err("0004 and 0005 are missing");
     assert!(
-        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4; run `gateway migrate`")),
+        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5; run `gateway migrate`")),
         "{err:?}"
     );
     let person = db
