@@ -275,14 +275,10 @@ async fn update_client(
             return Err(bad_field(f, "cannot change here"));
         }
     }
-    let current = match state.db.client(&id).await? {
-        Some(row) => stored_client(&row)?,
-        None => match state.clients.get(&id) {
-            Some(c) => (*c).clone(),
-            None => return Err(no_such_client(&id)),
-        },
-    };
-    let mut merged = client_json(&current);
+    let stored = clients::database_client(&state.db, &state.clients, &id)
+        .await
+        .map_err(|e| change_error(e, &id))?;
+    let mut merged = client_json(&stored_client(&stored)?);
     if let Some(obj) = merged.as_object_mut() {
         obj.retain(|k, _| CLIENT_FIELDS.contains(&k.as_str()));
         for (k, v) in changes {
@@ -294,6 +290,7 @@ async fn update_client(
         &state.settings,
         &state.db,
         &state.clients,
+        stored,
         settings,
         &actor(&req, &caller),
         state.clock.now(),

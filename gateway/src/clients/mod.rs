@@ -15,8 +15,8 @@ use vneid_tokens::MasterKey;
 use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
 
 pub use register::{
-    new_client_secret, register_client, remove_client, rotate_secret, update_client, Actor,
-    ChangeError, RegisterError,
+    database_client, new_client_secret, register_client, remove_client, rotate_secret,
+    update_client, Actor, ChangeError, RegisterError,
 };
 pub use registry::ClientRegistry;
 

@@ -214,9 +214,13 @@ pub enum ChangeError {
     Internal(String),
 }
 
-/// Only clients of the database change through the API and the command line: built-in clients
-/// are the gateway's, configuration clients the file's.
-fn database_client(registry: &ClientRegistry, client_id: &str) -> Result<(), ChangeError> {
+/// The stored row of a client the API and the command line may change: only clients of the
+/// database — built-in clients are the gateway's, configuration clients the file's.
+pub async fn database_client(
+    db: &Database,
+    registry: &ClientRegistry,
+    client_id: &str,
+) -> Result<ClientRow, ChangeError> {
     if registry
         .get(client_id)
         .is_some_and(|c| c.source == super::ClientSource::Builtin)
@@ -226,10 +230,11 @@ fn database_client(registry: &ClientRegistry, client_id: &str) -> Result<(), Cha
     if registry.in_config(client_id) {
         return Err(ChangeError::InConfig);
     }
-    Ok(())
+    db.client(client_id).await?.ok_or(ChangeError::NotFound)
 }
 
-/// Changes a database client to `changed` (its settings with the caller's changes applied):
+/// Changes the database client `stored` (as [`database_client`] read it) to `changed` (its
+/// settings with the caller's changes applied):
 /// checked exactly as a registration; its id, secret, authentication method, subject type and
 /// sector may not change (that would lock the portal out, or change every `sub` it knows).
 /// Writes the audit event `client_updated` with the fields that changed, and serves the new
@@ -238,15 +243,13 @@ pub async fn update_client(
     settings: &Settings,
     db: &Database,
     registry: &ClientRegistry,
-    changed: ClientSettings,
+    stored: ClientRow,
+    mut changed: ClientSettings,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Client, ChangeError> {
-    let id = changed.client_id.clone();
-    database_client(registry, &id)?;
-    let Some(stored) = db.client(&id).await? else {
-        return Err(ChangeError::NotFound);
-    };
+    changed.client_id = stored.client_id.clone();
+    let id = stored.client_id.clone();
     let fixed = |key: &str, message: &str| {
         ChangeError::Invalid(ConfigError {
             key: key.to_owned(),
@@ -316,10 +319,7 @@ pub async fn rotate_secret(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(SecretString, Option<DateTime<Utc>>), ChangeError> {
-    database_client(registry, client_id)?;
-    let Some(stored) = db.client(client_id).await? else {
-        return Err(ChangeError::NotFound);
-    };
+    let stored = database_client(db, registry, client_id).await?;
     let Some(old_hash) = stored.secret_hash else {
         return Err(ChangeError::NoSecret);
     };
@@ -367,10 +367,7 @@ pub async fn remove_client(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<u64, ChangeError> {
-    database_client(registry, client_id)?;
-    if db.client(client_id).await?.is_none() {
-        return Err(ChangeError::NotFound);
-    }
+    database_client(db, registry, client_id).await?;
     let Some(revoked) = db.remove_client(client_id, "client_removed", now).await? else {
         return Err(ChangeError::NotFound);
     };

@@ -20,7 +20,7 @@ pub const MAX_LOGO_BYTES: usize = 256 * 1024;
 pub struct Branding {
     pub settings: BrandingSettings,
     /// The logo's bytes and content type.
-    pub logo: Option<(Vec<u8>, &'static str)>,
+    pub logo: Option<(web::Bytes, &'static str)>,
 }
 
 impl Branding {
@@ -56,7 +56,7 @@ impl Branding {
                         MAX_LOGO_BYTES / 1024
                     ));
                 }
-                Some((bytes, kind))
+                Some((web::Bytes::from(bytes), kind))
             }
         };
         Ok(Self {

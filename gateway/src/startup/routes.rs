@@ -43,16 +43,14 @@ async fn surface(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let serves = req
-        .app_data::<web::Data<Surface>>()
-        .is_none_or(|s| s.serves(req.app_config().local_addr(), req.path()));
+    let local = req.app_config().local_addr();
+    let (serves, on_management) = match req.app_data::<web::Data<Surface>>() {
+        Some(s) => (s.serves(local, req.path()), s.management == Some(local)),
+        None => (true, false),
+    };
     if serves {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let on_management = req
-        .app_data::<web::Data<Surface>>()
-        .and_then(|s| s.management)
-        == Some(req.app_config().local_addr());
     let res = if on_management {
         HttpResponse::NotFound().finish()
     } else {
