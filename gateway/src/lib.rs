@@ -3,6 +3,7 @@
 //! application on port 0.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod client_ip;
 pub mod clients;

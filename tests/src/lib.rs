@@ -435,9 +435,8 @@ pub async fn audit_of(gw: &TestGateway, kind: &str) -> Vec<vneid_store::AuditEve
         .db
         .list_audit(&vneid_store::AuditFilter {
             kind: Some(kind.into()),
-            since: None,
-            before_id: None,
             limit: 50,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap()

@@ -20,12 +20,15 @@ pub use db::{
     UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
 };
 pub use db::{
-    AuditEvent, AuditFilter, Database, DbOptions, GroupCommitStats, LoginUpsert, PersonRecord,
-    SigningKeyRow, AUDIT_LIST_MAX,
+    AuditCheckpoint, AuditEvent, AuditFilter, ChainBreak, ChainReport, CheckpointClaim,
+    AUDIT_GENESIS,
 };
 pub use db::{
     ClientRow, NewRefreshFamily, PreviousSecret, RefreshFamily, RefreshTokenRecord, Revocation,
     RotateOutcome,
+};
+pub use db::{
+    Database, DbOptions, GroupCommitStats, LoginUpsert, PersonRecord, SigningKeyRow, AUDIT_LIST_MAX,
 };
 pub use ephemeral::{
     connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,

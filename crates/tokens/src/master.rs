@@ -28,6 +28,7 @@ const HKDF_SALT: &[u8] = b"vneid-gateway/master-key/v1";
 const INFO_AEAD: &[u8] = b"vneid-gateway/aead/aes-256-gcm/v1";
 const INFO_LOOKUP: &[u8] = b"vneid-gateway/lookup-hash/hmac-sha256/v1";
 const INFO_CLIENT_SECRET: &[u8] = b"vneid-gateway/client-secret/hmac-sha256/v1";
+const INFO_AUDIT: &[u8] = b"vneid-gateway/audit-checkpoint/hmac-sha256/v1";
 
 /// Prefix of a stored client-secret hash, so that a later scheme can be told apart.
 const CLIENT_SECRET_PREFIX: &str = "hmac-sha256$";
@@ -58,6 +59,7 @@ pub struct MasterKey {
     aead: aead::LessSafeKey,
     lookup: hmac::Key,
     client_secret: hmac::Key,
+    audit: hmac::Key,
 }
 
 impl fmt::Debug for MasterKey {
@@ -114,11 +116,16 @@ impl MasterKey {
             .expand(&[INFO_CLIENT_SECRET], hmac::HMAC_SHA256)
             .map_err(|_| CryptoError::Primitive("hkdf expand"))?
             .into();
+        let audit: hmac::Key = prk
+            .expand(&[INFO_AUDIT], hmac::HMAC_SHA256)
+            .map_err(|_| CryptoError::Primitive("hkdf expand"))?
+            .into();
         Ok(Self {
             raw: SecretBox::new(Box::new(*raw)),
             aead: aead::LessSafeKey::new(aead_key),
             lookup,
             client_secret,
+            audit,
         })
     }
 
@@ -236,6 +243,30 @@ impl MasterKey {
             return false;
         };
         hmac::verify(&self.client_secret, secret.as_bytes(), &tag).is_ok()
+    }
+
+    /// The signature of an audit-trail checkpoint's `message`: `hmac-sha256$` and the base64url
+    /// (no padding) HMAC-SHA256 under the audit subkey. Only a holder of the master key can make
+    /// one, so someone who can write the database but not read the key cannot rewrite the
+    /// audit trail's hash chain and sign the result.
+    pub fn sign_audit_checkpoint(&self, message: &[u8]) -> String {
+        let tag = hmac::sign(&self.audit, message);
+        format!(
+            "{CLIENT_SECRET_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// Whether `signature` was made by [`sign_audit_checkpoint`](Self::sign_audit_checkpoint)
+    /// over `message` with this master key (constant-time comparison).
+    pub fn verify_audit_checkpoint(&self, message: &[u8], signature: &str) -> bool {
+        let Some(encoded) = signature.strip_prefix(CLIENT_SECRET_PREFIX) else {
+            return false;
+        };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(encoded) else {
+            return false;
+        };
+        hmac::verify(&self.audit, message, &tag).is_ok()
     }
 }
 
@@ -404,6 +435,18 @@ mod tests {
         assert_eq!(master.open_personal_id(&foreign), Err(CryptoError::Open));
         let not_text = master.seal(&[0xff, 0xfe], b"personal_id").unwrap();
         assert_eq!(master.open_personal_id(&not_text), Err(CryptoError::Open));
+    }
+
+    #[test]
+    fn audit_checkpoint_signatures_need_the_same_key_and_message() {
+        let sig = key(1).sign_audit_checkpoint(b"[1,2]");
+        assert!(sig.starts_with("hmac-sha256$"));
+        assert!(key(1).verify_audit_checkpoint(b"[1,2]", &sig));
+        assert!(!key(1).verify_audit_checkpoint(b"[1,3]", &sig));
+        assert!(!key(2).verify_audit_checkpoint(b"[1,2]", &sig));
+        // The audit subkey is not the client-secret subkey.
+        assert!(!key(1).verify_client_secret("[1,2]", &sig));
+        assert!(!key(1).verify_audit_checkpoint(b"[1,2]", "hmac-sha256$!!"));
     }
 
     #[test]

@@ -347,9 +347,16 @@ struct LoginsQuery {
     to: Option<String>,
 }
 
+/// A date `YYYY-MM-DD` between 1970 and 9999 (a far year would overflow the day's bounds).
 fn parse_day(name: &str, value: &str) -> Result<NaiveDate, AdminError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| AdminError::invalid_request(format!("{name} must be a date YYYY-MM-DD")))
+        .ok()
+        .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| {
+            AdminError::invalid_request(format!(
+                "{name} must be a date YYYY-MM-DD between 1970 and 9999"
+            ))
+        })
 }
 
 /// `GET /admin/v1/reports/logins?from=YYYY-MM-DD&to=YYYY-MM-DD`: Vietnam calendar days, both

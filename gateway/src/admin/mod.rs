@@ -1,11 +1,13 @@
 //! The admin REST API under `/admin/v1` and the IT centre's pages: who may call the API
 //! ([`authorize`], [`AdminCaller`]), its error ([`AdminError`]), and its resources —
-//! [`clients`], the one-stop-shop [`directory`] — and the readiness [`console`].
+//! [`clients`], the one-stop-shop [`directory`], the [`audit`] trail — and the readiness
+//! [`console`].
 //!
 //! A caller presents `Authorization: Bearer <access token>` that this gateway issued through
 //! `client_credentials` (a token about a client, not a person) with the scope `admin`;
 //! `admin:pii` additionally lets it see personal data where an admin resource has any.
 
+pub mod audit;
 pub mod clients;
 pub mod console;
 pub mod directory;
@@ -101,6 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|e, _| actix_web::error::ErrorBadRequest(e.to_string())),
     )
+    .configure(audit::routes)
     .configure(clients::routes)
     .configure(directory::routes)
     .default_service(web::to(not_found));

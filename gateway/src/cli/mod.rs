@@ -1,6 +1,8 @@
 //! The command line. Each group of commands has its file: `serve` (serve, migrate,
-//! check-config, the simulator alone) and `manage` (keys, clients, the directory, reports).
+//! check-config, the simulator alone), `manage` (keys, clients, the directory, reports) and
+//! `audit` (the audit trail).
 
+mod audit;
 mod manage;
 mod serve;
 
@@ -50,6 +52,11 @@ pub enum Command {
     Report {
         #[command(subcommand)]
         command: ReportCommand,
+    },
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Run the national-broker simulator alone.
     Simulator(SimulatorArgs),
@@ -103,6 +110,45 @@ pub enum DirectoryCommand {
 pub enum ReportCommand {
     /// Which units' staff can log in through VNeID, and who is not ready yet.
     Readiness(ReadinessReport),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and check the signed checkpoints; fails naming the first event that
+    /// was edited, deleted or moved.
+    Verify {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Start at this seq (its link to the one before is taken on trust); default: the start
+        /// of the chain, or the latest pruning checkpoint.
+        #[arg(long)]
+        from: Option<i64>,
+    },
+    /// Print events as JSON lines, oldest first, with their chain fields (seq, prev_hash, hash).
+    Export {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// From this date (YYYY-MM-DD, Vietnam time) or RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this date (included) or RFC 3339 time (excluded).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only events of this kind (login, link, client_registered, …).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Sign the chain's head now (the server does it every audit.checkpoint_every).
+    Checkpoint {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Delete events older than audit.retain behind a signed checkpoint (the server does it
+    /// daily).
+    Prune {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,5 +293,6 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Report {
             command: ReportCommand::Readiness(args),
         } => manage::readiness(args),
+        Command::Audit { command } => audit::run(command),
     }
 }

@@ -1,10 +1,11 @@
-//! Durations in the configuration: `30s`, `10m`, `8h`, `2d`, `250ms` or a number of seconds.
+//! Durations in the configuration: `30s`, `10m`, `8h`, `2d`, `5y` (365-day years), `250ms` or a
+//! number of seconds.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses `30s`, `10m`, `8h`, `2d` or a bare number of seconds.
+/// Parses `30s`, `10m`, `8h`, `2d`, `5y` (365-day years) or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -17,6 +18,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
+        "y" => 365 * 86400,
         "ms" => return Ok(Duration::from_millis(n)),
         _ => return Err(format!("{s:?} is not a duration (use 30s, 10m, 8h or 2d)")),
     };

@@ -1,6 +1,7 @@
 //! Settings: one TOML file, every key overridable by `GATEWAY__SECTION__KEY` environment
 //! variables, validated once with the bad key named. With no file the embedded default runs.
 
+mod audit;
 mod branding;
 mod client;
 mod duration;
@@ -20,6 +21,7 @@ use vneid_policy::PolicyConfig;
 use vneid_tokens::SigningAlg;
 use vneid_upstream::UpstreamConfig;
 
+pub use audit::{AuditSettings, DEFAULT_RETAIN as DEFAULT_AUDIT_RETAIN};
 pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
     check_sector, default_client_scopes, default_grants, pairwise_sector, ClientAuthMethod,
@@ -56,6 +58,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     #[serde(default)]
     pub branding: BrandingSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
     #[serde(default)]
     pub limits: crate::ratelimit::LimitSettings,
     #[serde(default)]

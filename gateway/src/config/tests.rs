@@ -26,8 +26,26 @@ fn durations_parse() {
     assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
     assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
     assert!(parse_duration("ten").is_err());
-    assert!(parse_duration("10y").is_err());
+    assert_eq!(
+        parse_duration("5y"),
+        Ok(Duration::from_secs(5 * 365 * 86400))
+    );
+    assert!(parse_duration("10w").is_err());
     assert!(parse_duration("99999999999999999999d").is_err());
+}
+
+#[test]
+fn audit_retention_is_a_duration_or_forever_and_never_zero() {
+    assert_eq!(
+        load(MINIMAL, &[]).unwrap().audit.retain,
+        Some(crate::config::DEFAULT_AUDIT_RETAIN)
+    );
+    let forever = load(&format!("{MINIMAL}[audit]\nretain = \"forever\"\n"), &[]).unwrap();
+    assert_eq!(forever.audit.retain, None);
+    let days = load(&format!("{MINIMAL}[audit]\nretain = \"400d\"\n"), &[]).unwrap();
+    assert_eq!(days.audit.retain, Some(Duration::from_secs(400 * 86400)));
+    let zero = load(&format!("{MINIMAL}[audit]\nretain = \"0s\"\n"), &[]).unwrap_err();
+    assert!(zero.to_string().contains("forever"), "{zero}");
 }
 
 #[test]

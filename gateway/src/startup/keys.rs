@@ -147,6 +147,16 @@ pub async fn rotate(
             retiring.push((row.kid, retires_at));
         }
     }
+    db.append_audit(
+        &vneid_store::AuditEvent::new("key_rotated", "success")
+            .at(now)
+            .detail(serde_json::json!({
+                "kid": kid,
+                "activates_at": activates_at.to_rfc3339(),
+                "retiring": retiring.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            })),
+    )
+    .await?;
     tracing::info!(kid = %kid, activates_at = %activates_at, "signing key rotated");
     Ok(Rotation {
         kid,

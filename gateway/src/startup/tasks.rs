@@ -1,5 +1,6 @@
 //! The background work of every replica: reloading keys and clients, pruning revocations,
-//! housekeeping of the in-memory store, refreshing the directory gauges, watching the upstreams.
+//! housekeeping of the in-memory store, refreshing the directory gauges, watching the upstreams,
+//! signing and pruning the audit trail.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub fn spawn_all(state: &web::Data<AppState>) {
     spawn_housekeeping(state.clone(), Duration::from_secs(5));
     crate::directory::spawn_gauge_refresher(state.clone());
     crate::upstream_health::spawn_watch(state.clone());
+    crate::audit::spawn_upkeep(state.clone());
 }
 
 /// Every replica re-reads the database clients every `tokens.key_reload_interval`, so a client

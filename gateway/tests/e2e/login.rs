@@ -82,9 +82,8 @@ async fn level_two_citizen_logs_in_and_the_portal_gets_verified_tokens_with_ever
         .db
         .list_audit(&AuditFilter {
             kind: Some("login".into()),
-            since: None,
             limit: 10,
-            before_id: None,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap();

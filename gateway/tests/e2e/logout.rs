@@ -181,9 +181,8 @@ async fn rp_initiated_logout_ends_the_session_and_tells_every_portal_over_the_ba
         .db
         .list_audit(&vneid_store::AuditFilter {
             kind: Some("logout".into()),
-            since: None,
-            before_id: None,
             limit: 10,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap();

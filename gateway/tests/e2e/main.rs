@@ -13,6 +13,7 @@ mod attacks;
 mod attacks_durable;
 mod attacks_limits;
 mod attacks_process;
+mod audit;
 mod bad_input;
 mod binary;
 mod branding;

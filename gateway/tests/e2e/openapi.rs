@@ -372,6 +372,27 @@ async fn every_documented_operation_answers_as_documented() {
             None,
             StatusCode::BAD_REQUEST,
         ),
+        call(
+            Method::GET,
+            "/admin/v1/audit",
+            "/admin/v1/audit?limit=2",
+            None,
+            StatusCode::OK,
+        ),
+        call(
+            Method::GET,
+            "/admin/v1/audit",
+            "/admin/v1/audit?from=2026-01-01&to=2026-01-01T12:00:00%2B07:00&kind=login",
+            None,
+            StatusCode::OK,
+        ),
+        call(
+            Method::GET,
+            "/admin/v1/audit",
+            "/admin/v1/audit?cursor=abc",
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
     ];
 
     let mut covered = BTreeSet::new();

@@ -155,9 +155,8 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
         .db
         .list_audit(&vneid_store::AuditFilter {
             kind: Some("refresh_reuse".into()),
-            since: None,
-            before_id: None,
             limit: 10,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap();

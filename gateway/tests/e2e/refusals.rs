@@ -39,9 +39,8 @@ async fn refused(gw: &TestGateway, who: &str, code: &str) -> String {
                 .db
                 .list_audit(&AuditFilter {
                     kind: Some("login".into()),
-                    since: None,
                     limit: 50,
-                    before_id: None,
+                    ..vneid_store::AuditFilter::default()
                 })
                 .await
                 .unwrap();

@@ -186,6 +186,17 @@ async fn key_rotation_while_serving_never_signs_with_an_unpublished_key() {
         "activates at {} for a rotation at {rotated_at}",
         rotation.activates_at
     );
+    let audit = gw
+        .app
+        .db
+        .list_audit(&vneid_store::AuditFilter {
+            kind: Some("key_rotated".into()),
+            ..vneid_store::AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].detail["kid"], rotation.kid.as_str());
 
     // Logins until the new key signs. Before each one, the JWKS as a portal would fetch it.
     // Nothing here measures time: the checks are the order of events and the gateway's own
@@ -327,9 +338,8 @@ scopes = ["openid", "profile", "personal_id"]
         .db
         .list_audit(&vneid_store::AuditFilter {
             kind: None,
-            since: None,
-            before_id: None,
             limit: 100,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap();
@@ -410,9 +420,8 @@ scopes = ["openid", "profile", "personal_id"]
         .db
         .list_audit(&vneid_store::AuditFilter {
             kind: None,
-            since: None,
-            before_id: None,
             limit: 1000,
+            ..vneid_store::AuditFilter::default()
         })
         .await
         .unwrap();

@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "client_secret_rotation",
         include_str!("../../migrations/sqlite/0005_client_secret_rotation.sql"),
     ),
+    (
+        6,
+        "audit_chain",
+        include_str!("../../migrations/sqlite/0006_audit_chain.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -71,6 +76,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         5,
         "client_secret_rotation",
         include_str!("../../migrations/postgres/0005_client_secret_rotation.sql"),
+    ),
+    (
+        6,
+        "audit_chain",
+        include_str!("../../migrations/postgres/0006_audit_chain.sql"),
     ),
 ];
 

@@ -59,7 +59,10 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::StoreError;
 
-pub use audit::{AuditEvent, AuditFilter, AUDIT_LIST_MAX};
+pub use audit::{
+    AuditCheckpoint, AuditEvent, AuditFilter, ChainBreak, ChainReport, CheckpointClaim,
+    AUDIT_LIST_MAX, GENESIS as AUDIT_GENESIS,
+};
 pub use clients::{ClientRow, PreviousSecret};
 pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,

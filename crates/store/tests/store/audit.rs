@@ -19,10 +19,15 @@ async fn audit_events_round_trip_every_field(backend: Backend) {
         .detail(json!({"acr_values": "urn:vneid:loa:2"}));
     let id = db.append_audit(&event).await.unwrap();
     let listed = db.list_audit(&AuditFilter::default()).await.unwrap();
+    let hash = listed[0].hash.clone();
+    assert!(hash.as_ref().is_some_and(|h| h.len() == 64), "{hash:?}");
     assert_eq!(
         listed,
         vec![AuditEvent {
             id: Some(id),
+            seq: Some(1),
+            prev_hash: Some(vneid_store::AUDIT_GENESIS.to_owned()),
+            hash,
             ..event
         }]
     );

@@ -1,4 +1,11 @@
-//! The append-only audit trail.
+//! The append-only audit trail: events, their listing, and (in [`chain`]) the hash chain that
+//! makes an edit, a deletion or a reordering visible.
+
+mod chain;
+mod verify;
+
+pub use chain::{AuditCheckpoint, CheckpointClaim, GENESIS};
+pub use verify::{ChainBreak, ChainReport};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +40,17 @@ pub struct AuditEvent {
     pub subject_masked: Option<String>,
     /// Free-form JSON context; an empty object by default.
     pub detail: serde_json::Value,
+    /// The event's place in the database's hash chain (1, 2, 3, … without gaps), assigned by the
+    /// store on append; `None` on an event not yet stored and on events written before the
+    /// chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// The hash of the event at `seq - 1` (64 zeros for the first), set by the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) over the event's canonical encoding and `prev_hash`, set by the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 impl AuditEvent {
@@ -53,6 +71,9 @@ impl AuditEvent {
             level: None,
             subject_masked: None,
             detail: serde_json::Value::Object(serde_json::Map::new()),
+            seq: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 
@@ -117,16 +138,24 @@ impl AuditEvent {
     }
 }
 
-/// Which audit events [`Database::list_audit`] returns: newest first, at most `limit`
-/// (capped at [`AUDIT_LIST_MAX`]).
+/// Which audit events [`Database::list_audit`] returns: newest first (or oldest first), at
+/// most `limit` (capped at [`AUDIT_LIST_MAX`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Only events of this kind.
     pub kind: Option<String>,
     /// Only events at or after this time.
     pub since: Option<DateTime<Utc>>,
-    /// Only events with a smaller id (older): the `id` of the last event of the previous page.
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events with a smaller id (older): the `id` of the last event of the previous page,
+    /// newest first.
     pub before_id: Option<i64>,
+    /// Only events with a larger id (newer): the `id` of the last event of the previous page,
+    /// oldest first.
+    pub after_id: Option<i64>,
+    /// Oldest first (exports) instead of newest first.
+    pub oldest_first: bool,
     pub limit: u32,
 }
 
@@ -135,14 +164,18 @@ impl Default for AuditFilter {
         Self {
             kind: None,
             since: None,
+            until: None,
             before_id: None,
+            after_id: None,
+            oldest_first: false,
             limit: 100,
         }
     }
 }
 
 const AUDIT_COLUMNS: &str = "id, at, kind, outcome, reason, request_id, client_id, upstream, \
-                             person_id, login_idp, level, subject_masked, detail";
+                             person_id, login_idp, level, subject_masked, detail, seq, \
+                             prev_hash, hash";
 
 /// The [`AUDIT_COLUMNS`] of one row, in that order (a tuple decodes on either backend).
 type EventRow = (
@@ -159,6 +192,9 @@ type EventRow = (
     Option<i64>,    // level
     Option<String>, // subject_masked
     String,         // detail
+    Option<i64>,    // seq
+    Option<String>, // prev_hash
+    Option<String>, // hash
 );
 
 fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
@@ -176,6 +212,9 @@ fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
         level,
         subject_masked,
         detail,
+        seq,
+        prev_hash,
+        hash,
     ) = row;
     let level = level
         .map(|l| u8::try_from(l).map_err(|_| StoreError::Corrupt("audit_events.level".into())))
@@ -196,6 +235,9 @@ fn event_from_row(row: EventRow) -> Result<AuditEvent, StoreError> {
         level,
         subject_masked,
         detail,
+        seq,
+        prev_hash,
+        hash,
     })
 }
 
@@ -211,7 +253,7 @@ impl Database {
         }
     }
 
-    /// Events matching `filter`, newest first.
+    /// Events matching `filter`, newest first (oldest first with `filter.oldest_first`).
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
         let mut conditions = Vec::new();
         let mut n = 0;
@@ -225,8 +267,14 @@ impl Database {
         if filter.since.is_some() {
             conditions.push(format!("at >= ${}", next()));
         }
+        if filter.until.is_some() {
+            conditions.push(format!("at < ${}", next()));
+        }
         if filter.before_id.is_some() {
             conditions.push(format!("id < ${}", next()));
+        }
+        if filter.after_id.is_some() {
+            conditions.push(format!("id > ${}", next()));
         }
         let limit_param = next();
         let where_clause = if conditions.is_empty() {
@@ -234,9 +282,10 @@ impl Database {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
+        let order = if filter.oldest_first { "ASC" } else { "DESC" };
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_events {where_clause} \
-             ORDER BY id DESC LIMIT ${limit_param}"
+             ORDER BY id {order} LIMIT ${limit_param}"
         );
         let limit = i64::from(filter.limit.min(AUDIT_LIST_MAX));
         let rows: Vec<EventRow> = on_pool!(&self.pool, |pool| {
@@ -247,8 +296,14 @@ impl Database {
             if let Some(since) = filter.since {
                 q = q.bind(to_unix(since));
             }
+            if let Some(until) = filter.until {
+                q = q.bind(to_unix(until));
+            }
             if let Some(before_id) = filter.before_id {
                 q = q.bind(before_id);
+            }
+            if let Some(after_id) = filter.after_id {
+                q = q.bind(after_id);
             }
             q.bind(limit).fetch_all(pool).await?
         });
@@ -256,15 +311,20 @@ impl Database {
     }
 }
 
-/// Appends `event` inside a transaction: written with the change it records, or not at all.
+/// Appends `event` inside a transaction: written with the change it records, or not at all. It
+/// takes the next place in the hash chain ([`chain::link`]), which holds the chain's head until
+/// the transaction ends.
 pub(super) async fn append_audit_in(tx: &mut Tx, event: &AuditEvent) -> Result<i64, StoreError> {
     let detail =
         serde_json::to_string(&event.detail).map_err(|e| StoreError::Other(Box::new(e)))?;
+    let link = chain::link(tx, event, &detail).await?;
     let id: i64 = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "INSERT INTO audit_events (at, kind, outcome, reason, request_id, client_id, \
-             upstream, person_id, login_idp, level, subject_masked, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             upstream, person_id, login_idp, level, subject_masked, detail, seq, prev_hash, \
+             hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             RETURNING id",
         )
         .bind(to_unix(event.at))
         .bind(&event.kind)
@@ -278,6 +338,9 @@ pub(super) async fn append_audit_in(tx: &mut Tx, event: &AuditEvent) -> Result<i
         .bind(event.level.map(i64::from))
         .bind(event.subject_masked.as_deref())
         .bind(&detail)
+        .bind(link.seq)
+        .bind(&link.prev_hash)
+        .bind(&link.hash)
         .fetch_one(c)
         .await?
     });
