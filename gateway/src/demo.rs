@@ -13,7 +13,7 @@ use url::Url;
 use vneid_tokens::random_token;
 
 use crate::config::{ClientAuthMethod, ClientSettings};
-use crate::pages::page;
+use crate::pages::{page, scroll};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -92,7 +92,7 @@ fn demo_error_page(status: StatusCode, message: &str, detail: Option<&str>) -> H
             h1 { "Đăng nhập không thành công" }
             div.reason { (message) }
             @if let Some(d) = detail {
-                h2 style="font-size:15px" { "Chi tiết kỹ thuật" }
+                h2.small { "Chi tiết kỹ thuật" }
                 p.muted { code { (d) } }
             }
             p { a.button href="/demo" { "Thử lại" } }
@@ -289,7 +289,8 @@ fn label(claim: &str) -> &'static str {
     }
 }
 
-/// A claim's value as a citizen reads it: Unix times as Vietnam time, the level in words.
+/// A claim's value as a citizen reads it: Unix times as Vietnam time, the birth date as
+/// dd/mm/yyyy, the level and the one-stop-shop account in words.
 fn readable(claim: &str, v: &Value) -> String {
     match (claim, v) {
         ("auth_time" | "iat" | "exp", Value::Number(n)) => n
@@ -303,6 +304,27 @@ fn readable(claim: &str, v: &Value) -> String {
             .unwrap_or_else(|| n.to_string()),
         ("acr", Value::String(s)) if s == "urn:vneid:loa:2" => format!("Mức độ 2 ({s})"),
         ("acr", Value::String(s)) if s == "urn:vneid:loa:1" => format!("Mức độ 1 ({s})"),
+        ("birthdate", Value::String(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_or_else(|_| s.clone(), |d| d.format("%d/%m/%Y").to_string()),
+        ("account", Value::Object(a)) => {
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default();
+            let kind = match text("kind") {
+                "staff" => "cán bộ, công chức, viên chức",
+                "citizen" => "công dân",
+                other => other,
+            };
+            format!(
+                "{} — {} ({}), {kind}",
+                text("username"),
+                text("unit_name"),
+                text("unit_code")
+            )
+        }
+        ("amr", Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
         (_, Value::String(s)) => s.clone(),
         (_, other) => other.to_string(),
     }
@@ -331,10 +353,10 @@ fn show(state: &AppState, verified: &Verified) -> HttpResponse {
         maud::html! {
             h1 { "Xin chào, " (name) "!" }
             p { "Đăng nhập thành công. Chữ ký của ID token đã được kiểm tra với khóa công khai của hệ thống (JWKS)." }
-            h2 style="font-size:17px" { "Thông tin trong ID token" }
-            table { (rows(&verified.claims)) }
-            h2 style="font-size:17px" { "Thông tin từ /userinfo" }
-            table { (rows(&verified.userinfo)) }
+            h2 { "Thông tin trong ID token" }
+            (scroll("Thông tin trong ID token", maud::html! { table { (rows(&verified.claims)) } }))
+            h2 { "Thông tin từ /userinfo" }
+            (scroll("Thông tin từ /userinfo", maud::html! { table { (rows(&verified.userinfo)) } }))
             // RP-initiated logout: the ID token says which session; back here afterwards.
             form.actions method="post" action=(state.url("/logout")) {
                 input type="hidden" name="id_token_hint" value=(verified.id_token);
@@ -345,4 +367,32 @@ fn show(state: &AppState, verified: &Verified) -> HttpResponse {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use serde_json::json;
+
+    use super::readable;
+
+    #[test]
+    fn claims_read_as_a_citizen_reads_them() {
+        assert_eq!(readable("birthdate", &json!("1990-01-15")), "15/01/1990");
+        assert_eq!(readable("birthdate", &json!("1990")), "1990");
+        assert_eq!(
+            readable(
+                "account",
+                &json!({"username": "binh.tt", "unit_code": "UBND-P01",
+                        "unit_name": "UBND phường Hải Châu 1", "kind": "staff"})
+            ),
+            "binh.tt — UBND phường Hải Châu 1 (UBND-P01), cán bộ, công chức, viên chức"
+        );
+        assert_eq!(readable("amr", &json!(["pwd", "otp"])), "pwd, otp");
+        assert_eq!(
+            readable("auth_time", &json!(1_750_000_000)),
+            "15/06/2025 22:06:40 (giờ Việt Nam)"
+        );
+    }
 }

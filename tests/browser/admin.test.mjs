@@ -1,18 +1,19 @@
 // Click-through browser tests of the IT centre's readiness page (/admin/readiness): the gateway
 // started from a configuration file (SQLite, simulator, a console user, the IT centre's machine
-// client), the one-stop-shop directory imported through the admin API, then a console user logs
-// in through VNeID (password + OTP from the simulated phone) and reads the report, and a citizen
-// who is not a console user is refused.
+// client, the province's branding), the one-stop-shop directory imported through the admin API,
+// then a console user logs in through VNeID (password + OTP from the simulated phone) and reads
+// the report (bars per unit, then the table), and a citizen who is not a console user is refused,
+// switches account ("Đăng nhập bằng tài khoản khác") to the console user, then logs out.
 //
 // Runs Debian's Chromium through playwright-core (no browser download):
 //   apt-get install chromium && cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci && node --test
 // Env: GATEWAY_BIN (gateway binary), CHROMIUM (browser binary), SCREENSHOT_DIR (PNG output).
-// Shared helpers (gateway process, browser, error watching, VNeID steps): lib.mjs.
+// Shared helpers (gateway process, browser, error watching, VNeID steps): lib.mjs; the
+// configuration, the directory and the branding check: fixture.mjs.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
 import {
   LEVEL2,
   OFFICER,
@@ -31,96 +32,33 @@ import {
   tempDir,
   waitForOutput,
 } from './lib.mjs';
+import {
+  CONSOLE_USER,
+  DIRECTORY,
+  MARKUP_NAME,
+  MARKUP_ROW,
+  MARKUP_UNIT,
+  adminToken,
+  assertBranded,
+  importDirectory,
+  writeConfig,
+} from './fixture.mjs';
 
 const TITLE = 'Mức độ sẵn sàng đăng nhập bằng VNeID';
-const ADMIN = 'it-centre';
-const ADMIN_SECRET = 'it-centre-secret-0123456789-abcdefghijkl';
-const CONSOLE_USER = 'cuong.lv'; // OFFICER's account in the directory
-
-/**
- * The spreadsheet export of gateway/tests/e2e/directory.rs (`DIRECTORY`, verbatim: BOM, CRLF, a quoted
- * name with a comma), plus one account whose unit and name carry markup, to see it escaped.
- */
-const DIRECTORY =
-  '\u{feff}username,full_name,unit_code,unit_name,kind,personal_id,birth_date,phone,email\r\n' +
-  'cuong.lv,Lê Văn Cường,UBND-P01,UBND phường Hải Châu 1,staff,052085007890,10/06/1985,0905000001,cuong@example.gov.vn\r\n' +
-  'an.nv,Nguyễn Văn An,CONGDAN,Công dân,citizen,052090000123,1990-01-15,,\r\n' +
-  'binh.tt,Trần Thị Bình,UBND-P01,UBND phường Hải Châu 1,staff,052195004567,,,\r\n' +
-  'binh.tt2,"Trần Thị Bình, bản sao",UBND-P02,UBND phường Thạch Thang,staff,052195004567,,,\r\n' +
-  'dung.pt,Phạm Thị Dung,BD-MOTCUA,Bưu điện - Bộ phận Một cửa,staff,052178001122,,,\r\n' +
-  'thieu.so,Hồ Thị Thiếu,UBND-P02,UBND phường Thạch Thang,staff,,,,\r\n' +
-  'sai.so,Võ Văn Sai,UBND-P02,UBND phường Thạch Thang,staff,05208500789,,,\r\n';
-const MARKUP_UNIT = 'Trung tâm CNTT <b>&</b> "Chuyển đổi số"';
-const MARKUP_NAME = "Đỗ <i>Thử</i> & 'Kiểm'";
-const MARKUP_ROW = `do.thu,${MARKUP_NAME},TT-CNTT,"${MARKUP_UNIT.replaceAll('"', '""')}",staff,,,,\r\n`;
-
 let gateway; // { proc, dir, base, output(), exited() }
 let browser;
-
-function config(dir, port) {
-  return `# Written by tests/browser/admin.test.mjs
-[server]
-bind = "127.0.0.1:${port}"
-public_url = "http://127.0.0.1:${port}"
-
-[database]
-url = "sqlite://${dir}/gateway.db"
-
-[keys]
-master_key_file = "${dir}/master.key"
-
-[simulator]
-enabled = true
-
-[admin]
-console_users = ["${CONSOLE_USER}"]
-
-[[clients]]
-client_id = "${ADMIN}"
-client_secret = "${ADMIN_SECRET}"
-grant_types = ["client_credentials"]
-scopes = ["admin"]
-`;
-}
-
-/** The IT centre's access token (client_credentials, HTTP Basic). */
-async function adminToken() {
-  const res = await fetch(`${gateway.base}/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${ADMIN}:${ADMIN_SECRET}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin' }),
-  });
-  const body = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(body));
-  assert.equal(body.token_type, 'Bearer');
-  return body.access_token;
-}
-
-async function importDirectory(token, csv) {
-  const res = await fetch(`${gateway.base}/admin/v1/directory/import`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
-    body: csv,
-  });
-  const report = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(report));
-  return report;
-}
 
 before(async () => {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const dir = tempDir();
   const port = await freePort();
-  writeFileSync(join(dir, 'gateway.toml'), config(dir, port));
+  writeConfig(dir, port);
   // serve migrates a SQLite database itself (`gateway migrate` is for a shared Postgres).
   gateway = await startGateway({ dir, port, args: ['serve', '--config', 'gateway.toml'] });
   await waitForOutput(gateway, 'vneid-gateway is running at');
   assert.match(gateway.output(), new RegExp(`vneid-gateway is running at ${gateway.base.replace(/[.]/g, '\\.')}`));
 
-  const report = await importDirectory(await adminToken(), DIRECTORY + MARKUP_ROW);
+  const report = await importDirectory(gateway.base, await adminToken(gateway.base), DIRECTORY + MARKUP_ROW);
   assert.equal(report.written, true);
   assert.equal(report.rows, 8);
   assert.equal(report.created, 8);
@@ -148,6 +86,7 @@ async function openConsoleLogin(page, screenshotName) {
   assert.equal(await lang(page), 'vi', 'console login page lang');
   assert.match(await page.locator('main').innerText(), /Trung tâm Công nghệ thông tin/);
   assert.equal(await page.locator('main table').count(), 0, 'no report before logging in');
+  await assertBranded(page, 'console login');
   if (screenshotName) await shot(page, screenshotName);
   await page.getByRole('link', { name: 'Đăng nhập bằng VNeID' }).click();
   await page.getByRole('heading', { name: 'Đăng nhập VNeID' }).waitFor();
@@ -201,10 +140,11 @@ test('console user logs in through VNeID and reads the readiness report', async 
   // The report: per unit, then the totals (the fixture's numbers; cuong.lv has just linked).
   await page.getByRole('heading', { name: TITLE }).waitFor();
   assert.equal(await lang(page), 'vi', 'report page lang');
-  const head = await page.locator('main p.muted').innerText();
+  const head = await page.locator('main > p.muted').innerText();
   assert.match(head, new RegExp(`người xem: ${CONSOLE_USER.replace('.', '\\.')}`));
   assert.match(head, /^Lập lúc \d{2}\/\d{2}\/\d{4} \d{2}:\d{2} \(giờ Việt Nam\)/);
-  const report = page.locator('main > table');
+  await assertBranded(page, 'report');
+  const report = page.locator('main > .scroll > table.wide');
   assert.deepEqual((await cells(report.locator('tr').first()))[0], [
     'Mã đơn vị',
     'Tên đơn vị',
@@ -227,6 +167,36 @@ test('console user logs in through VNeID and reads the readiness report', async 
     ['Tổng cộng', '8', '7', '2', '2', '1', '2', '1'],
   ]);
   await shot(page, 'admin-04-report');
+
+  // Above the table, a bar per unit (then all units): the share of staff linked through VNeID
+  // level 2, and of staff with a valid number; a meter named with the figures, the figure as text.
+  const bars = page.locator('ul.bars');
+  assert.ok(
+    (await bars.boundingBox()).y + (await bars.boundingBox()).height <= (await report.boundingBox()).y,
+    'the bars are above the table',
+  );
+  const meters = await bars.locator('li').evaluateAll((items) =>
+    items.map((li) => [
+      li.querySelector('.unit').textContent,
+      ...[...li.querySelectorAll('.bar')].map(
+        (b) => `${b.querySelector('.what').textContent}: ${b.querySelector('meter').value}/${b.querySelector('meter').max} ${b.querySelector('.figure').textContent}`,
+      ),
+    ]),
+  );
+  assert.deepEqual(meters, [
+    ['BD-MOTCUA — Bưu điện - Bộ phận Một cửa', 'Đã liên kết VNeID mức 2: 0/1 0/1 (0%)', 'Có số định danh hợp lệ: 1/1 1/1 (100%)'],
+    ['CONGDAN — Công dân'],
+    [`TT-CNTT — ${MARKUP_UNIT}`, 'Đã liên kết VNeID mức 2: 0/1 0/1 (0%)', 'Có số định danh hợp lệ: 0/1 0/1 (0%)'],
+    ['UBND-P01 — UBND phường Hải Châu 1', 'Đã liên kết VNeID mức 2: 1/2 1/2 (50%)', 'Có số định danh hợp lệ: 1/2 1/2 (50%)'],
+    ['UBND-P02 — UBND phường Thạch Thang', 'Đã liên kết VNeID mức 2: 0/3 0/3 (0%)', 'Có số định danh hợp lệ: 0/3 0/3 (0%)'],
+    ['Tổng cộng', 'Đã liên kết VNeID mức 2: 1/7 1/7 (14%)', 'Có số định danh hợp lệ: 2/7 2/7 (28%)'],
+  ]);
+  assert.match(await bars.locator('li', { hasText: 'CONGDAN' }).innerText(), /không có CBCCVC/);
+  // What a screen reader announces: each meter by its name.
+  await page
+    .getByRole('meter', { name: 'UBND-P01 — UBND phường Hải Châu 1: Đã liên kết VNeID mức 2, 1 trên 2 CBCCVC (50%)' })
+    .waitFor();
+  await page.getByRole('meter', { name: 'Tổng cộng: Có số định danh hợp lệ, 2 trên 7 CBCCVC (28%)' }).waitFor();
 
   // Who each unit must fix: open every unit's list, as a person would.
   await page.getByRole('heading', { name: 'Tài khoản cần đơn vị rà soát, cập nhật' }).waitFor();
@@ -318,7 +288,7 @@ test('console user logs in through VNeID and reads the readiness report', async 
   await finish(t, context, w);
 });
 
-test('a level-2 citizen who is not a console user is refused', async (t) => {
+test('a citizen who is not a console user is refused, switches to the console user, then logs out', async (t) => {
   const { context, w } = await newWatchedContext(browser);
   const page = await context.newPage();
 
@@ -334,12 +304,39 @@ test('a level-2 citizen who is not a console user is refused', async (t) => {
   assert.doesNotMatch(text, /Tổng cộng/);
   assert.equal(await page.locator('main table').count(), 0, 'no report');
   assert.equal(await page.getByRole('link', { name: 'Tải về CSV' }).count(), 0);
+  await assertBranded(page, '403');
   await shot(page, 'admin-06-forbidden');
 
   // Nor the CSV: it sends them back to the page.
   const csv = await csvRequest(context);
   assert.equal(csv.status(), 302);
   assert.equal(csv.headers().location, '/admin/readiness');
+
+  // Not stuck with the wrong account: a fresh VNeID login (prompt=login) as the console user.
+  const other = page.getByRole('link', { name: 'Đăng nhập bằng tài khoản khác' });
+  assert.equal(await other.getAttribute('href'), '/admin/login?prompt=login');
+  const authorize = page.waitForRequest((r) => new URL(r.url()).pathname === '/authorize');
+  await other.click();
+  assert.equal(new URL((await authorize).url()).searchParams.get('prompt'), 'login');
+  await page.getByRole('heading', { name: 'Đăng nhập VNeID' }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/simulator/oauth2/authorize');
+  const switched = await logInThroughVneid(page, context, OFFICER.id);
+  assert.equal(switched.status(), 200);
+  await page.getByRole('heading', { name: TITLE }).waitFor();
+  assert.match(await page.locator('main > p.muted').innerText(), new RegExp(`người xem: ${CONSOLE_USER.replace('.', '\\.')}`));
+  assert.equal(await page.locator('main .scroll > table.wide').count(), 1, 'the report');
+  assert.doesNotMatch(await page.locator('main').innerText(), /Không có quyền truy cập/);
+  await shot(page, 'admin-07-switched');
+
+  // "Đăng xuất": the gateway asks, logs out, and comes back to the console's first page.
+  await page.getByRole('link', { name: 'Đăng xuất', exact: true }).click();
+  await page.getByRole('heading', { name: 'Bạn có muốn đăng xuất?' }).waitFor();
+  await assertBranded(page, 'logout question');
+  await page.getByRole('button', { name: 'Đăng xuất' }).click();
+  await page.waitForURL((u) => u.pathname === '/admin/readiness');
+  await page.getByRole('link', { name: 'Đăng nhập bằng VNeID' }).waitFor();
+  assert.equal(await page.locator('main table').count(), 0, 'no report after logging out');
+  assert.equal((await csvRequest(context)).status(), 302, 'nor the CSV');
 
   await finish(t, context, w);
 });

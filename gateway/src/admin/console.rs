@@ -6,6 +6,8 @@
 //! same policy, audit and SSO session apply; the code it gets back is only spent, since the
 //! SSO session already says who the person is.
 
+mod bars;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
@@ -15,7 +17,7 @@ use crate::config::{ClientAuthMethod, ClientSettings};
 use crate::directory::ConsoleAccess;
 use crate::errors::PageError;
 use crate::login::{codes, session, SESSION_COOKIE};
-use crate::pages::page;
+use crate::pages::{page, scroll};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -190,28 +192,31 @@ fn render(r: &ReadinessReport, username: &str) -> maud::Markup {
             " (giờ Việt Nam) · người xem: " (username) " · "
             a href="/admin/readiness.csv" { "Tải về CSV" }
         }
-        table.wide {
-            tr {
-                th { "Mã đơn vị" } th { "Tên đơn vị" } th { "Tài khoản" } th { "CBCCVC" }
-                th { "Số định danh hợp lệ" } th { "Thiếu số" } th { "Số sai" } th { "Số trùng" }
-                th { "Đã liên kết VNeID mức 2" }
-            }
-            @for u in &r.units {
-                @let c = &u.counts;
+        (bars::render(r))
+        (scroll("Bảng mức độ sẵn sàng theo đơn vị", maud::html! {
+            table.wide {
                 tr {
-                    td { (u.unit_code) } td { (u.unit_name) } td { (c.accounts) } td { (c.staff) }
-                    td { (c.staff_valid_personal_id) } td { (c.staff_missing_personal_id) }
-                    td { (c.staff_invalid_personal_id) } td { (c.staff_duplicate_personal_id) }
-                    td { (c.staff_linked) }
+                    th { "Mã đơn vị" } th { "Tên đơn vị" } th { "Tài khoản" } th { "CBCCVC" }
+                    th { "Số định danh hợp lệ" } th { "Thiếu số" } th { "Số sai" } th { "Số trùng" }
+                    th { "Đã liên kết VNeID mức 2" }
+                }
+                @for u in &r.units {
+                    @let c = &u.counts;
+                    tr {
+                        td { (u.unit_code) } td { (u.unit_name) } td { (c.accounts) } td { (c.staff) }
+                        td { (c.staff_valid_personal_id) } td { (c.staff_missing_personal_id) }
+                        td { (c.staff_invalid_personal_id) } td { (c.staff_duplicate_personal_id) }
+                        td { (c.staff_linked) }
+                    }
+                }
+                tr {
+                    th colspan="2" { "Tổng cộng" }
+                    th { (t.accounts) } th { (t.staff) } th { (t.staff_valid_personal_id) }
+                    th { (t.staff_missing_personal_id) } th { (t.staff_invalid_personal_id) }
+                    th { (t.staff_duplicate_personal_id) } th { (t.staff_linked) }
                 }
             }
-            tr {
-                th colspan="2" { "Tổng cộng" }
-                th { (t.accounts) } th { (t.staff) } th { (t.staff_valid_personal_id) }
-                th { (t.staff_missing_personal_id) } th { (t.staff_invalid_personal_id) }
-                th { (t.staff_duplicate_personal_id) } th { (t.staff_linked) }
-            }
-        }
+        }))
         h2 { "Tài khoản cần đơn vị rà soát, cập nhật" }
         @if !any_not_ready {
             p { "Tất cả tài khoản cán bộ đã có số định danh cá nhân hợp lệ." }
@@ -219,26 +224,27 @@ fn render(r: &ReadinessReport, username: &str) -> maud::Markup {
         @for u in r.units.iter().filter(|u| !u.not_ready.is_empty()) {
             details {
                 summary { (u.unit_code) " — " (u.unit_name) " (" (u.not_ready.len()) " tài khoản chưa sẵn sàng)" }
-                table {
-                    tr { th { "Tên đăng nhập" } th { "Họ và tên" } th { "Lý do" } th { "Số định danh" } }
-                    @for n in &u.not_ready {
-                        tr {
-                            td { (n.username) }
-                            td { (n.full_name) }
-                            td {
-                                (reason_vi(n.reason))
-                                @if n.reason == "personal_id_invalid" { (problem_vi(n.problem.as_deref())) }
+                (scroll(&format!("Tài khoản chưa sẵn sàng của {}", u.unit_name), maud::html! {
+                    table.list {
+                        tr { th { "Tên đăng nhập" } th { "Họ và tên" } th { "Lý do" } th { "Số định danh" } }
+                        @for n in &u.not_ready {
+                            tr {
+                                td { (n.username) }
+                                td { (n.full_name) }
+                                td {
+                                    (reason_vi(n.reason))
+                                    @if n.reason == "personal_id_invalid" { (problem_vi(n.problem.as_deref())) }
+                                }
+                                td { code.nowrap { (n.personal_id.as_deref().unwrap_or("")) } }
                             }
-                            td { code style="white-space:nowrap" { (n.personal_id.as_deref().unwrap_or("")) } }
                         }
                     }
-                }
+                }))
             }
         }
     }
 }
 
-/// `/admin/login`: an authorization request of the console, at level 2.
 /// "Đăng nhập bằng tài khoản khác" (a fresh VNeID login, `prompt=login`) and "Đăng xuất" (the
 /// gateway's logout, which asks the person to confirm and comes back to this page).
 fn account_links(state: &AppState) -> maud::Markup {
@@ -262,6 +268,7 @@ struct StartQuery {
     prompt: Option<String>,
 }
 
+/// `/admin/login`: an authorization request of the console, at level 2.
 async fn start(
     state: Data,
     query: Result<web::Query<StartQuery>, actix_web::Error>,

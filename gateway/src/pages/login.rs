@@ -81,7 +81,7 @@ pub fn refusal_page(refusal: &Refusal, back: Option<&str>, portal: &str) -> Http
             h1 { "Không thể đăng nhập" }
             div.reason { b { (title) } br; (text) }
             @if how_to_level_2 {
-                h2 style="font-size:17px" { "Làm thế nào để có tài khoản VNeID mức độ 2?" }
+                h2 { "Làm thế nào để có tài khoản VNeID mức độ 2?" }
                 ul {
                     li { "Đến Công an xã, phường hoặc nơi làm thủ tục cấp thẻ căn cước, mang theo thẻ căn cước (hoặc thẻ căn cước công dân gắn chip còn hạn); \
         cán bộ sẽ chụp ảnh chân dung, thu vân tay và đối chiếu với thẻ để kích hoạt tài khoản mức độ 2." }

@@ -11,15 +11,28 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 pub use login::*;
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;background:#f3f5f8;color:#1c2430;margin:0}\
-header{background:#b3261e;color:#fff;padding:14px 24px;display:flex;gap:14px;align-items:center}header img.logo{height:48px;width:auto}header small{display:block;font-size:13px;opacity:.95}header b{display:block;font-size:15px;letter-spacing:.5px}header span{font-size:13px;opacity:.9}\
-footer{max-width:640px;margin:0 auto 32px;padding:0 16px;color:#5b6675;font-size:13px;text-align:center}footer a{color:#1f5fbf}\
+/// The one stylesheet. Every page fits a 390 px phone: text wraps anywhere a long value would
+/// stick out, wide tables scroll inside their `.scroll` box (never the page), and below 600 px
+/// the card loses its outer margin. The console's tables keep a readable minimum width and
+/// scroll rather than squeeze their columns. The readiness bars are `<meter>` elements: no
+/// inline style, so nothing depends on `style-src` allowing style attributes.
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;background:#f3f5f8;color:#1c2430;margin:0;overflow-wrap:break-word}\
+header{background:#b3261e;color:#fff;padding:14px 24px;display:flex;gap:14px;align-items:center}header>div{min-width:0}header img.logo{height:48px;width:auto;max-width:96px;flex:none}header small{display:block;font-size:13px;opacity:.95}header b{display:block;font-size:15px;letter-spacing:.5px}header span{font-size:13px;opacity:.9}\
+footer{max-width:640px;margin:0 auto 32px;padding:0 16px;color:#5b6675;font-size:13px;text-align:center}footer a{color:#1f5fbf}footer a[href^=tel]{white-space:nowrap}\
 main{max-width:640px;margin:32px auto;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12);padding:28px 32px}\
-h1{font-size:22px;margin:0 0 16px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
-a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;cursor:pointer}\
+h1{font-size:22px;margin:0 0 16px}h2{font-size:17px;margin:24px 0 10px}h2.small{font-size:15px}p,li{line-height:1.55}.reason{background:#fdecea;border-left:4px solid #b3261e;padding:10px 14px;margin:16px 0}\
+a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:10px 18px;text-decoration:none;font-size:15px;line-height:1.4;cursor:pointer}\
 a.button.secondary{background:#5b6675}.muted{color:#5b6675;font-size:13px}ul.choices{list-style:none;padding:0}ul.choices li{margin:10px 0}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}.value{word-break:break-all}\
-main:has(table.wide){max-width:1180px}";
+.actions{display:flex;flex-wrap:wrap;align-items:center;gap:10px 16px}\
+.scroll{overflow-x:auto;margin:0 0 16px}.scroll:focus-visible{outline:2px solid #1f5fbf;outline-offset:2px}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}code.nowrap{white-space:nowrap;word-break:normal}.value{word-break:break-all}\
+main:has(table.wide){max-width:1180px}table.wide{min-width:46em}table.list{min-width:34em}\
+ul.bars{list-style:none;padding:0;margin:0 0 24px;max-width:760px}ul.bars>li{padding:8px 0;border-bottom:1px solid #e3e7ee}ul.bars>li.total{border-bottom:0;border-top:2px solid #c9d0da}.unit{font-weight:600}\
+.bar{display:flex;flex-wrap:wrap;align-items:center;gap:2px 10px;margin-top:4px;font-size:14px}.bar .what{flex:0 0 12.5em}.bar meter{flex:1 1 8em;min-width:6em;height:14px}.bar .figure{flex:0 0 auto;min-width:6.5em;font-variant-numeric:tabular-nums}\
+meter::-webkit-meter-bar{background:#e3e7ee;border:0;border-radius:4px;height:14px}meter::-webkit-meter-optimum-value{background:#2e7d32;border-radius:4px}meter::-webkit-meter-suboptimum-value{background:#c77700;border-radius:4px}meter::-webkit-meter-even-less-good-value{background:#b3261e;border-radius:4px}\
+meter{background:#e3e7ee;border-radius:4px}meter:-moz-meter-optimum::-moz-meter-bar{background:#2e7d32}meter:-moz-meter-sub-optimum::-moz-meter-bar{background:#c77700}meter:-moz-meter-sub-sub-optimum::-moz-meter-bar{background:#b3261e}\
+@media (min-width:601px) and (max-width:1260px){main:has(table.wide){margin-left:16px;margin-right:16px}}\
+@media (max-width:600px){header{padding:12px 16px}main{margin:16px 8px;padding:20px 16px}footer{margin-bottom:24px}.bar .what{flex-basis:100%}}";
 
 /// A whole page: the national header, a title, and the body.
 pub fn layout(title: &str, body: Markup) -> Markup {
@@ -63,6 +76,14 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A table that may be wider than a phone: it scrolls sideways inside its own box, never the
+/// page. The box is a named region people can reach with the keyboard to scroll it.
+pub fn scroll(label: &str, table: Markup) -> Markup {
+    html! {
+        div.scroll role="region" tabindex="0" aria-label=(label) { (table) }
     }
 }
 

@@ -185,6 +185,41 @@ async fn an_it_centre_officer_logs_in_through_vneid_level_2_and_sees_the_readine
         html.contains("<th colspan=\"2\">Tổng cộng</th><th>7</th><th>6</th><th>2</th><th>1</th><th>1</th><th>2</th><th>1</th>"),
         "{html}"
     );
+    // Above the table, each unit's bars: staff linked through VNeID level 2, staff with a valid
+    // number (here UBND-P01: 1 of 2 each; all units: 1 and 2 of 6), as meters with the figures.
+    let bars = html.find("<ul class=\"bars\">").expect("the bars");
+    assert!(
+        bars < html.find("<table class=\"wide\">").unwrap(),
+        "{html}"
+    );
+    for (name, part, whole, pct) in [
+        (
+            "UBND-P01 — UBND phường Hải Châu 1: Đã liên kết VNeID mức 2",
+            1,
+            2,
+            50,
+        ),
+        (
+            "UBND-P01 — UBND phường Hải Châu 1: Có số định danh hợp lệ",
+            1,
+            2,
+            50,
+        ),
+        ("Tổng cộng: Đã liên kết VNeID mức 2", 1, 6, 16),
+        ("Tổng cộng: Có số định danh hợp lệ", 2, 6, 33),
+    ] {
+        let meter = format!("max=\"{whole}\" value=\"{part}\"");
+        let label = format!("aria-label=\"{name}, {part} trên {whole} CBCCVC ({pct}%)\"");
+        assert!(
+            html[bars..].contains(&meter) && html[bars..].contains(&label),
+            "{label}:\n{html}"
+        );
+    }
+    // Wide tables scroll inside the page's card.
+    assert!(
+        html.contains("<div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"Bảng mức độ sẵn sàng theo đơn vị\"><table class=\"wide\">"),
+        "{html}"
+    );
     // Who must be fixed, why (in Vietnamese), with the number masked.
     assert!(
         html.contains("UBND-P02 — UBND phường Thạch Thang (3 tài khoản chưa sẵn sàng)"),

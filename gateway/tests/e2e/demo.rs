@@ -35,11 +35,13 @@ async fn the_demo_shows_claims_in_vietnamese_and_logs_out() {
         "Thời điểm đăng nhập",
         "(giờ Việt Nam)",
         "Mức độ 2 (urn:vneid:loa:2)",
+        "15/01/1990",
         "name=\"id_token_hint\"",
         "Đăng xuất",
     ] {
         assert!(html.contains(text), "no {text:?} in\n{html}");
     }
+    assert!(!html.contains("1990-01-15"), "an ISO birth date:\n{html}");
     assert!(
         !html.contains(">auth_time<"),
         "a bare claim name as a label:\n{html}"

@@ -35,7 +35,7 @@ impl Width {
 const CSS: &str = r#"
 :root{--red:#c8102e;--red-dark:#9e0b22;--gold:#f6c343;--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee5;--bg:#f2f3f5}
 *{box-sizing:border-box}
-body{margin:0;font-family:"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg);line-height:1.45}
+body{margin:0;font-family:"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg);line-height:1.45;overflow-wrap:break-word}
 header.top{background:linear-gradient(180deg,var(--red),var(--red-dark));color:#fff;padding:12px 20px;display:flex;align-items:center;gap:14px;box-shadow:0 2px 6px rgba(0,0,0,.2)}
 header.top svg{width:54px;height:54px;flex:none}
 header.top .org1{font-weight:700;font-size:19px;letter-spacing:.6px}
@@ -48,7 +48,7 @@ main.wide{max-width:820px}
 h1{margin:0 0 18px;text-align:center;font-size:23px;color:var(--red)}
 h2{font-size:17px;margin:0 0 12px;color:var(--red-dark)}
 label{display:block;font-weight:600;margin:14px 0 6px}
-input[type=text],input[type=password],select{width:100%;padding:11px 12px;border:1px solid var(--line);border-radius:6px;font-size:16px;background:#fff}
+input[type=text],input[type=password],select{width:100%;max-width:100%;padding:11px 12px;border:1px solid var(--line);border-radius:6px;font-size:16px;background:#fff}
 input:focus,select:focus{outline:2px solid var(--gold);border-color:var(--red)}
 button{cursor:pointer;font-size:16px;font-weight:600;border:0;border-radius:6px}
 button.primary{width:100%;margin-top:20px;padding:12px;background:var(--red);color:#fff}
@@ -64,14 +64,17 @@ form.cancel{text-align:center;margin-top:8px}
 .qr.expired svg{opacity:.25}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;background:#f4f5f7;padding:1px 5px;border-radius:4px;word-break:break-all}
 .otp{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:20px;font-weight:700;letter-spacing:3px}
+.scroll{overflow-x:auto}
+.scroll td code{white-space:nowrap;word-break:normal}
 table{width:100%;border-collapse:collapse;font-size:14px}
 th,td{text-align:left;padding:7px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600}
 .row{display:flex;gap:10px;align-items:flex-end;flex-wrap:wrap}
-.row select{flex:1 1 320px}
+.row select{flex:1 1 320px;min-width:0}
 .row button.primary{width:auto;margin-top:0;padding:11px 16px}
 footer{text-align:center;color:var(--muted);font-size:12px;margin:8px 16px 28px}
 a{color:var(--red-dark)}
+@media (max-width:480px){header.top{padding:10px 14px}main{margin:16px auto;padding:0 8px}.card{padding:20px 14px 16px}}
 "#;
 
 /// A gold-on-red round emblem: a stylised stand-in, not the real insignia.

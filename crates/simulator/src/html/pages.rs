@@ -231,22 +231,24 @@ pub(crate) fn phone_page(
             @if sms.is_empty() {
                 p.hint { "Chưa có tin nhắn nào." }
             } @else {
-                table {
-                    thead {
-                        tr {
-                            th { "Số điện thoại" }
-                            th { "Mã OTP" }
-                            th { "Tài khoản" }
-                            th { "Thời gian" }
-                        }
-                    }
-                    tbody {
-                        @for m in sms {
+                div.scroll role="region" tabindex="0" aria-label="Tin nhắn SMS" {
+                    table {
+                        thead {
                             tr {
-                                td { (m.phone) }
-                                td.otp { (m.otp) }
-                                td { (m.personal_id) }
-                                td { (vn_time(m.at)) }
+                                th { "Số điện thoại" }
+                                th { "Mã OTP" }
+                                th { "Tài khoản" }
+                                th { "Thời gian" }
+                            }
+                        }
+                        tbody {
+                            @for m in sms {
+                                tr {
+                                    td { (m.phone) }
+                                    td.otp { (m.otp) }
+                                    td { (m.personal_id) }
+                                    td { (vn_time(m.at)) }
+                                }
                             }
                         }
                     }
@@ -295,22 +297,24 @@ pub(crate) fn index_page(frame: &Frame<'_>, people: &[Person]) -> Markup {
         }
         div.card {
             h2 { "Tài khoản thử nghiệm" }
-            table {
-                thead {
-                    tr {
-                        th { "Tài khoản" }
-                        th { "Mật khẩu" }
-                        th { "Họ và tên" }
-                        th { "Ghi chú" }
-                    }
-                }
-                tbody {
-                    @for p in people {
+            div.scroll role="region" tabindex="0" aria-label="Tài khoản thử nghiệm" {
+                table {
+                    thead {
                         tr {
-                            td { code { (p.personal_id) } }
-                            td { code { (p.password) } }
-                            td { (p.full_name) }
-                            td { (p.note) }
+                            th { "Tài khoản" }
+                            th { "Mật khẩu" }
+                            th { "Họ và tên" }
+                            th { "Ghi chú" }
+                        }
+                    }
+                    tbody {
+                        @for p in people {
+                            tr {
+                                td { code { (p.personal_id) } }
+                                td { code { (p.password) } }
+                                td { (p.full_name) }
+                                td { (p.note) }
+                            }
                         }
                     }
                 }
