@@ -7,8 +7,8 @@ use std::time::Duration;
 use actix_web::web;
 use chrono::{DateTime, NaiveDate, Utc};
 use vneid_store::{
-    AuditCheckpoint, AuditEvent, AuditFilter, ChainReport, CheckpointClaim, Database, StoreError,
-    AUDIT_LIST_MAX,
+    AuditCheckpoint, AuditEvent, AuditFilter, ChainBreak, ChainReport, CheckpointClaim, Database,
+    StoreError, AUDIT_LIST_MAX,
 };
 use vneid_tokens::MasterKey;
 
@@ -31,30 +31,65 @@ pub async fn verify(
     db.verify_audit_chain(from, &authentic).await
 }
 
-/// Signs the chain's head now, unless the latest checkpoint already covers it.
+/// Why the upkeep of the audit trail did not sign or prune.
+#[derive(Debug, thiserror::Error)]
+pub enum UpkeepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nothing is signed or deleted over a broken chain: that would bless or destroy evidence.
+    #[error("the audit trail was tampered with: {0}; nothing was signed or deleted")]
+    Broken(ChainBreak),
+}
+
+/// Verifies what the latest checkpoint does not cover yet (anchored on that checkpoint's
+/// hash), so that a checkpoint never signs, nor a prune deletes, a chain someone changed.
+async fn verify_since_checkpoint(
+    db: &Database,
+    master: &MasterKey,
+) -> Result<ChainReport, UpkeepError> {
+    let from = db
+        .audit_checkpoints()
+        .await?
+        .iter()
+        .map(|c| c.claim.through_seq + 1)
+        .max();
+    let report = verify(db, master, from).await?;
+    match report.broken {
+        Some(broken) => Err(UpkeepError::Broken(broken)),
+        None => Ok(report),
+    }
+}
+
+/// Verifies the chain since the latest checkpoint, then signs what it checked; `None` when
+/// there was nothing new.
 pub async fn checkpoint(
     db: &Database,
     master: &MasterKey,
     now: DateTime<Utc>,
-) -> Result<Option<AuditCheckpoint>, StoreError> {
+) -> Result<Option<AuditCheckpoint>, UpkeepError> {
+    let Some(last) = verify_since_checkpoint(db, master).await?.last else {
+        return Ok(None);
+    };
     let sign = |claim: &CheckpointClaim| master.sign_audit_checkpoint(&claim.message());
-    db.checkpoint_audit(now, &sign).await
+    Ok(db.checkpoint_audit(now, last, &sign).await?)
 }
 
-/// Deletes the events older than `retain` behind a signed checkpoint: the checkpoint and how
-/// many events went, or `None` when none is old enough.
+/// Deletes the events older than `retain` behind a signed checkpoint, once the chain since the
+/// latest checkpoint verified: the checkpoint and how many events went, or `None` when none is
+/// old enough.
 pub async fn prune(
     db: &Database,
     master: &MasterKey,
     now: DateTime<Utc>,
     retain: Duration,
-) -> Result<Option<(AuditCheckpoint, u64)>, StoreError> {
+) -> Result<Option<(AuditCheckpoint, u64)>, UpkeepError> {
     let retain = chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX);
     let Some(before) = now.checked_sub_signed(retain) else {
         return Ok(None);
     };
+    verify_since_checkpoint(db, master).await?;
     let sign = |claim: &CheckpointClaim| master.sign_audit_checkpoint(&claim.message());
-    db.prune_audit(now, before, &sign).await
+    Ok(db.prune_audit(now, before, &sign).await?)
 }
 
 /// Every `[audit] checkpoint_every`: signs the chain's head when it moved; once a day: prunes
@@ -71,11 +106,17 @@ pub fn spawn_upkeep(state: web::Data<AppState>) {
         tokio::time::sleep(FIRST_UPKEEP_AFTER.min(every)).await;
         loop {
             let now = state.clock.now();
-            match checkpoint(&state.db, &state.master, now).await {
+            let checked = checkpoint(&state.db, &state.master, now).await;
+            note(&state, &checked);
+            match checked {
                 Ok(Some(c)) => {
                     tracing::debug!(through_seq = c.claim.through_seq, "audit chain head signed")
                 }
                 Ok(None) => {}
+                Err(UpkeepError::Broken(b)) => tracing::error!(
+                    broken = %b,
+                    "the audit trail was tampered with; run `gateway audit verify`"
+                ),
                 Err(e) => tracing::warn!(error = %e, "signing the audit chain's head failed"),
             }
             if let Some(retain) = state.settings.audit.retain {
@@ -88,6 +129,7 @@ pub fn spawn_upkeep(state: web::Data<AppState>) {
                             "audit events past their retention deleted behind a signed checkpoint"
                         ),
                         Ok(None) => {}
+                        Err(UpkeepError::Broken(_)) => {} // logged above, from the same check
                         Err(e) => tracing::warn!(error = %e, "pruning the audit trail failed"),
                     }
                 }
@@ -95,6 +137,16 @@ pub fn spawn_upkeep(state: web::Data<AppState>) {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+/// The gauges of a check: the head reached, and whether it found a break.
+fn note(state: &AppState, checked: &Result<Option<AuditCheckpoint>, UpkeepError>) {
+    let m = &state.metrics;
+    match checked {
+        Err(UpkeepError::Broken(_)) => m.audit_chain_broken.set(1),
+        Ok(Some(c)) => m.audit_chain_head.set(c.claim.through_seq),
+        _ => {}
+    }
 }
 
 /// What a reader asks of the audit trail (the admin API's query, `gateway audit export`).

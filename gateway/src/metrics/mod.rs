@@ -53,6 +53,10 @@ pub struct Metrics {
     pub ephemeral_entries: IntGauge,
     /// Writes the ephemeral store refused because it was full (the request got a 503).
     pub ephemeral_full: IntCounter,
+    /// 1 once this replica's check of the audit chain found it tampered with, 0 before.
+    pub audit_chain_broken: IntGauge,
+    /// The audit chain's head (`seq`) at this replica's last check.
+    pub audit_chain_head: IntGauge,
     /// Set when a login made a link, so that the gauge refresher recounts soon.
     directory_changed: Arc<AtomicBool>,
 }
@@ -164,6 +168,16 @@ impl Metrics {
             &["upstream"],
         )?;
         registry.register(Box::new(upstream_up.clone()))?;
+        let audit_chain_broken = IntGauge::new(
+            "audit_chain_broken",
+            "Set to 1 once this replica's check of the audit trail's hash chain (before each checkpoint) found it tampered with; run `gateway audit verify`",
+        )?;
+        let audit_chain_head = IntGauge::new(
+            "audit_chain_head",
+            "The audit chain's last seq at this replica's last check",
+        )?;
+        registry.register(Box::new(audit_chain_broken.clone()))?;
+        registry.register(Box::new(audit_chain_head.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -192,6 +206,8 @@ impl Metrics {
             upstream_up,
             ephemeral_entries,
             ephemeral_full,
+            audit_chain_broken,
+            audit_chain_head,
             directory_changed: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -133,6 +133,78 @@ async fn the_admin_api_pages_through_the_audit_trail_and_the_head_gets_signed() 
         .unwrap();
     assert_eq!(report.broken, None);
     assert_eq!(report.checkpoints as usize, signed.len());
+    let metrics = reqwest::get(format!("{}/metrics", gw.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |text: &str, line: &str| text.lines().any(|l| l == line);
+    assert!(sample(&metrics, "vneid_audit_chain_broken 0"), "{metrics}");
+
+    // Someone edits an event the last checkpoint does not cover yet: the replica's next check
+    // finds it, signs nothing over it, and says so on /metrics.
+    let res = reqwest::Client::new()
+        .post(format!("{}/admin/v1/clients", gw.url))
+        .bearer_auth(&token)
+        .json(&json!({"client_id": "cong-9", "redirect_uris": ["http://127.0.0.1:9/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    tamper_last_event(&gw.app.settings.database.url).await;
+    let (head, _) = gw.app.db.audit_head().await.unwrap();
+    let covered = gw.app.db.audit_checkpoints().await.unwrap();
+    if covered.iter().any(|c| c.claim.through_seq >= head) {
+        // The replica signed the new event in the milliseconds before the edit: the edit is
+        // then a rewrite behind a checkpoint, which the full walk names.
+        eprintln!("the new event was signed before the edit; checking the full walk instead");
+        let report = vneid_gateway::audit::verify(&gw.app.db, &gw.app.master, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            report.broken,
+            Some(vneid_store::ChainBreak::Rewritten { .. })
+        ));
+        return;
+    }
+    let mut broken = String::new();
+    for _ in 0..50 {
+        broken = reqwest::get(format!("{}/metrics", gw.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if sample(&broken, "vneid_audit_chain_broken 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sample(&broken, "vneid_audit_chain_broken 1"), "{broken}");
+    let signed = gw.app.db.audit_checkpoints().await.unwrap();
+    assert!(
+        signed.iter().all(|c| c.claim.through_seq < head),
+        "a tampered event was signed"
+    );
+}
+
+/// Changes the outcome of the last audit event with the database's own tools, as someone with
+/// write access to it would.
+async fn tamper_last_event(url: &str) {
+    let update = "UPDATE audit_events SET outcome = 'denied' \
+                  WHERE seq = (SELECT MAX(seq) FROM audit_events)";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        for sql in ["DROP TRIGGER audit_events_no_update", update] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        for sql in ["ALTER TABLE audit_events DISABLE TRIGGER USER", update] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+    }
 }
 
 /// `gateway audit …` on a SQLite file, as an operator runs it.

@@ -177,9 +177,25 @@ async fn events_cut_off_the_end_are_noticed(backend: Backend) {
 /// edit does not verify.
 async fn a_rewrite_behind_a_signed_checkpoint_is_caught(backend: Backend) {
     let (_dir, db, raw) = five_events(backend).await;
-    let checkpoint = db.checkpoint_audit(t(600), &sign).await.unwrap().unwrap();
+    let head = db.audit_head().await.unwrap();
+    let checkpoint = db
+        .checkpoint_audit(t(600), head.clone(), &sign)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(checkpoint.claim.through_seq, 5);
-    assert_eq!(db.checkpoint_audit(t(601), &sign).await.unwrap(), None);
+    assert_eq!(
+        db.checkpoint_audit(t(601), head, &sign).await.unwrap(),
+        None
+    );
+    // A checkpoint is only ever made of what is stored.
+    let wrong = db
+        .checkpoint_audit(t(602), (4, AUDIT_GENESIS.to_owned()), &sign)
+        .await;
+    assert!(
+        wrong.is_ok_and(|c| c.is_none()),
+        "4 is behind the latest checkpoint"
+    );
     disarm_triggers(&raw).await;
     let mut prev = AUDIT_GENESIS.to_owned();
     for seq in 1..=5_i64 {
@@ -226,6 +242,62 @@ async fn a_rewrite_behind_a_signed_checkpoint_is_caught(backend: Backend) {
         Some(ChainBreak::ForgedCheckpoint {
             checkpoint: checkpoint.id
         })
+    );
+}
+
+/// `--from` right after a checkpoint is anchored on it: a replaced event there is named, not
+/// taken on trust; a checkpoint of a hash the event does not have is refused; an event slipped
+/// in after the head is named.
+async fn verification_from_a_checkpoint_is_anchored_and_nothing_hides_past_the_head(
+    backend: Backend,
+) {
+    let (dir, db) = migrated_db(backend).await;
+    for i in 0..3 {
+        db.append_audit(&AuditEvent::new("login", "success").at(t(i * 60)))
+            .await
+            .unwrap();
+    }
+    let (seq, hash) = db.audit_head().await.unwrap();
+    assert!(db
+        .checkpoint_audit(t(200), (seq, "f".repeat(64)), &sign)
+        .await
+        .is_err());
+    db.checkpoint_audit(t(200), (seq, hash), &sign)
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 3..5 {
+        db.append_audit(&AuditEvent::new("login", "success").at(t(i * 60)))
+            .await
+            .unwrap();
+    }
+    let raw = dir.raw().await;
+    disarm_triggers(&raw).await;
+    let forged_prev = "a".repeat(64);
+    let forged = expected_hash(4, &forged_prev, t(180).timestamp(), "login", "denied");
+    raw.execute(&format!(
+        "UPDATE audit_events SET outcome = 'denied', prev_hash = '{forged_prev}', \
+         hash = '{forged}' WHERE seq = 4"
+    ))
+    .await
+    .unwrap();
+    let from = db.verify_audit_chain(Some(4), &authentic).await.unwrap();
+    assert!(
+        matches!(from.broken, Some(ChainBreak::Unlinked { seq: 4, .. })),
+        "{from:?}"
+    );
+
+    let (_dir, db, raw) = five_events(backend).await;
+    raw.execute(&format!(
+        "INSERT INTO audit_events (at, kind, outcome, seq, prev_hash, hash) \
+         VALUES ({}, 'login', 'success', 6, 'x', 'y')",
+        t(999).timestamp()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        verify(&db).await,
+        Some(ChainBreak::BeyondHead { events: 1 })
     );
 }
 
@@ -366,6 +438,7 @@ on_every_backend! {
     events_cut_off_the_end_are_noticed,
     a_rewrite_behind_a_signed_checkpoint_is_caught,
     pruning_keeps_the_rest_verifiable,
+    verification_from_a_checkpoint_is_anchored_and_nothing_hides_past_the_head,
     events_from_before_the_chain_are_counted_apart,
     concurrent_writers_keep_one_chain(flavor = "multi_thread", worker_threads = 4),
 }

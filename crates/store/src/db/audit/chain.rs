@@ -233,22 +233,34 @@ impl Database {
         rows.into_iter().map(checkpoint_from_row).collect()
     }
 
-    /// Records that the chain reached its current head, signed by `sign` (over
-    /// [`CheckpointClaim::message`]). `None` when the latest checkpoint already says so.
+    /// Records, signed by `sign` (over [`CheckpointClaim::message`]), that the chain held
+    /// `through` = `(seq, hash)`: the last event a verification checked. `None` when the latest
+    /// checkpoint already reaches that far; an error when the event at `seq` does not have that
+    /// hash.
     pub async fn checkpoint_audit(
         &self,
         at: DateTime<Utc>,
+        through: (i64, String),
         sign: &(dyn Fn(&CheckpointClaim) -> String + Sync),
     ) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let (through_seq, through_hash) = through;
         let mut tx = Tx::begin(&self.pool).await?;
-        let (through_seq, through_hash) = lock_head(&mut tx).await?;
-        let latest: Option<i64> = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar("SELECT MAX(through_seq) FROM audit_checkpoints")
-                .fetch_one(c)
-                .await?
+        let (latest, stored): (Option<i64>, Option<String>) = on_tx!(&mut tx, |c| {
+            sqlx::query_as(
+                "SELECT (SELECT MAX(through_seq) FROM audit_checkpoints), \
+                        (SELECT hash FROM audit_events WHERE seq = $1)",
+            )
+            .bind(through_seq)
+            .fetch_one(c)
+            .await?
         });
         if latest.is_some_and(|l| l >= through_seq) {
             return Ok(None);
+        }
+        if stored.as_deref() != Some(through_hash.as_str()) {
+            return Err(StoreError::Corrupt(format!(
+                "the audit event at seq {through_seq} is not the one verified"
+            )));
         }
         let claim = CheckpointClaim {
             at,

@@ -21,6 +21,8 @@ pub enum ChainBreak {
     Truncated { last_seq: i64, head_seq: i64 },
     /// The head's hash is not the last event's: the end of the chain was rewritten.
     HeadMismatch { seq: i64 },
+    /// Events hold places after the chain's head: they were inserted behind the gateway's back.
+    BeyondHead { events: i64 },
     /// A checkpoint's signature does not verify: it was forged or edited.
     ForgedCheckpoint { checkpoint: i64 },
     /// The event at `seq` is not what a signed checkpoint says the chain had there: the chain
@@ -52,6 +54,11 @@ impl std::fmt::Display for ChainBreak {
                 "the chain's head does not hold the hash of its last event (seq {seq}): the end \
                  of the chain was rewritten"
             ),
+            Self::BeyondHead { events } => write!(
+                f,
+                "{events} event(s) hold places after the chain's head: they were inserted \
+                 behind the gateway's back"
+            ),
             Self::ForgedCheckpoint { checkpoint } => write!(
                 f,
                 "checkpoint {checkpoint} has a signature that does not verify: it was forged \
@@ -81,6 +88,8 @@ pub struct ChainReport {
     pub unchained: u64,
     /// The first break, if any; checking stops there.
     pub broken: Option<ChainBreak>,
+    /// The last event checked, `(seq, hash)`, when the chain held: what a checkpoint may sign.
+    pub last: Option<(i64, String)>,
 }
 
 /// One row as verification reads it: the hashed fields and the chain columns.
@@ -104,10 +113,12 @@ type ChainRow = (
 );
 
 impl Database {
-    /// Walks the chain and reports the first break. It starts after the latest pruning
-    /// checkpoint, or at `from` (then the first event's `prev_hash` is taken on trust). Every
-    /// checkpoint must satisfy `authentic` (the gateway checks its signature) and match the
-    /// event it covers; the last event must be the head.
+    /// Walks the chain up to its head and reports the first break. It starts after the latest
+    /// pruning checkpoint, or at `from`: then the first event's `prev_hash` must be the hash a
+    /// checkpoint signed for `from - 1`, or is taken on trust when none did. Every checkpoint
+    /// must satisfy `authentic` (the gateway checks its signature) and match the event it
+    /// covers; the last event must be the head. Events appended while it runs are not read
+    /// (every event up to the head read first is committed: the head moves at commit).
     pub async fn verify_audit_chain(
         &self,
         from: Option<i64>,
@@ -128,6 +139,7 @@ impl Database {
             checkpoints: 0,
             unchained: u64::try_from(unchained).unwrap_or(0),
             broken: None,
+            last: None,
         };
         for c in &checkpoints {
             if !authentic(c) {
@@ -143,7 +155,14 @@ impl Database {
             _ => first,
         };
         // The previous hash expected of the next event; `None` while it is taken on trust.
-        let mut expected_prev = (report.from_seq == first).then_some(pruned_hash);
+        let mut expected_prev = if report.from_seq == first {
+            Some(pruned_hash)
+        } else {
+            checkpoints
+                .iter()
+                .find(|c| c.claim.through_seq == report.from_seq - 1)
+                .map(|c| c.claim.through_hash.clone())
+        };
         let mut last_hash = expected_prev.clone();
         let mut next_seq = report.from_seq;
         loop {
@@ -151,9 +170,10 @@ impl Database {
                 sqlx::query_as(
                     "SELECT id, seq, prev_hash, hash, at, kind, outcome, reason, request_id, \
                      client_id, upstream, person_id, login_idp, level, subject_masked, detail \
-                     FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                     FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
                 )
                 .bind(next_seq)
+                .bind(head_seq)
                 .bind(VERIFY_PAGE)
                 .fetch_all(pool)
                 .await?
@@ -189,6 +209,23 @@ impl Database {
                     head_seq: c.claim.through_seq,
                 })
         };
+        if report.broken.is_none() {
+            // One statement, one snapshot: events past the head as it is now.
+            let beyond: i64 = on_pool!(&self.pool, |pool| {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM audit_events \
+                     WHERE seq > (SELECT last_seq FROM audit_chain WHERE id = 1)",
+                )
+                .fetch_one(pool)
+                .await?
+            });
+            if beyond > 0 {
+                report.broken = Some(ChainBreak::BeyondHead { events: beyond });
+            }
+        }
+        if report.broken.is_none() && report.checked > 0 {
+            report.last = last_hash.map(|h| (last_seq, h));
+        }
         Ok(report)
     }
 }
