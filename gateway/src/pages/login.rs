@@ -161,11 +161,12 @@ pub fn logged_out_page() -> HttpResponse {
 
 /// `/`: what this is, and where the demo and the simulator's phone are when they run.
 pub fn home_page(demo: bool, simulator: bool) -> HttpResponse {
+    let branding = super::branding::current();
     page(
         StatusCode::OK,
-        "vneid-gateway",
+        &branding.settings.service_name,
         html! {
-            h1 { "Hệ thống xác thực tập trung" }
+            h1 { (branding.settings.service_name) }
             p { "Cổng xác thực VNeID cho Hệ thống Một cửa điện tử. Các cổng dịch vụ chuyển người dùng đến đây bằng OpenID Connect." }
             ul {
                 @if demo { li { a href="/demo" { "Cổng dịch vụ công thử nghiệm (demo)" } } }

@@ -57,6 +57,11 @@ support = {{ hotline = "0256 3822 222", email = "hotro@binhdinh.gov.vn" }}
     let (status, html) = get("/").await;
     assert_eq!(status, StatusCode::OK);
     assert_branded("home", &html);
+    assert!(
+        html.contains("<h1>Cổng xác thực VNeID tỉnh Bình Định</h1>")
+            && html.contains("<title>Cổng xác thực VNeID tỉnh Bình Định"),
+        "the home page is named for the service:\n{html}"
+    );
     let (status, html) = get("/no-such-page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_branded("404", &html);
