@@ -40,7 +40,8 @@ pub fn secure_sqlite_files(url: &str) -> Result<(), String> {
     create_private_file(&path)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its file name (`gateway.db` → `gateway.db-wal`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
@@ -169,4 +170,65 @@ mod tests {
         let err = secure_sqlite_files(&format!("sqlite://{}", db.display())).unwrap_err();
         assert!(err.contains("gateway.db-wal"), "{err}");
     }
+}
+
+/// How a process holds the embedded database ([`hold_sqlite`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// A serving gateway: held shared for as long as it runs.
+    Serving,
+    /// `gateway restore`: held alone, so no gateway serves the file it replaces.
+    Replacing,
+}
+
+/// Locks `FILE.lock` beside the SQLite database of `url` (made 0600 when missing): shared while
+/// a gateway serves, alone while `gateway restore` replaces the file. `None` for another
+/// backend. The lock lasts as long as the returned file is open (the kernel drops it with the
+/// process, however it ends). A separate file, because SQLite's own locks are on the database.
+pub fn hold_sqlite(url: &str, hold: Hold) -> Result<Option<std::fs::File>, String> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(None);
+    };
+    let lock_path = with_suffix(&path, ".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    let locked = match hold {
+        Hold::Serving => file.try_lock_shared(),
+        Hold::Replacing => file.try_lock(),
+    };
+    match locked {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(match hold {
+            Hold::Serving => format!(
+                "{} is being replaced by `gateway restore`; start when it has finished",
+                path.display()
+            ),
+            Hold::Replacing => format!(
+                "{} is in use by a running gateway (it holds {}); stop it first",
+                path.display(),
+                lock_path.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("cannot lock {}: {e}", lock_path.display()))
+        }
+    }
+}
+
+/// Makes an existing file readable and writable by the gateway's user only.
+pub fn make_private(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

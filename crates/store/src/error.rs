@@ -128,8 +128,12 @@ fn database_is_unavailable(e: &(dyn sqlx::error::DatabaseError + 'static)) -> bo
     if let Some(e) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         let code = e.code();
         // 08: connection exception; 53: insufficient resources; 57P0x: operator intervention
-        // (admin/crash shutdown, cannot connect now, database dropped, idle session timeout).
-        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0");
+        // (admin/crash shutdown, cannot connect now, database dropped, idle session timeout);
+        // 57014: query_canceled, which is what `statement_timeout` raises.
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P0")
+            || code == "57014";
     }
     false
 }

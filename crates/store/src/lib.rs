@@ -24,11 +24,12 @@ pub use db::{
     AUDIT_GENESIS,
 };
 pub use db::{
-    ClientRow, NewRefreshFamily, PreviousSecret, RefreshFamily, RefreshTokenRecord, Revocation,
-    RotateOutcome,
+    ClientRow, Contents, NewRefreshFamily, PreviousSecret, RefreshFamily, RefreshTokenRecord,
+    Revocation, RotateOutcome,
 };
 pub use db::{
-    Database, DbOptions, GroupCommitStats, LoginUpsert, PersonRecord, SigningKeyRow, AUDIT_LIST_MAX,
+    Database, DbOptions, GroupCommitStats, LoginUpsert, PersonRecord, SchemaCheck, SigningKeyRow,
+    AUDIT_LIST_MAX,
 };
 pub use ephemeral::{
     connect_ephemeral, connect_ephemeral_with, Ephemeral, EphemeralOptions, MemoryEphemeral,

@@ -1,8 +1,9 @@
 //! The command line. Each group of commands has its file: `serve` (serve, migrate,
 //! check-config, the simulator alone), `manage` (keys, clients, the directory, reports) and
-//! `audit` (the audit trail).
+//! `audit` (the audit trail), `backup` (backup and restore of the embedded database).
 
 mod audit;
+mod backup;
 mod manage;
 mod serve;
 
@@ -52,6 +53,24 @@ pub enum Command {
     Report {
         #[command(subcommand)]
         command: ReportCommand,
+    },
+    /// Copy the embedded SQLite database to a new file while the gateway serves (consistent,
+    /// checked). The master key is not in it: keep it apart.
+    Backup {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place of the embedded SQLite database (refused while a gateway serves
+    /// it; the database it replaces is kept beside it).
+    Restore {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup file to restore.
+        #[arg(long)]
+        from: PathBuf,
     },
     /// The tamper-evident audit trail.
     Audit {
@@ -294,5 +313,7 @@ fn run(cli: Cli) -> Result<(), String> {
             command: ReportCommand::Readiness(args),
         } => manage::readiness(args),
         Command::Audit { command } => audit::run(command),
+        Command::Backup { config, to } => backup::backup(config, &to),
+        Command::Restore { config, from } => backup::restore(config, &from),
     }
 }

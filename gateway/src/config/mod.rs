@@ -113,6 +113,10 @@ pub struct DatabaseSettings {
     /// How long a request waits for a connection before it is answered 503.
     #[serde(deserialize_with = "de_duration")]
     pub acquire_timeout: Duration,
+    /// The longest one statement may run before Postgres cancels it (and SQLite stops waiting
+    /// for another writer); the request is then answered 503. `0s`: no limit on Postgres.
+    #[serde(deserialize_with = "de_duration")]
+    pub statement_timeout: Duration,
 }
 
 impl Default for DatabaseSettings {
@@ -121,6 +125,7 @@ impl Default for DatabaseSettings {
             url: "sqlite://data/gateway.db".into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }

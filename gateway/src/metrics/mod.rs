@@ -57,6 +57,8 @@ pub struct Metrics {
     pub audit_chain_broken: IntGauge,
     /// The audit chain's head (`seq`) at this replica's last check.
     pub audit_chain_head: IntGauge,
+    /// Migrations in the database newer than every one this build knows.
+    pub schema_ahead: IntGauge,
     /// Set when a login made a link, so that the gauge refresher recounts soon.
     directory_changed: Arc<AtomicBool>,
 }
@@ -178,6 +180,11 @@ impl Metrics {
         )?;
         registry.register(Box::new(audit_chain_broken.clone()))?;
         registry.register(Box::new(audit_chain_head.clone()))?;
+        let schema_ahead = IntGauge::new(
+            "schema_ahead",
+            "Migrations in the database newer than every one this build knows: a newer build migrated it (a rolling upgrade in progress, or a rollback); 0 normally",
+        )?;
+        registry.register(Box::new(schema_ahead.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -208,6 +215,7 @@ impl Metrics {
             ephemeral_full,
             audit_chain_broken,
             audit_chain_head,
+            schema_ahead,
             directory_changed: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -59,15 +59,15 @@ pub async fn load_keys(
     ))
 }
 
-/// Makes a new signing key and stores it; it signs `delay` after it is stored (and so
-/// published), counted from after the key generation, which takes a noticeable time for RSA.
-pub async fn add_signing_key(
-    db: &Database,
+/// Makes a new signing key, sealed, to be stored at once: it signs `delay` after it is stored
+/// (and so published), counted from after the key generation, which takes a noticeable time
+/// for RSA.
+pub async fn new_signing_key(
     master: &MasterKey,
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
     delay: chrono::Duration,
-) -> anyhow::Result<(String, chrono::DateTime<chrono::Utc>)> {
+) -> anyhow::Result<(vneid_store::SigningKeyRow, chrono::DateTime<chrono::Utc>)> {
     let alg = settings.tokens.signing_alg;
     let started = std::time::Instant::now();
     let key = tokio::task::spawn_blocking(move || generate_signing_key(alg, now))
@@ -83,9 +83,7 @@ pub async fn add_signing_key(
     let record = master
         .seal_signing_key(&key, activates_at)
         .map_err(|e| anyhow::anyhow!("sealing the signing key: {e}"))?;
-    let kid = record.kid.clone();
-    db.insert_signing_key(&to_row(record)).await?;
-    Ok((kid, activates_at))
+    Ok((to_row(record), activates_at))
 }
 
 /// The keys of the database, or a first one made now (it signs at once).
@@ -98,7 +96,9 @@ pub async fn ensure_keys(
     if let Some(k) = load_keys(db, master, now).await? {
         return Ok(k);
     }
-    let (kid, _) = add_signing_key(db, master, settings, now, chrono::Duration::zero()).await?;
+    let (row, _) = new_signing_key(master, settings, now, chrono::Duration::zero()).await?;
+    let kid = row.kid.clone();
+    db.insert_signing_key(&row).await?;
     tracing::info!(kid = %kid, alg = settings.tokens.signing_alg.as_str(), "made the first signing key");
     load_keys(db, master, now)
         .await?
@@ -136,27 +136,26 @@ pub async fn rotate(
     let t = &settings.tokens;
     let prepublish = chrono::Duration::from_std(t.key_prepublish)?;
     let longest = chrono::Duration::from_std(t.access_token_ttl.max(t.id_token_ttl))?;
-    let (kid, activates_at) = add_signing_key(db, master, settings, now, prepublish).await?;
+    let (row, activates_at) = new_signing_key(master, settings, now, prepublish).await?;
+    let kid = row.kid.clone();
     // Old keys may sign until the new one activates; their tokens live `longest` after that,
     // plus a minute for clock skew between replicas.
     let retires_at = activates_at + longest + chrono::Duration::seconds(60);
-    let mut retiring = Vec::new();
-    for row in db.list_signing_keys().await? {
-        if row.kid != kid && row.retires_at.is_none() {
-            db.retire_signing_key(&row.kid, retires_at).await?;
-            retiring.push((row.kid, retires_at));
-        }
-    }
-    db.append_audit(
-        &vneid_store::AuditEvent::new("key_rotated", "success")
+    let event = |retiring: &[String]| {
+        vneid_store::AuditEvent::new("key_rotated", "success")
             .at(now)
             .detail(serde_json::json!({
                 "kid": kid,
                 "activates_at": activates_at.to_rfc3339(),
-                "retiring": retiring.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            })),
-    )
-    .await?;
+                "retiring": retiring,
+            }))
+    };
+    let retiring = db
+        .rotate_signing_keys(&row, retires_at, event)
+        .await?
+        .into_iter()
+        .map(|k| (k, retires_at))
+        .collect();
     tracing::info!(kid = %kid, activates_at = %activates_at, "signing key rotated");
     Ok(Rotation {
         kid,

@@ -35,6 +35,9 @@ pub struct Application {
     issuer: String,
     server: Server,
     state: web::Data<AppState>,
+    /// The embedded database's lock, held shared while this gateway runs
+    /// ([`crate::files::hold_sqlite`]).
+    _database_hold: Option<std::fs::File>,
 }
 
 impl Application {
@@ -72,7 +75,11 @@ impl Application {
                 .map(TcpListener::local_addr)
                 .transpose()?,
         };
-        let (db, master) = store::open(&settings, settings.database.max_connections).await?;
+        let (db, master, schema) =
+            store::open(&settings, settings.database.max_connections).await?;
+        let database_hold =
+            crate::files::hold_sqlite(&settings.database.url, crate::files::Hold::Serving)
+                .map_err(anyhow::Error::msg)?;
         let ephemeral = store::open_ephemeral(&settings, clock.clone()).await?;
         let keys = keys::ensure_keys(&db, &master, &settings, clock.now()).await?;
         embedded::add_builtins(&mut settings, &issuer)?;
@@ -92,6 +99,10 @@ impl Application {
             })
             .await?,
         );
+        state
+            .metrics
+            .schema_ahead
+            .set(i64::try_from(schema.ahead.len()).unwrap_or(i64::MAX));
         tasks::spawn_all(&state);
 
         let workers = match settings.server.workers {
@@ -131,6 +142,7 @@ impl Application {
             issuer,
             server,
             state,
+            _database_hold: database_hold,
         })
     }
 

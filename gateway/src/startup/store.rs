@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use vneid_core::Clock;
-use vneid_store::{Database, DbOptions, Ephemeral, EphemeralOptions};
+use vneid_store::{Database, DbOptions, Ephemeral, EphemeralOptions, SchemaCheck};
 use vneid_tokens::MasterKey;
 
 use crate::config::Settings;
@@ -16,19 +16,22 @@ use crate::config::Settings;
 /// The database of `settings` with at most `max_connections`, its schema checked (an embedded
 /// SQLite database is migrated first; a shared one is migrated by `gateway migrate` only), and
 /// the master key.
+/// What the check found besides this build's migrations (newer ones, during a rolling upgrade)
+/// comes back too.
 pub async fn open(
     settings: &Settings,
     max_connections: u32,
-) -> anyhow::Result<(Database, MasterKey)> {
+) -> anyhow::Result<(Database, MasterKey, SchemaCheck)> {
     let db = connect_database(settings, max_connections).await?;
     if settings.database.url.starts_with("sqlite:") {
         db.migrate().await.context("migrating the database")?;
     }
-    db.check_schema()
+    let schema = db
+        .check_schema()
         .await
         .context("the database schema is not the one this build knows: run `gateway migrate`")?;
     let master = load_master_key(settings)?;
-    Ok((db, master))
+    Ok((db, master, schema))
 }
 
 /// For the commands (`clients`, `keys`, `directory`, `report`): the database as it is — its
@@ -72,6 +75,7 @@ pub async fn connect_database(
         url: settings.database.url.clone(),
         max_connections,
         acquire_timeout: settings.database.acquire_timeout,
+        statement_timeout: settings.database.statement_timeout,
     })
     .await
     .context("database.url: cannot connect")

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_unix, to_unix, Database};
+use super::audit::append_audit_in;
+use super::{from_unix, to_unix, AuditEvent, Database, Tx};
 use crate::StoreError;
 
 /// A signing key as stored. Timestamps keep whole seconds.
@@ -78,6 +79,60 @@ impl Database {
             ))),
             Err(e) => Err(e),
         }
+    }
+
+    /// A key rotation, all or nothing: stores `key`, sets `retires_at` on every other key not
+    /// yet scheduled for retirement, and appends the audit event `audit` makes of their kids —
+    /// in one transaction, so a failure at any step leaves the keys as they were. Returns the
+    /// kids now retiring.
+    #[tracing::instrument(skip_all, fields(kid = %key.kid, alg = %key.alg))]
+    pub async fn rotate_signing_keys(
+        &self,
+        key: &SigningKeyRow,
+        retires_at: DateTime<Utc>,
+        audit: impl FnOnce(&[String]) -> AuditEvent,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = Tx::begin(&self.pool).await?;
+        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
+                 private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(to_unix(key.created_at))
+            .bind(to_unix(key.activates_at))
+            .bind(key.retires_at.map(to_unix))
+            .bind(&key.private_key_sealed)
+            .bind(&key.public_jwk)
+            .execute(c)
+            .await
+            .map(drop)
+            .map_err(StoreError::from)
+        });
+        match inserted {
+            Err(e) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!(
+                    "a signing key with kid {:?} already exists",
+                    key.kid
+                )))
+            }
+            other => other?,
+        }
+        let mut retiring: Vec<String> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "UPDATE signing_keys SET retires_at = $1 \
+                 WHERE kid <> $2 AND retires_at IS NULL RETURNING kid",
+            )
+            .bind(to_unix(retires_at))
+            .bind(&key.kid)
+            .fetch_all(c)
+            .await?
+        });
+        retiring.sort();
+        append_audit_in(&mut tx, &audit(&retiring)).await?;
+        tx.commit().await?;
+        Ok(retiring)
     }
 
     /// Every signing key, retired ones included, oldest activation first (ties by `kid`).

@@ -39,6 +39,7 @@ macro_rules! on_tx {
 }
 
 mod audit;
+mod backup;
 mod clients;
 mod directory;
 mod group;
@@ -63,6 +64,7 @@ pub use audit::{
     AuditCheckpoint, AuditEvent, AuditFilter, ChainBreak, ChainReport, CheckpointClaim,
     AUDIT_LIST_MAX, GENESIS as AUDIT_GENESIS,
 };
+pub use backup::Contents;
 pub use clients::{ClientRow, PreviousSecret};
 pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
@@ -74,9 +76,6 @@ pub use people::{LoginUpsert, PersonRecord};
 pub use refresh::{NewRefreshFamily, RefreshFamily, RefreshTokenRecord, RotateOutcome};
 pub use revocations::Revocation;
 
-/// How long a SQLite connection waits for another writer before giving up (then the operation
-/// fails as [`StoreError::Unavailable`]).
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a pooled Postgres connection may live before it is replaced, so that connections
 /// follow a fail-over (a DNS name that now points elsewhere) and server-side memory is returned.
 const PG_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -100,18 +99,26 @@ pub struct DbOptions {
     /// connect, start-up and authentication, retried while the server refuses connections).
     /// Past it the operation fails as [`StoreError::Unavailable`]. Must be more than zero.
     pub acquire_timeout: Duration,
+    /// The longest one statement may run: Postgres cancels it (`statement_timeout` of every
+    /// pooled connection), SQLite stops waiting for another writer (its busy timeout). Either
+    /// way the operation fails as [`StoreError::Unavailable`], so a stuck query cannot hold a
+    /// pooled connection for long. Zero: no limit on Postgres. Migrations run without it.
+    pub statement_timeout: Duration,
 }
 
 impl DbOptions {
     /// The acquire timeout [`Database::connect`] uses.
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The statement timeout [`Database::connect`] uses.
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// Options for `url` with `max_connections` and the default acquire timeout.
+    /// Options for `url` with `max_connections` and the default timeouts.
     pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
         Self {
             url: url.into(),
             max_connections,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -122,6 +129,7 @@ impl std::fmt::Debug for DbOptions {
             .field("url", &format_args!("{}:[redacted]", url_scheme(&self.url)))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -130,6 +138,9 @@ impl std::fmt::Debug for DbOptions {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
+    /// How a Postgres migration connects: like the pool, but without its statement timeout (a
+    /// migration may rewrite a large table).
+    migration_options: Option<PgConnectOptions>,
     /// The writer thread of a SQLite file's group commits ([`group`]).
     group: Option<group::GroupWriter>,
 }
@@ -138,6 +149,13 @@ pub struct Database {
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// What [`Database::check_schema`] found besides this build's own migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaCheck {
+    /// Versions of applied migrations newer than every one this build knows, in order.
+    pub ahead: Vec<i64>,
 }
 
 /// The part of a database URL before the first `:`.
@@ -196,6 +214,11 @@ impl Database {
         if options.get_application_name().is_none() {
             options = options.application_name(PG_APPLICATION_NAME);
         }
+        let migration_options = options.clone();
+        if !opts.statement_timeout.is_zero() {
+            let ms = opts.statement_timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", ms.as_str())]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .min_connections(0)
@@ -209,6 +232,7 @@ impl Database {
             .await?;
         Ok(Self {
             pool: Pool::Postgres(pool),
+            migration_options: Some(migration_options),
             group: None,
         })
     }
@@ -218,7 +242,7 @@ impl Database {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("database.url: {e}")))?
             .foreign_keys(true)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            .busy_timeout(opts.statement_timeout);
         let memory = sqlite_url_is_memory(url);
         let pool = if memory {
             // Every connection to an in-memory database would otherwise see its own empty
@@ -266,32 +290,51 @@ impl Database {
         };
         Ok(Self {
             pool: Pool::Sqlite(pool),
+            migration_options: None,
             group,
         })
     }
 
     /// Applies every migration this build knows and the database lacks. Safe to run on every
-    /// start. On Postgres also from several replicas at once: the migrator holds an advisory
+    /// start, also on a database a newer build migrated further (its migrations are left as
+    /// they are; [`Database::check_schema`] then says which). On Postgres also from several replicas at once: the migrator holds an advisory
     /// lock and runs each migration in a transaction. (A SQLite file has one gateway process.)
     #[tracing::instrument(skip(self), fields(backend = self.backend()))]
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(pool) => {
-                let migrator = migrations::migrator(migrations::SQLITE).await?;
-                migrator.run(pool).await?;
+                let mut migrator = migrations::migrator(migrations::SQLITE).await?;
+                migrator.set_ignore_missing(true).run(pool).await?;
             }
             Pool::Postgres(pool) => {
-                let migrator = migrations::migrator(migrations::POSTGRES).await?;
-                migrator.run(pool).await?;
+                let mut migrator = migrations::migrator(migrations::POSTGRES).await?;
+                migrator.set_ignore_missing(true);
+                match &self.migration_options {
+                    Some(options) => {
+                        // A pool of one: the migrator's futures stay `Send` with a pool.
+                        let unbounded = PgPoolOptions::new()
+                            .max_connections(1)
+                            .connect_with(options.clone())
+                            .await?;
+                        let ran = migrator.run(&unbounded).await;
+                        unbounded.close().await;
+                        ran?;
+                    }
+                    None => migrator.run(pool).await?,
+                }
             }
         }
         Ok(())
     }
 
-    /// Succeeds only when the database carries exactly the migrations this build knows, all
-    /// applied completely and unchanged. `serve` calls this and refuses to start otherwise.
+    /// Succeeds when the database carries every migration this build knows, each applied
+    /// completely and unchanged. Migrations newer than every one this build knows (a newer build
+    /// migrated the database during a rolling upgrade) are tolerated and returned: migrations
+    /// are expand/contract, so this build still runs on the schema they leave. An unknown
+    /// migration among the known ones, a missing, failed or altered one is refused. `serve`
+    /// calls this and refuses to start on an error.
     #[tracing::instrument(skip(self), fields(backend = self.backend()))]
-    pub async fn check_schema(&self) -> Result<(), StoreError> {
+    pub async fn check_schema(&self) -> Result<SchemaCheck, StoreError> {
         let (has_table, known) = match &self.pool {
             Pool::Sqlite(pool) => {
                 let n: i64 = sqlx::query_scalar(
@@ -329,7 +372,9 @@ impl Database {
             .filter(|m| !m.migration_type.is_down_migration())
             .map(|m| (m.version, m.checksum.as_ref()))
             .collect();
+        let newest_known = known.keys().max().copied().unwrap_or(0);
         let mut seen = Vec::with_capacity(applied.len());
+        let mut ahead = Vec::new();
         for (version, checksum, success) in &applied {
             if !success {
                 return Err(StoreError::Schema(format!(
@@ -337,10 +382,11 @@ impl Database {
                 )));
             }
             match known.get(version) {
+                None if *version > newest_known => ahead.push(*version),
                 None => {
                     return Err(StoreError::Schema(format!(
                         "the database has migration {version}, which this build does not know \
-                         (was it migrated by a newer build?)"
+                         although it knows later ones"
                     )))
                 }
                 Some(expected) if *expected != checksum.as_slice() => {
@@ -362,7 +408,15 @@ impl Database {
                 missing.join(", ")
             )));
         }
-        Ok(())
+        if !ahead.is_empty() {
+            tracing::warn!(
+                ?ahead,
+                newest_known,
+                "the database has migrations of a newer build; running on its schema (rolling \
+                 upgrade or rollback)"
+            );
+        }
+        Ok(SchemaCheck { ahead })
     }
 
     /// A round trip to the database, for `/readyz`.

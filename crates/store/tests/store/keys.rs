@@ -1,6 +1,6 @@
-use vneid_store::{SigningKeyRow, StoreError};
+use vneid_store::{AuditEvent, AuditFilter, SigningKeyRow, StoreError};
 
-use crate::helpers::{migrated_db, t, Backend};
+use crate::helpers::{migrated_db, t, Backend, Raw};
 use crate::on_every_backend;
 
 fn key(kid: &str, activates: i64) -> SigningKeyRow {
@@ -56,7 +56,92 @@ async fn signing_key_debug_output_hides_the_sealed_private_key() {
     assert!(!shown.contains("255"));
 }
 
+fn rotated(retiring: &[String]) -> AuditEvent {
+    AuditEvent::new("key_rotated", "success").detail(serde_json::json!({ "retiring": retiring }))
+}
+
+/// A rotation stores the new key, schedules every other live key's retirement and audits it,
+/// together; when a step fails nothing of it is left: no new key, no retirement, no event.
+async fn a_key_rotation_is_all_or_nothing(backend: Backend) {
+    let (dir, db) = migrated_db(backend).await;
+    db.insert_signing_key(&key("k-1", 0)).await.unwrap();
+    let mut retired = key("k-0", -100);
+    retired.retires_at = Some(t(50));
+    db.insert_signing_key(&retired).await.unwrap();
+    let retiring = db
+        .rotate_signing_keys(&key("k-2", 600), t(900), rotated)
+        .await
+        .unwrap();
+    assert_eq!(retiring, vec!["k-1".to_owned()]);
+    let keys = db.list_signing_keys().await.unwrap();
+    let retires = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().retires_at;
+    assert_eq!(
+        (retires("k-0"), retires("k-1"), retires("k-2")),
+        (Some(t(50)), Some(t(900)), None)
+    );
+    let events = db
+        .list_audit(&AuditFilter {
+            kind: Some("key_rotated".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail["retiring"], serde_json::json!(["k-1"]));
+
+    // The retirement step fails (a trigger stands in for a lost connection or a full disk).
+    let raw = dir.raw().await;
+    match &raw {
+        Raw::Sqlite(_) => raw
+            .execute(
+                "CREATE TRIGGER fail BEFORE UPDATE ON signing_keys \
+                 BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+            )
+            .await
+            .unwrap(),
+        Raw::Postgres(_) => {
+            raw.execute(
+                "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+            )
+            .await
+            .unwrap();
+            raw.execute(
+                "CREATE TRIGGER fail BEFORE UPDATE ON signing_keys \
+                 FOR EACH ROW EXECUTE FUNCTION fail()",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let before = db.list_signing_keys().await.unwrap();
+    let err = db
+        .rotate_signing_keys(&key("k-3", 1200), t(1500), rotated)
+        .await
+        .expect_err("the retirement fails");
+    assert!(
+        err.to_string().contains("disk is full") || format!("{err:?}").contains("disk is full"),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.list_signing_keys().await.unwrap(),
+        before,
+        "nothing of the rotation is left"
+    );
+    assert_eq!(
+        db.list_audit(&AuditFilter {
+            kind: Some("key_rotated".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
 on_every_backend! {
+    a_key_rotation_is_all_or_nothing,
     signing_keys_round_trip_in_activation_order,
     a_retired_key_keeps_its_place_and_records_when,
     a_duplicate_kid_is_a_conflict,

@@ -23,3 +23,4 @@ mod redis_support;
 mod refresh;
 mod revocations;
 mod schema;
+mod timeouts;

@@ -184,6 +184,7 @@ async fn an_unreachable_postgres_is_unavailable_within_about_the_acquire_timeout
             url: "postgres://gw:s3cret@127.0.0.1:1/gateway".into(),
             max_connections: 2,
             acquire_timeout: timeout,
+            statement_timeout: DbOptions::DEFAULT_STATEMENT_TIMEOUT,
         }),
     )
     .await
