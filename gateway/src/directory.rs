@@ -76,6 +76,8 @@ async fn audit_import(
             "created": report.created,
             "updated": report.updated,
             "unchanged": report.unchanged,
+            "reactivated": report.reactivated,
+            "deactivated": report.deactivated,
             "missing_personal_id": report.flagged.missing.len(),
             "invalid_personal_id": report.flagged.invalid.len(),
             "duplicate_personal_id": report.flagged.duplicate.len(),
@@ -107,6 +109,8 @@ pub async fn readiness_report(
 pub enum AdminLink {
     Linked(AccountLink),
     NoAccount,
+    /// The account's unit no longer lists it (a sync import made it inactive).
+    Inactive,
     NoPerson,
     /// A staff account, and the person never logged in through VNeID at level 2.
     StaffNeedsVneidLevel2,
@@ -126,6 +130,9 @@ pub async fn link_by_admin(
     let Some(account) = state.db.directory_account(username).await? else {
         return Ok(AdminLink::NoAccount);
     };
+    if !account.is_active() {
+        return Ok(AdminLink::Inactive);
+    }
     if state.db.person(person_id).await?.is_none() {
         return Ok(AdminLink::NoPerson);
     }
@@ -172,6 +179,9 @@ pub async fn unlink_by_admin(
     username: &str,
     caller: &str,
 ) -> Result<Option<AccountLink>, StoreError> {
+    // Usernames compare case-insensitively: the stored spelling holds the link.
+    let stored = state.db.directory_account(username).await?;
+    let username = stored.as_ref().map_or(username, |a| a.username.as_str());
     let Some(removed) = state.db.remove_account_link(username).await? else {
         return Ok(None);
     };
@@ -217,7 +227,14 @@ pub async fn console_access(
                 .into(),
         ));
     };
-    if account.kind == "staff" && state.settings.admin.console_users.contains(&link.username) {
+    let key = vneid_core::username_key(&link.username);
+    let listed = state
+        .settings
+        .admin
+        .console_users
+        .iter()
+        .any(|u| vneid_core::username_key(u) == key);
+    if account.kind == "staff" && account.is_active() && listed {
         return Ok(ConsoleAccess::Allowed {
             username: link.username,
         });
@@ -306,6 +323,14 @@ pub fn import_summary(report: &ImportReport) -> String {
             report.flagged.duplicate.join(", ")
         );
     }
+    if !report.deactivated.is_empty() {
+        let _ = writeln!(
+            out,
+            "no longer listed by their unit (inactive{}): {}",
+            if report.written { "" } else { " if written" },
+            report.deactivated.join(", ")
+        );
+    }
     let verb = if report.written {
         "imported"
     } else if report.dry_run {
@@ -315,7 +340,7 @@ pub fn import_summary(report: &ImportReport) -> String {
     };
     let _ = writeln!(
         out,
-        "{} rows: {} accepted, {} rejected ({} problem(s)); {} new, {} changed, {} unchanged; personal ID flagged: {} missing, {} invalid, {} duplicate — {verb}",
+        "{} rows: {} accepted, {} rejected ({} problem(s)); {} new, {} changed, {} unchanged, {} reactivated, {} deactivated; personal ID flagged: {} missing, {} invalid, {} duplicate — {verb}",
         report.rows,
         report.accepted,
         report.rejected_rows,
@@ -323,6 +348,8 @@ pub fn import_summary(report: &ImportReport) -> String {
         report.created,
         report.updated,
         report.unchanged,
+        report.reactivated,
+        report.deactivated.len(),
         report.flagged.missing.len(),
         report.flagged.invalid.len(),
         report.flagged.duplicate.len(),

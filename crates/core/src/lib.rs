@@ -4,15 +4,18 @@
 //!   59/2021/TT-BCA), validated, masked whenever it is displayed.
 //! - [`AssuranceLevel`]: VNeID level 1 or level 2, and its `acr` form.
 //! - [`UpstreamIdentity`]: what the national login broker said about a person, before policy.
+//! - [`username_key`]: how one-stop-shop usernames compare (case-insensitively).
 
 mod clock;
 mod level;
 mod personal_id;
 mod upstream;
+mod username;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use level::{AssuranceLevel, LevelError};
 pub use personal_id::{mask, province_name, PersonalId, PersonalIdError, Sex, PROVINCE_CODES};
 pub use upstream::{Claim, UpstreamIdentity};
+pub use username::username_key;
 
 pub mod vietnam;

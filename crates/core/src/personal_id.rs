@@ -177,7 +177,7 @@ impl PersonalId {
 
     /// Digit 4: even = male, odd = female.
     pub fn sex(&self) -> Sex {
-        if self.digit(3) % 2 == 0 {
+        if self.digit(3).is_multiple_of(2) {
             Sex::Male
         } else {
             Sex::Female

@@ -18,6 +18,9 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Write the good rows even when some rows are rejected.
     pub allow_partial: bool,
+    /// The file is the whole list of each unit it names: their accounts it does not list
+    /// become inactive (never deleted; units it does not name are untouched).
+    pub sync: bool,
 }
 
 /// An account imported with a personal ID number the unit must fix.
@@ -58,6 +61,11 @@ pub struct ImportReport {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Inactive accounts the file lists again, made active.
+    pub reactivated: u64,
+    /// With `sync`: accounts of the file's units it does not list, made inactive (or, on a dry
+    /// run, that would be), sorted.
+    pub deactivated: Vec<String>,
     pub flagged: Flagged,
 }
 
@@ -94,7 +102,9 @@ pub async fn import(
         .map(|row| to_account(master, row, at))
         .collect::<Result<Vec<_>, _>>()?;
     let commit = !options.dry_run && (parsed.rejected.is_empty() || options.allow_partial);
-    let counts = db.upsert_directory_accounts(&accounts, at, commit).await?;
+    let counts = db
+        .upsert_directory_accounts(&accounts, at, options.sync, commit)
+        .await?;
     let mut flagged = Flagged {
         duplicate: counts.duplicates.clone(),
         ..Flagged::default()
@@ -123,6 +133,8 @@ pub async fn import(
         created: counts.created,
         updated: counts.updated,
         unchanged: counts.unchanged,
+        reactivated: counts.reactivated,
+        deactivated: counts.deactivated,
         flagged,
     })
 }

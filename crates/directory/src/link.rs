@@ -86,9 +86,11 @@ pub async fn link_on_login(
             username: link.username,
         });
     }
-    let accounts = db
+    // An inactive account (its unit's latest sync import left it out) is never linked.
+    let mut accounts = db
         .directory_accounts_by_personal_id_hash(facts.personal_id_hash)
         .await?;
+    accounts.retain(DirectoryAccount::is_active);
     let usernames = |accounts: &[DirectoryAccount]| -> Vec<String> {
         accounts.iter().map(|a| a.username.clone()).collect()
     };

@@ -444,6 +444,7 @@ async fn a_dry_run_writes_nothing_even_with_allow_partial() {
             ImportOptions {
                 dry_run: true,
                 allow_partial: false,
+                sync: false,
             },
         )
         .await;
@@ -458,6 +459,7 @@ async fn a_dry_run_writes_nothing_even_with_allow_partial() {
             ImportOptions {
                 dry_run: true,
                 allow_partial: true,
+                sync: false,
             },
         )
         .await;
@@ -476,6 +478,7 @@ async fn allow_partial_writes_the_good_rows() {
             ImportOptions {
                 dry_run: false,
                 allow_partial: true,
+                sync: false,
             },
         )
         .await;

@@ -124,7 +124,7 @@ async fn timed(
 ) -> f64 {
     let start = Instant::now();
     let counts: UpsertCounts = db
-        .upsert_directory_accounts(rows, Utc::now(), true)
+        .upsert_directory_accounts(rows, Utc::now(), false, true)
         .await
         .unwrap();
     let secs = start.elapsed().as_secs_f64();

@@ -17,7 +17,7 @@ mod error;
 
 pub use db::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
-    UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
+    UnitCounts, UpsertCounts, ACCOUNT_ACTIVE, ACCOUNT_INACTIVE, DIRECTORY_LIST_MAX,
 };
 pub use db::{
     AuditCheckpoint, AuditEvent, AuditFilter, ChainBreak, ChainReport, CheckpointClaim,

@@ -81,6 +81,8 @@ struct ImportQuery {
     dry_run: bool,
     #[serde(default)]
     allow_partial: bool,
+    #[serde(default)]
+    sync: bool,
 }
 
 /// `POST /admin/v1/directory/import`: a CSV (`text/csv`) or JSON (`application/json`) body.
@@ -119,6 +121,7 @@ async fn import(
     let options = ImportOptions {
         dry_run: query.dry_run,
         allow_partial: query.allow_partial,
+        sync: query.sync,
     };
     let report = directory::import(&state, &body, format, options, &caller.client_id)
         .await
@@ -277,6 +280,10 @@ async fn create_link(
         AdminLink::Linked(link) => Ok(no_store(StatusCode::CREATED).json(link)),
         AdminLink::NoAccount => Err(not_found()),
         AdminLink::NoPerson => Err(AdminError::not_found("no such person")),
+        AdminLink::Inactive => Err(AdminError::conflict(
+            "account_inactive",
+            "the account is inactive: the latest sync import of its unit no longer lists it",
+        )),
         AdminLink::StaffNeedsVneidLevel2 => Err(AdminError::conflict(
             "staff_requires_vneid_level_2",
             "a staff account can only be linked to a person who has logged in through VNeID at level 2",

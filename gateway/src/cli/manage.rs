@@ -218,12 +218,14 @@ pub fn import_directory(args: ImportFile) -> Result<(), String> {
         config,
         dry_run,
         allow_partial,
+        sync,
         json,
     } = args;
     let settings = load(config.as_ref())?;
     let options = vneid_directory::import::ImportOptions {
         dry_run,
         allow_partial,
+        sync,
     };
     let parsed = crate::directory::read_file(&file).map_err(|e| format!("{e:#}"))?;
     let report = runtime()?.block_on(async {

@@ -230,6 +230,11 @@ pub struct ImportFile {
     /// Write the good rows even when some rows are rejected.
     #[arg(long)]
     pub allow_partial: bool,
+    /// The file is the whole list of each unit it names: their accounts it does not list
+    /// become inactive (kept with their links, never linked at login or released in the
+    /// `account` claim); units it does not name are untouched. With --dry-run: lists them.
+    #[arg(long)]
+    pub sync: bool,
     /// Print the whole report as JSON (as the admin API returns it).
     #[arg(long)]
     pub json: bool,

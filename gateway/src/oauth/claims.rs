@@ -61,6 +61,11 @@ pub async fn account_claim(
     let Some((_, account)) = state.db.account_link_by_person(person_id).await? else {
         return Ok(None);
     };
+    // Its unit's latest sync import no longer lists it: the link is kept, the claim is not
+    // released.
+    if !account.is_active() {
+        return Ok(None);
+    }
     if !vneid_directory::link::account_reachable(
         &account.kind,
         level,

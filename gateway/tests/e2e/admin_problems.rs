@@ -2,13 +2,11 @@
 //! `Allow`, built-in clients listed as such and never removed — and the same rules on the
 //! command line (`gateway clients list|remove`).
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::Value;
 use vneid_e2e::*;
 
-use crate::binary::gateway_bin;
+use crate::binary::run_gateway;
 use crate::directory::{admin_token, extra, ADMIN};
 
 /// Sends `method path` with `X-Request-Id: id`; returns the status, the `Allow` header and the
@@ -157,20 +155,7 @@ fn clients_list_shows_built_in_clients_and_remove_takes_only_database_clients() 
     );
     let path = dir.path().join("g.toml");
     std::fs::write(&path, cfg).unwrap();
-    let gateway = |args: &[&str]| {
-        let out = Command::new(gateway_bin())
-            .args(args)
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let gateway = |args: &[&str]| run_gateway(&path, args);
     assert!(gateway(&["migrate"]).0);
     let (ok, _, err) = gateway(&[
         "clients",

@@ -2,14 +2,13 @@
 //! the chain's head, and `gateway audit verify|export|checkpoint|prune` work on a real database
 //! file — verify names the first event someone edited behind the gateway's back.
 
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vneid_e2e::*;
 
-use crate::binary::gateway_bin;
+use crate::binary::run_gateway;
 use crate::directory::{admin_token, extra};
 
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, String, Value) {
@@ -218,20 +217,7 @@ fn the_command_line_verifies_exports_signs_and_prunes_and_names_an_edited_event(
     );
     let path = dir.path().join("g.toml");
     std::fs::write(&path, cfg).unwrap();
-    let gateway = |args: &[&str]| {
-        let out = Command::new(gateway_bin())
-            .args(args)
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let gateway = |args: &[&str]| run_gateway(&path, args);
     assert!(gateway(&["migrate"]).0);
     for id in ["cong-a", "cong-b", "cong-c"] {
         let (ok, _, err) = gateway(&["clients", "add", "--id", id, "--redirect-uri", PORTAL_CB]);

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use vneid_e2e::*;
 
-use crate::binary::gateway_bin;
+use crate::binary::run_gateway;
 use crate::directory::{admin_token, extra, import, oss_login, DIRECTORY};
 
 /// A configuration on the embedded SQLite database in `dir` (whatever backend the suite runs
@@ -77,18 +76,7 @@ async fn inventory(db: &Path) -> Vec<(&'static str, BTreeSet<String>)> {
 }
 
 fn gateway(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(gateway_bin())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_gateway(config, args)
 }
 
 #[actix_web::test]

@@ -8,6 +8,23 @@ pub fn gateway_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gateway"))
 }
 
+/// Runs a command of the binary with `--config config` (warnings only in its log) and returns
+/// whether it succeeded, its stdout and its stderr.
+pub fn run_gateway(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(gateway_bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A `gateway serve --config` process.
 pub struct GatewayProcess {
     pub url: String,

@@ -298,7 +298,8 @@ async fn import_link_on_login_report_and_unlink() {
     assert_eq!(
         r["totals"],
         json!({"accounts": 7, "staff": 6, "staff_valid_personal_id": 2, "staff_missing_personal_id": 1,
-               "staff_invalid_personal_id": 1, "staff_duplicate_personal_id": 2, "staff_linked": 1})
+               "staff_invalid_personal_id": 1, "staff_duplicate_personal_id": 2, "staff_linked": 1,
+               "staff_inactive": 0})
     );
     let p02 = r["units"]
         .as_array()

@@ -21,6 +21,7 @@ mod branding;
 mod console;
 mod demo;
 mod directory;
+mod directory_sync;
 mod loadgen;
 mod login;
 mod logout;

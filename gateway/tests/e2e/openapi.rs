@@ -462,7 +462,8 @@ fn the_checker_finds_what_does_not_match() {
         )
     };
     let counts = json!({"accounts": 1, "staff": 1, "staff_valid_personal_id": 1, "staff_missing_personal_id": 0,
-        "staff_invalid_personal_id": 0, "staff_duplicate_personal_id": 0, "staff_linked": 0});
+        "staff_invalid_personal_id": 0, "staff_duplicate_personal_id": 0, "staff_linked": 0,
+        "staff_inactive": 0});
     let good = json!({"generated_at": "2026-11-27T08:00:00Z", "units": [], "totals": counts});
     assert_eq!(report(good.clone()), Vec::<String>::new());
     let mut extra = good.clone();

@@ -501,7 +501,8 @@ async fn report_readiness_prints_json_or_csv_and_refuses_other_formats() {
     assert_eq!(
         report["totals"],
         serde_json::json!({"accounts": 3, "staff": 2, "staff_valid_personal_id": 1, "staff_missing_personal_id": 0,
-               "staff_invalid_personal_id": 1, "staff_duplicate_personal_id": 0, "staff_linked": 0})
+               "staff_invalid_personal_id": 1, "staff_duplicate_personal_id": 0, "staff_linked": 0,
+               "staff_inactive": 0})
     );
     let units: Vec<&str> = report["units"]
         .as_array()

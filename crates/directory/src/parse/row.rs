@@ -260,7 +260,7 @@ impl Usernames {
             self.folded.push_str(username);
             self.folded[start..].make_ascii_lowercase();
         } else {
-            self.folded.push_str(&nfc(username).to_lowercase());
+            self.folded.push_str(&vneid_core::username_key(username));
         }
         let end = self.folded.len();
         let folded = &self.folded;

@@ -11,8 +11,9 @@ use crate::link::account_reachable;
 /// Counts of one unit, or of all units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
-    /// Every account of the unit (staff, citizens, organisations).
+    /// Every active account of the unit (staff, citizens, organisations).
     pub accounts: u64,
+    /// Active staff accounts: the figures below count these.
     pub staff: u64,
     /// Staff whose number is valid and held by no other account.
     pub staff_valid_personal_id: u64,
@@ -21,6 +22,8 @@ pub struct Counts {
     pub staff_duplicate_personal_id: u64,
     /// Staff linked to a VNeID level-2 identity.
     pub staff_linked: u64,
+    /// Staff accounts a sync import of the unit no longer listed (inactive), counted apart.
+    pub staff_inactive: u64,
 }
 
 impl Counts {
@@ -33,6 +36,7 @@ impl Counts {
         self.staff_invalid_personal_id += other.staff_invalid_personal_id;
         self.staff_duplicate_personal_id += other.staff_duplicate_personal_id;
         self.staff_linked += other.staff_linked;
+        self.staff_inactive += other.staff_inactive;
     }
 }
 
@@ -98,6 +102,12 @@ pub fn readiness(
         let Some(unit) = units.last_mut() else {
             continue;
         };
+        if row.status != vneid_store::ACCOUNT_ACTIVE {
+            if row.kind == "staff" {
+                unit.counts.staff_inactive += 1;
+            }
+            continue;
+        }
         unit.counts.accounts += 1;
         if row.kind != "staff" {
             continue;

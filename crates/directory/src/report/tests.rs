@@ -87,6 +87,7 @@ fn counts(c: [u64; 7]) -> Counts {
         staff_invalid_personal_id: c[4],
         staff_duplicate_personal_id: c[5],
         staff_linked: c[6],
+        staff_inactive: 0,
     }
 }
 

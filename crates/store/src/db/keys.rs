@@ -55,30 +55,9 @@ impl Database {
     /// Stores a new signing key. A `kid` already present is a [`StoreError::Conflict`].
     #[tracing::instrument(skip_all, fields(kid = %key.kid, alg = %key.alg))]
     pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<(), StoreError> {
-        let result: Result<(), sqlx::Error> = on_pool!(&self.pool, |pool| {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-                 private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(to_unix(key.created_at))
-            .bind(to_unix(key.activates_at))
-            .bind(key.retires_at.map(to_unix))
-            .bind(&key.private_key_sealed)
-            .bind(&key.public_jwk)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        match result.map_err(StoreError::from) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict(format!(
-                "a signing key with kid {:?} already exists",
-                key.kid
-            ))),
-            Err(e) => Err(e),
-        }
+        let mut tx = Tx::begin(&self.pool).await?;
+        insert_key_in(&mut tx, key).await?;
+        tx.commit().await
     }
 
     /// A key rotation, all or nothing: stores `key`, sets `retires_at` on every other key not
@@ -93,32 +72,7 @@ impl Database {
         audit: impl FnOnce(&[String]) -> AuditEvent,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = Tx::begin(&self.pool).await?;
-        let inserted: Result<(), StoreError> = on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-                 private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(to_unix(key.created_at))
-            .bind(to_unix(key.activates_at))
-            .bind(key.retires_at.map(to_unix))
-            .bind(&key.private_key_sealed)
-            .bind(&key.public_jwk)
-            .execute(c)
-            .await
-            .map(drop)
-            .map_err(StoreError::from)
-        });
-        match inserted {
-            Err(e) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "a signing key with kid {:?} already exists",
-                    key.kid
-                )))
-            }
-            other => other?,
-        }
+        insert_key_in(&mut tx, key).await?;
         let mut retiring: Vec<String> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "UPDATE signing_keys SET retires_at = $1 \
@@ -162,5 +116,33 @@ impl Database {
                 .rows_affected()
         });
         Ok(affected > 0)
+    }
+}
+
+/// Inserts `key` in `tx`; a `kid` already present is a [`StoreError::Conflict`].
+async fn insert_key_in(tx: &mut Tx, key: &SigningKeyRow) -> Result<(), StoreError> {
+    let inserted: Result<(), StoreError> = on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
+             private_key_sealed, public_jwk) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(to_unix(key.created_at))
+        .bind(to_unix(key.activates_at))
+        .bind(key.retires_at.map(to_unix))
+        .bind(&key.private_key_sealed)
+        .bind(&key.public_jwk)
+        .execute(c)
+        .await
+        .map(drop)
+        .map_err(StoreError::from)
+    });
+    match inserted {
+        Err(e) if e.is_unique_violation() => Err(StoreError::Conflict(format!(
+            "a signing key with kid {:?} already exists",
+            key.kid
+        ))),
+        other => other,
     }
 }

@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "audit_chain",
         include_str!("../../migrations/sqlite/0006_audit_chain.sql"),
     ),
+    (
+        7,
+        "directory_sync",
+        include_str!("../../migrations/sqlite/0007_directory_sync.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -81,6 +86,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         6,
         "audit_chain",
         include_str!("../../migrations/postgres/0006_audit_chain.sql"),
+    ),
+    (
+        7,
+        "directory_sync",
+        include_str!("../../migrations/postgres/0007_directory_sync.sql"),
     ),
 ];
 

@@ -68,7 +68,7 @@ pub use backup::Contents;
 pub use clients::{ClientRow, PreviousSecret};
 pub use directory::{
     AccountLink, DirectoryAccount, LinkConflict, LoginStatRow, LoginStats, ReadinessRow,
-    UnitCounts, UpsertCounts, DIRECTORY_LIST_MAX,
+    UnitCounts, UpsertCounts, ACCOUNT_ACTIVE, ACCOUNT_INACTIVE, DIRECTORY_LIST_MAX,
 };
 pub use group::GroupCommitStats;
 pub use keys::SigningKeyRow;
@@ -323,6 +323,17 @@ impl Database {
                     None => migrator.run(pool).await?,
                 }
             }
+        }
+        // Usernames compare by their folded key from 0007 on; fill it for the rows that lack it.
+        let mut tx = Tx::begin(&self.pool).await?;
+        let now = to_unix(vneid_core::Clock::now(&vneid_core::SystemClock));
+        let filled = directory::fill_username_keys(&mut tx, now).await?;
+        tx.commit().await?;
+        if filled > 0 {
+            tracing::info!(
+                filled,
+                "directory usernames given their case-insensitive key"
+            );
         }
         Ok(())
     }

@@ -351,31 +351,7 @@ async fn pruning_keeps_the_rest_verifiable(backend: Backend) {
 /// Events a build before the chain wrote stay readable and are counted apart; the chain starts
 /// with the first event after the upgrade.
 async fn events_from_before_the_chain_are_counted_apart(backend: Backend) {
-    let (dir, db) = crate::helpers::empty_db(backend).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let previous = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
-            .join(folder),
-    )
-    .unwrap()
-    {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < "0006" {
-            std::fs::copy(&path, previous.path().join(&name)).unwrap();
-        }
-    }
-    let migrator = sqlx::migrate::Migrator::new(previous.path()).await.unwrap();
-    let raw = dir.raw().await;
-    match &raw {
-        Raw::Sqlite(pool) => migrator.run(pool).await.unwrap(),
-        Raw::Postgres(pool) => migrator.run(pool).await.unwrap(),
-    }
+    let (_dir, db, raw) = crate::helpers::migrated_before(backend, "0006").await;
     raw.execute(&format!(
         "INSERT INTO audit_events (at, kind, outcome) VALUES ({}, 'login', 'success')",
         t(0).timestamp()

@@ -43,6 +43,7 @@ fn counts(created: u64, updated: u64, unchanged: u64, duplicates: &[&str]) -> Up
         updated,
         unchanged,
         duplicates: duplicates.iter().map(|d| d.to_string()).collect(),
+        ..UpsertCounts::default()
     }
 }
 
@@ -78,7 +79,12 @@ async fn directory_accounts_round_trip_every_field(backend: Backend) {
         ..account("to.chuc.03", None)
     };
     let got = db
-        .upsert_directory_accounts(&[full.clone(), invalid.clone(), bare.clone()], t(10), true)
+        .upsert_directory_accounts(
+            &[full.clone(), invalid.clone(), bare.clone()],
+            t(10),
+            false,
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(got, counts(3, 0, 0, &[]));
@@ -117,14 +123,14 @@ async fn reimport_counts_created_updated_unchanged_and_leaves_unchanged_rows_alo
     );
     let rows = [a.clone(), b.clone(), c.clone()];
     assert_eq!(
-        db.upsert_directory_accounts(&rows, t(0), true)
+        db.upsert_directory_accounts(&rows, t(0), false, true)
             .await
             .unwrap(),
         counts(3, 0, 0, &[])
     );
     // The same file again: nothing is written.
     assert_eq!(
-        db.upsert_directory_accounts(&rows, t(100), true)
+        db.upsert_directory_accounts(&rows, t(100), false, true)
             .await
             .unwrap(),
         counts(0, 0, 3, &[])
@@ -141,7 +147,7 @@ async fn reimport_counts_created_updated_unchanged_and_leaves_unchanged_rows_alo
     };
     let d = account("d", Some("h-d"));
     assert_eq!(
-        db.upsert_directory_accounts(&[a.clone(), b2.clone(), c, d], t(200), true)
+        db.upsert_directory_accounts(&[a.clone(), b2.clone(), c, d], t(200), false, true)
             .await
             .unwrap(),
         counts(1, 1, 2, &[])
@@ -160,7 +166,7 @@ async fn reimport_counts_created_updated_unchanged_and_leaves_unchanged_rows_alo
 
     // An upsert never deletes: accounts missing from the input stay.
     assert_eq!(
-        db.upsert_directory_accounts(&[a], t(300), true)
+        db.upsert_directory_accounts(&[a], t(300), false, true)
             .await
             .unwrap(),
         counts(0, 0, 1, &[])
@@ -176,7 +182,7 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
     e.personal_id_status = "invalid".into();
     e.personal_id_problem = Some("unknown_province".into());
     assert_eq!(
-        db.upsert_directory_accounts(&[a.clone(), b.clone(), e.clone()], t(0), true)
+        db.upsert_directory_accounts(&[a.clone(), b.clone(), e.clone()], t(0), false, true)
             .await
             .unwrap(),
         counts(3, 0, 0, &[])
@@ -185,7 +191,7 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
     // A second import brings c with a's number: both are flagged, b is not.
     let c = account("c", Some("h1"));
     assert_eq!(
-        db.upsert_directory_accounts(std::slice::from_ref(&c), t(10), true)
+        db.upsert_directory_accounts(std::slice::from_ref(&c), t(10), false, true)
             .await
             .unwrap(),
         counts(1, 0, 0, &["a", "c"])
@@ -199,7 +205,7 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
 
     // Re-importing c alone still reports the duplicate it is part of.
     assert_eq!(
-        db.upsert_directory_accounts(std::slice::from_ref(&c), t(20), true)
+        db.upsert_directory_accounts(std::slice::from_ref(&c), t(20), false, true)
             .await
             .unwrap(),
         counts(0, 0, 1, &["a", "c"])
@@ -212,7 +218,7 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
         ..c.clone()
     };
     assert_eq!(
-        db.upsert_directory_accounts(std::slice::from_ref(&c_renamed), t(25), true)
+        db.upsert_directory_accounts(std::slice::from_ref(&c_renamed), t(25), false, true)
             .await
             .unwrap(),
         counts(0, 1, 0, &["a", "c"])
@@ -223,7 +229,7 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
     // the old number) is valid again.
     let a2 = with_hash(&a, Some("h3"));
     assert_eq!(
-        db.upsert_directory_accounts(&[a2], t(30), true)
+        db.upsert_directory_accounts(&[a2], t(30), false, true)
             .await
             .unwrap(),
         counts(0, 1, 0, &[])
@@ -237,13 +243,13 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
     let x = account("x", Some("h9"));
     let y = account("y", Some("h9"));
     assert_eq!(
-        db.upsert_directory_accounts(&[x, y.clone()], t(40), true)
+        db.upsert_directory_accounts(&[x, y.clone()], t(40), false, true)
             .await
             .unwrap(),
         counts(2, 0, 0, &["x", "y"])
     );
     assert_eq!(
-        db.upsert_directory_accounts(&[with_hash(&y, None)], t(50), true)
+        db.upsert_directory_accounts(&[with_hash(&y, None)], t(50), false, true)
             .await
             .unwrap(),
         counts(0, 1, 0, &[])
@@ -258,13 +264,13 @@ async fn a_shared_personal_id_flags_every_holder_and_a_change_unflags_them(backe
         .map(|u| account(u, Some("h7")))
         .collect();
     assert_eq!(
-        db.upsert_directory_accounts(&holders, t(60), true)
+        db.upsert_directory_accounts(&holders, t(60), false, true)
             .await
             .unwrap(),
         counts(3, 0, 0, &["p", "q", "r"])
     );
     assert_eq!(
-        db.upsert_directory_accounts(&[with_hash(&holders[0], Some("h8"))], t(70), true)
+        db.upsert_directory_accounts(&[with_hash(&holders[0], Some("h8"))], t(70), false, true)
             .await
             .unwrap(),
         counts(0, 1, 0, &["q", "r"])
@@ -278,19 +284,19 @@ async fn a_dry_run_writes_nothing_and_returns_the_counts_of_the_real_run(backend
     let a = account("a", Some("h1"));
     let b = account("b", Some("h2"));
     assert_eq!(
-        db.upsert_directory_accounts(&[a.clone(), b.clone()], t(0), false)
+        db.upsert_directory_accounts(&[a.clone(), b.clone()], t(0), false, false)
             .await
             .unwrap(),
         counts(2, 0, 0, &[])
     );
     assert_eq!(db.count_directory_accounts().await.unwrap(), 0);
 
-    db.upsert_directory_accounts(std::slice::from_ref(&a), t(0), true)
+    db.upsert_directory_accounts(std::slice::from_ref(&a), t(0), false, true)
         .await
         .unwrap();
     let input = [with_hash(&a, Some("h2")), b];
     let dry = db
-        .upsert_directory_accounts(&input, t(10), false)
+        .upsert_directory_accounts(&input, t(10), false, false)
         .await
         .unwrap();
     assert_eq!(dry, counts(1, 1, 0, &["a", "b"]));
@@ -302,7 +308,7 @@ async fn a_dry_run_writes_nothing_and_returns_the_counts_of_the_real_run(backend
     assert_eq!(a_stored.updated_at, t(0));
 
     let real = db
-        .upsert_directory_accounts(&input, t(10), true)
+        .upsert_directory_accounts(&input, t(10), false, true)
         .await
         .unwrap();
     assert_eq!(real, dry);
@@ -335,14 +341,14 @@ async fn thousands_of_rows_cross_batch_boundaries(backend: Backend) {
     }
     let expected_duplicates = ["u00000", "u01200", "u01201", "u02499"];
     assert_eq!(
-        db.upsert_directory_accounts(&rows, t(0), true)
+        db.upsert_directory_accounts(&rows, t(0), false, true)
             .await
             .unwrap(),
         counts(2500, 0, 0, &expected_duplicates)
     );
     assert_eq!(db.count_directory_accounts().await.unwrap(), 2500);
     assert_eq!(
-        db.upsert_directory_accounts(&rows, t(10), true)
+        db.upsert_directory_accounts(&rows, t(10), false, true)
             .await
             .unwrap(),
         counts(0, 0, 2500, &expected_duplicates)
@@ -356,7 +362,7 @@ async fn thousands_of_rows_cross_batch_boundaries(backend: Backend) {
         }
     }
     assert_eq!(
-        db.upsert_directory_accounts(&rows, t(20), true)
+        db.upsert_directory_accounts(&rows, t(20), false, true)
             .await
             .unwrap(),
         counts(0, 834, 2500 - 834, &expected_duplicates)
@@ -402,14 +408,14 @@ async fn a_username_twice_in_one_upsert_is_refused_and_nothing_is_written(backen
         account("a", Some("h2")),
     ];
     let err = db
-        .upsert_directory_accounts(&rows, t(0), true)
+        .upsert_directory_accounts(&rows, t(0), false, true)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     let mut valid_without_hash = account("c", None);
     valid_without_hash.personal_id_status = "valid".into();
     let err = db
-        .upsert_directory_accounts(&[valid_without_hash], t(0), true)
+        .upsert_directory_accounts(&[valid_without_hash], t(0), false, true)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
@@ -423,10 +429,14 @@ async fn concurrent_imports_of_one_number_flag_both_holders(backend: Backend) {
         let (x, y) = (format!("x{round}"), format!("y{round}"));
         let (rx, ry) = (account(&x, Some(&hash)), account(&y, Some(&hash)));
         let (db1, db2) = (db.clone(), db.clone());
-        let one =
-            tokio::spawn(async move { db1.upsert_directory_accounts(&[rx], t(0), true).await });
-        let two =
-            tokio::spawn(async move { db2.upsert_directory_accounts(&[ry], t(0), true).await });
+        let one = tokio::spawn(async move {
+            db1.upsert_directory_accounts(&[rx], t(0), false, true)
+                .await
+        });
+        let two = tokio::spawn(async move {
+            db2.upsert_directory_accounts(&[ry], t(0), false, true)
+                .await
+        });
         one.await.unwrap().unwrap();
         two.await.unwrap().unwrap();
         assert_eq!(status_of(&db, &x).await, "duplicate", "round {round}");
@@ -461,6 +471,7 @@ async fn links_are_one_account_to_one_person(backend: Backend) {
             account("c", None),
         ],
         t(0),
+        false,
         true,
     )
     .await
@@ -524,7 +535,7 @@ async fn links_are_one_account_to_one_person(backend: Backend) {
         ..account("a", Some("h1"))
     };
     assert_eq!(
-        db.upsert_directory_accounts(&[a2], t(8), true)
+        db.upsert_directory_accounts(&[a2], t(8), false, true)
             .await
             .unwrap(),
         counts(0, 1, 0, &[])
@@ -540,7 +551,7 @@ async fn links_are_one_account_to_one_person(backend: Backend) {
 
 async fn linking_an_unknown_account_or_person_is_a_not_found_error(backend: Backend) {
     let (dir, db) = migrated_db(backend).await;
-    db.upsert_directory_accounts(&[account("a", Some("h1"))], t(0), true)
+    db.upsert_directory_accounts(&[account("a", Some("h1"))], t(0), false, true)
         .await
         .unwrap();
     let p1 = a_person(&db, "sub-1").await;
@@ -645,7 +656,7 @@ async fn readiness_rows_join_accounts_with_their_links(backend: Backend) {
     invalid.personal_id_problem = Some("birth_year_mismatch".into());
     invalid.personal_id_sealed = Some(b"sealed:bad".to_vec());
     rows.push(invalid);
-    db.upsert_directory_accounts(&rows, t(0), true)
+    db.upsert_directory_accounts(&rows, t(0), false, true)
         .await
         .unwrap();
     let p1 = a_person(&db, "sub-1").await;
@@ -691,7 +702,7 @@ async fn readiness_rows_join_accounts_with_their_links(backend: Backend) {
     citizen.unit_code = "B-UNIT".into();
     citizen.unit_name = "Unit B-UNIT".into();
     citizen.kind = "citizen".into();
-    db.upsert_directory_accounts(&[citizen], t(2), true)
+    db.upsert_directory_accounts(&[citizen], t(2), false, true)
         .await
         .unwrap();
     let p2 = a_person(&db, "sub-2").await;
@@ -824,6 +835,7 @@ async fn an_admin_link_and_its_audit_event_are_written_together(backend: Backend
     db.upsert_directory_accounts(
         &[account("a", Some("h1")), account("b", Some("h2"))],
         t(0),
+        false,
         true,
     )
     .await

@@ -178,6 +178,40 @@ pub async fn migrated_db(backend: Backend) -> (TestDb, Database) {
     (test_db, db)
 }
 
+/// A fresh database migrated as a build before migration `before` (e.g. `"0007"`) left it:
+/// only the migrations whose file names sort before it. The store is not migrated further.
+pub async fn migrated_before(backend: Backend, before: &str) -> (TestDb, Database, Raw) {
+    let (test_db, db) = empty_db(backend).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let previous = tempfile::tempdir().expect("tempdir");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    for entry in std::fs::read_dir(dir).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.as_str() < before {
+            std::fs::copy(&path, previous.path().join(&name)).expect("copy");
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(previous.path())
+        .await
+        .expect("migrator");
+    let raw = test_db.raw().await;
+    match &raw {
+        Raw::Sqlite(pool) => migrator.run(pool).await.expect("old migrations"),
+        Raw::Postgres(pool) => migrator.run(pool).await.expect("old migrations"),
+    }
+    (test_db, db, raw)
+}
+
 /// A fresh database with no schema.
 pub async fn empty_db(backend: Backend) -> (TestDb, Database) {
     let test_db = TestDb::new(backend).await;

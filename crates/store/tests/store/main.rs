@@ -10,6 +10,7 @@ mod audit;
 mod audit_chain;
 mod clients;
 mod directory;
+mod directory_sync;
 mod ephemeral;
 mod get_many;
 mod group_commit;

@@ -255,37 +255,13 @@ on_every_backend! {
 /// lacking 0004 and 0005 (every later migration), upgrades in place, and its data stays as it
 /// was: 0004 only adds a table, 0005 a nullable column.
 async fn a_database_of_the_previous_build_gains_the_revocations_table(backend: Backend) {
-    let (dir, db) = crate::helpers::empty_db(backend).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let previous = tempfile::tempdir().unwrap();
-    for file in [
-        "0001_initial.sql",
-        "0002_refresh_families_and_clients.sql",
-        "0003_directory_and_pairwise.sql",
-    ] {
-        std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(folder)
-                .join(file),
-            previous.path().join(file),
-        )
-        .unwrap();
-    }
-    let migrator = sqlx::migrate::Migrator::new(previous.path()).await.unwrap();
-    match dir.raw().await {
-        crate::helpers::Raw::Sqlite(pool) => migrator.run(&pool).await.unwrap(),
-        crate::helpers::Raw::Postgres(pool) => migrator.run(&pool).await.unwrap(),
-    }
+    let (_dir, db, _raw) = crate::helpers::migrated_before(backend, "0004").await;
     let err = db
         .check_schema()
         .await
         .expect_err("0004 and later are missing");
     assert!(
-        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6; run `gateway migrate`")),
+        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6, 7; run `gateway migrate`")),
         "{err:?}"
     );
     let person = db

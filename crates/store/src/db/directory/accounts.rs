@@ -24,7 +24,13 @@ const STATUS_INVALID: &str = "invalid";
 /// Accounts written by one multi-row `INSERT`. Each takes [`ACCOUNT_COLUMN_NAMES`]`.len()` bind
 /// parameters: 17,000 per statement, under SQLite's limit (32,766) and Postgres' (65,535).
 const UPSERT_BATCH: usize = 1000;
-const _: () = assert!(UPSERT_BATCH * ACCOUNT_COLUMN_NAMES.len() <= 32_766);
+const _: () = assert!(UPSERT_BATCH * (ACCOUNT_COLUMN_NAMES.len() + 1) <= 32_766);
+
+/// `status` of an account the latest import of its unit listed (or that no sync has left out).
+pub const ACCOUNT_ACTIVE: &str = "active";
+/// `status` of an account a sync import of its unit no longer listed: kept with its link for
+/// the audit trail, never linked at login, never released in the `account` claim.
+pub const ACCOUNT_INACTIVE: &str = "inactive";
 
 /// `ON CONFLICT` clause of the account upsert: every imported column is replaced; `created_at`
 /// is kept.
@@ -38,7 +44,7 @@ const ACCOUNT_UPSERT_TAIL: &str = " ON CONFLICT (username) DO UPDATE SET \
      personal_id_problem = excluded.personal_id_problem, \
      birth_date = excluded.birth_date, phone = excluded.phone, email = excluded.email, \
      status = excluded.status, content_hash = excluded.content_hash, \
-     updated_at = excluded.updated_at";
+     updated_at = excluded.updated_at, username_key = excluded.username_key";
 
 impl Database {
     /// Upserts `rows` by username in ONE transaction and returns what changed.
@@ -54,6 +60,12 @@ impl Database {
     ///   hashes the upsert did not touch already follow it.) Accounts without a hash
     ///   (`missing`, `invalid`) keep their status. Such a status change does not move
     ///   `updated_at`.
+    /// - Usernames compare case-insensitively ([`vneid_core::username_key`]): a row matches the
+    ///   stored account with the same key (the active one, else the latest), which takes the
+    ///   row's spelling (its link follows). A stored `inactive` account listed again is
+    ///   rewritten `active` (`reactivated`).
+    /// - `sync`: in every unit the rows name, the active accounts the rows do not name become
+    ///   `inactive` (`deactivated`), never deleted; units the rows do not name are untouched.
     /// - `commit == false` is a dry run: the same work, the exact counts, then a rollback.
     ///
     /// Fast on large imports: accounts are read and written a thousand at a time (one
@@ -70,12 +82,14 @@ impl Database {
         &self,
         rows: &[DirectoryAccount],
         at: DateTime<Utc>,
+        sync: bool,
         commit: bool,
     ) -> Result<UpsertCounts, StoreError> {
         check_upsert_input(rows)?;
         let at = to_unix(at);
         let mut tx = Tx::begin(&self.pool).await?;
         lock_directory(&mut tx).await?;
+        fill_username_keys(&mut tx, at).await?;
 
         let mut counts = UpsertCounts::default();
         let mut touched: BTreeSet<String> = BTreeSet::new();
@@ -86,26 +100,35 @@ impl Database {
                 if let Some(hash) = &row.personal_id_hash {
                     touched.insert(hash.clone());
                 }
-                match stored.get(row.username.as_str()) {
-                    None => {
-                        counts.created += 1;
-                        write.push(row);
-                    }
-                    Some((content_hash, _)) if *content_hash == row.content_hash => {
-                        counts.unchanged += 1;
-                    }
-                    Some((_, previous_hash)) => {
-                        counts.updated += 1;
-                        if let Some(previous) = previous_hash {
-                            touched.insert(previous.clone());
-                        }
-                        write.push(row);
-                    }
+                let Some(was) = stored.get(&vneid_core::username_key(&row.username)) else {
+                    counts.created += 1;
+                    write.push(row);
+                    continue;
+                };
+                let active = was.status == ACCOUNT_ACTIVE;
+                if active && was.username == row.username && was.content_hash == row.content_hash {
+                    counts.unchanged += 1;
+                    continue;
                 }
+                if active {
+                    counts.updated += 1;
+                } else {
+                    counts.reactivated += 1;
+                }
+                if let Some(previous) = &was.personal_id_hash {
+                    touched.insert(previous.clone());
+                }
+                if was.username != row.username {
+                    rename(&mut tx, &was.username, &row.username).await?;
+                }
+                write.push(row);
             }
             if !write.is_empty() {
                 write_accounts(&mut tx, &write, at).await?;
             }
+        }
+        if sync {
+            counts.deactivated = deactivate_unlisted(&mut tx, rows, at, &mut touched).await?;
         }
         counts.duplicates = recompute_duplicates(&mut tx, &touched).await?;
 
@@ -118,23 +141,29 @@ impl Database {
             created = counts.created,
             updated = counts.updated,
             unchanged = counts.unchanged,
+            reactivated = counts.reactivated,
+            deactivated = counts.deactivated.len(),
             duplicates = counts.duplicates.len(),
             "directory upsert"
         );
         Ok(counts)
     }
 
-    /// The account with this username, if any.
+    /// The account with this username, compared case-insensitively (the active one when
+    /// accounts differ only by case), if any.
     pub async fn directory_account(
         &self,
         username: &str,
     ) -> Result<Option<DirectoryAccount>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM directory_accounts WHERE username = $1",
+            "SELECT {} FROM directory_accounts \
+             WHERE username_key = $1 OR (username_key IS NULL AND username = $2) \
+             ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, updated_at DESC LIMIT 1",
             account_columns("")
         );
         let row: Option<AccountDbRow> = on_pool!(&self.pool, |pool| {
             sqlx::query(&sql)
+                .bind(vneid_core::username_key(username))
                 .bind(username)
                 .fetch_optional(pool)
                 .await?
@@ -258,27 +287,190 @@ async fn lock_directory(tx: &mut Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// `username → (content_hash, personal_id_hash)` of the accounts of `chunk` already stored.
+/// A stored account as an import compares it with a row.
+struct Stored {
+    username: String,
+    content_hash: String,
+    personal_id_hash: Option<String>,
+    status: String,
+}
+
+/// `username_key → stored account` for the rows of `chunk` already stored: the active account
+/// of each key, else its latest (keys are filled by [`fill_username_keys`] first).
 async fn stored_versions(
     tx: &mut Tx,
     chunk: &[DirectoryAccount],
-) -> Result<HashMap<String, (String, Option<String>)>, StoreError> {
-    let rows: Vec<(String, String, Option<String>)> = on_tx!(tx, |c| {
+) -> Result<HashMap<String, Stored>, StoreError> {
+    type Row = (String, String, String, Option<String>, String, i64);
+    let rows: Vec<Row> = on_tx!(tx, |c| {
         let mut qb = sqlx::QueryBuilder::new(
-            "SELECT username, content_hash, personal_id_hash FROM directory_accounts \
-             WHERE username IN (",
+            "SELECT username_key, username, content_hash, personal_id_hash, status, updated_at \
+             FROM directory_accounts WHERE username_key IN (",
         );
         let mut list = qb.separated(", ");
         for row in chunk {
-            list.push_bind(row.username.as_str());
+            list.push_bind(vneid_core::username_key(&row.username));
         }
         list.push_unseparated(")");
         qb.build_query_as().fetch_all(c).await?
     });
-    Ok(rows
+    let mut out: HashMap<String, (Stored, i64)> = HashMap::with_capacity(rows.len());
+    for (key, username, content_hash, personal_id_hash, status, updated_at) in rows {
+        let candidate = Stored {
+            username,
+            content_hash,
+            personal_id_hash,
+            status,
+        };
+        let rank = |s: &Stored, at: i64| (s.status == ACCOUNT_ACTIVE, at);
+        match out.get(&key) {
+            Some((kept, at)) if rank(kept, *at) >= rank(&candidate, updated_at) => {}
+            _ => {
+                out.insert(key, (candidate, updated_at));
+            }
+        }
+    }
+    Ok(out.into_iter().map(|(k, (s, _))| (k, s)).collect())
+}
+
+/// Gives the stored account `from` the spelling `to` (its link follows: ON UPDATE CASCADE).
+async fn rename(tx: &mut Tx, from: &str, to: &str) -> Result<(), StoreError> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE directory_accounts SET username = $1 WHERE username = $2")
+            .bind(to)
+            .bind(from)
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Sets `username_key` where it is missing (after the migration that added it, or on rows a
+/// build before it inserted). Of active accounts that differ only by case, the latest stays
+/// active and the others become inactive (kept, with their links), so one active account
+/// holds each key. Reads the accounts once and writes in batches. Returns how many rows it
+/// filled.
+pub(crate) async fn fill_username_keys(tx: &mut Tx, at: i64) -> Result<u64, StoreError> {
+    let missing: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM directory_accounts WHERE username_key IS NULL")
+            .fetch_one(c)
+            .await?
+    });
+    if missing == 0 {
+        return Ok(0);
+    }
+    let all: Vec<(String, String, i64, Option<String>)> = on_tx!(tx, |c| {
+        sqlx::query_as("SELECT username, status, updated_at, username_key FROM directory_accounts")
+            .fetch_all(c)
+            .await?
+    });
+    let mut active_by_key: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    let mut fill: Vec<(String, String)> = Vec::new();
+    for (username, status, updated_at, key) in all {
+        let computed = key
+            .clone()
+            .unwrap_or_else(|| vneid_core::username_key(&username));
+        if status == ACCOUNT_ACTIVE {
+            active_by_key
+                .entry(computed.clone())
+                .or_default()
+                .push((updated_at, username.clone()));
+        }
+        if key.is_none() {
+            fill.push((username, computed));
+        }
+    }
+    let mut deactivate: Vec<String> = Vec::new();
+    for mut holders in active_by_key.into_values().filter(|h| h.len() > 1) {
+        holders.sort_by(|a, b| b.cmp(a));
+        deactivate.extend(holders.into_iter().skip(1).map(|(_, u)| u));
+    }
+    for batch in deactivate.chunks(UPSERT_BATCH) {
+        set_inactive(tx, batch, at).await?;
+    }
+    for batch in fill.chunks(UPSERT_BATCH) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "UPDATE directory_accounts SET username_key = v.column2 FROM (",
+            );
+            qb.push_values(batch, |mut b, (username, key)| {
+                b.push_bind(username.as_str()).push_bind(key.as_str());
+            });
+            qb.push(") AS v WHERE directory_accounts.username = v.column1");
+            qb.build().execute(c).await?;
+        });
+    }
+    Ok(fill.len() as u64)
+}
+
+/// Makes the accounts `usernames` (at most [`UPSERT_BATCH`]) inactive.
+async fn set_inactive(tx: &mut Tx, usernames: &[String], at: i64) -> Result<(), StoreError> {
+    on_tx!(tx, |c| {
+        let mut qb = sqlx::QueryBuilder::new("UPDATE directory_accounts SET status = ");
+        qb.push_bind(ACCOUNT_INACTIVE)
+            .push(", updated_at = ")
+            .push_bind(at)
+            .push(" WHERE username IN (");
+        let mut list = qb.separated(", ");
+        for u in usernames {
+            list.push_bind(u.as_str());
+        }
+        list.push_unseparated(")");
+        qb.build().execute(c).await?;
+    });
+    Ok(())
+}
+
+/// In every unit `rows` name, the active accounts `rows` do not name become inactive; their
+/// personal-ID hashes join `touched` (their holders' duplicates are recounted). Returns their
+/// usernames, sorted.
+async fn deactivate_unlisted(
+    tx: &mut Tx,
+    rows: &[DirectoryAccount],
+    at: i64,
+    touched: &mut BTreeSet<String>,
+) -> Result<Vec<String>, StoreError> {
+    let listed: HashSet<String> = rows
+        .iter()
+        .map(|r| vneid_core::username_key(&r.username))
+        .collect();
+    let units: BTreeSet<&str> = rows.iter().map(|r| r.unit_code.as_str()).collect();
+    let mut gone: Vec<(String, Option<String>)> = Vec::new();
+    for unit in units {
+        let active: Vec<(String, Option<String>, Option<String>)> = on_tx!(tx, |c| {
+            sqlx::query_as(
+                "SELECT username, username_key, personal_id_hash FROM directory_accounts \
+                 WHERE unit_code = $1 AND status = 'active'",
+            )
+            .bind(unit)
+            .fetch_all(c)
+            .await?
+        });
+        gone.extend(
+            active
+                .into_iter()
+                .filter(|(u, key, _)| {
+                    !listed.contains(
+                        key.clone()
+                            .unwrap_or_else(|| vneid_core::username_key(u))
+                            .as_str(),
+                    )
+                })
+                .map(|(u, _, hash)| (u, hash)),
+        );
+    }
+    let mut usernames: Vec<String> = gone
         .into_iter()
-        .map(|(username, content, hash)| (username, (content, hash)))
-        .collect())
+        .map(|(u, hash)| {
+            touched.extend(hash);
+            u
+        })
+        .collect();
+    usernames.sort();
+    for batch in usernames.chunks(UPSERT_BATCH) {
+        set_inactive(tx, batch, at).await?;
+    }
+    Ok(usernames)
 }
 
 /// Inserts or rewrites `rows` (at most [`UPSERT_BATCH`]) with one statement; `at` is their
@@ -290,7 +482,7 @@ async fn write_accounts(
 ) -> Result<(), StoreError> {
     on_tx!(tx, |c| {
         let mut qb = sqlx::QueryBuilder::new(format!(
-            "INSERT INTO directory_accounts ({}) ",
+            "INSERT INTO directory_accounts ({}, username_key) ",
             account_columns("")
         ));
         qb.push_values(rows, |mut b, row| {
@@ -310,7 +502,8 @@ async fn write_accounts(
                 .push_bind(row.status.as_str())
                 .push_bind(row.content_hash.as_str())
                 .push_bind(at)
-                .push_bind(at);
+                .push_bind(at)
+                .push_bind(vneid_core::username_key(&row.username));
         });
         qb.push(ACCOUNT_UPSERT_TAIL);
         qb.build().execute(c).await?;
@@ -318,10 +511,12 @@ async fn write_accounts(
     Ok(())
 }
 
-/// The personal-ID hashes held by more than one account (among those whose status is `valid`
-/// or `duplicate`: an account without a valid number holds none).
+/// The personal-ID hashes held by more than one active account (among those whose status is
+/// `valid` or `duplicate`: an account without a valid number holds none; an inactive account
+/// no longer competes for its number).
 const SHARED_HASHES: &str = "SELECT personal_id_hash FROM directory_accounts \
      WHERE personal_id_status IN ('valid', 'duplicate') AND personal_id_hash IS NOT NULL \
+     AND status = 'active' \
      GROUP BY personal_id_hash HAVING COUNT(*) > 1";
 
 /// Brings `valid` / `duplicate` in line with the number of holders of each hash, then returns
@@ -339,12 +534,13 @@ async fn recompute_duplicates(
 ) -> Result<Vec<String>, StoreError> {
     let flag = format!(
         "UPDATE directory_accounts SET personal_id_status = 'duplicate' \
-         WHERE personal_id_status = 'valid' AND personal_id_hash IN ({SHARED_HASHES})"
+         WHERE personal_id_status = 'valid' AND status = 'active' \
+         AND personal_id_hash IN ({SHARED_HASHES})"
     );
     let unflag = format!(
         "UPDATE directory_accounts SET personal_id_status = 'valid' \
          WHERE personal_id_status = 'duplicate' AND personal_id_hash IS NOT NULL \
-         AND personal_id_hash NOT IN ({SHARED_HASHES})"
+         AND (status <> 'active' OR personal_id_hash NOT IN ({SHARED_HASHES}))"
     );
     for sql in [&flag, &unflag] {
         on_tx!(tx, |c| {

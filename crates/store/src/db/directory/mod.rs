@@ -15,6 +15,9 @@ mod accounts;
 mod links;
 mod reports;
 
+pub(crate) use accounts::fill_username_keys;
+pub use accounts::{ACCOUNT_ACTIVE, ACCOUNT_INACTIVE};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -59,7 +62,8 @@ pub struct DirectoryAccount {
     pub birth_date: Option<NaiveDate>,
     pub phone: Option<String>,
     pub email: Option<String>,
-    /// `active` (an import sets it).
+    /// `active` (an import sets it) or `inactive` (a sync import of its unit left it out:
+    /// never linked at login, never released in the `account` claim).
     pub status: String,
     /// Keyed hash of the canonical imported row: equal to the stored one means unchanged.
     pub content_hash: String,
@@ -68,6 +72,13 @@ pub struct DirectoryAccount {
     /// When its imported content last changed (ignored on input). A change of
     /// `personal_id_status` caused by another account does not move it. Whole seconds.
     pub updated_at: DateTime<Utc>,
+}
+
+impl DirectoryAccount {
+    /// Listed by the latest import of its unit: may be linked and released.
+    pub fn is_active(&self) -> bool {
+        self.status == accounts::ACCOUNT_ACTIVE
+    }
 }
 
 impl std::fmt::Debug for DirectoryAccount {
@@ -113,6 +124,11 @@ pub struct UpsertCounts {
     pub updated: u64,
     /// Stored accounts with the same content hash (not written at all).
     pub unchanged: u64,
+    /// Stored inactive accounts listed again, made active.
+    pub reactivated: u64,
+    /// Active accounts a sync made inactive (units the rows name, usernames they do not),
+    /// sorted.
+    pub deactivated: Vec<String>,
     /// Every username (input or already stored) that holds a personal-ID hash the upsert
     /// touched (an input row's hash, or the previous hash of an updated row) and is flagged
     /// `duplicate` after the upsert, sorted.

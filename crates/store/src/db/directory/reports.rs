@@ -54,8 +54,8 @@ fn staff_linked_through_vneid(vneid_param: &str) -> String {
 }
 
 impl Database {
-    /// The readiness counts of every unit, computed in SQL (one row per unit, by unit code):
-    /// what the per-unit gauges need, without reading every account. `staff_linked` counts
+    /// The readiness counts of every unit, computed in SQL (one row per unit, by unit code)
+    /// over its active accounts: what the per-unit gauges need, without reading every account. `staff_linked` counts
     /// the staff accounts linked at level 2 through `vneid_login_idp`
     /// (the rule of `staff_linked_through_vneid`).
     pub async fn readiness_unit_counts(
@@ -72,6 +72,7 @@ impl Database {
              SUM(CASE WHEN a.kind = 'staff' AND a.personal_id_status = 'duplicate' THEN 1 ELSE 0 END), \
              SUM(CASE WHEN {staff_linked} THEN 1 ELSE 0 END) \
              FROM directory_accounts a LEFT JOIN account_links l ON l.username = a.username \
+             WHERE a.status = 'active' \
              GROUP BY a.unit_code ORDER BY a.unit_code",
             staff_linked = staff_linked_through_vneid("$1"),
         );
