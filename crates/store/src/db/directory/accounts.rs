@@ -93,8 +93,15 @@ impl Database {
 
         let mut counts = UpsertCounts::default();
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let inactive_exist: bool = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM directory_accounts WHERE status <> 'active')",
+            )
+            .fetch_one(c)
+            .await?
+        });
         for chunk in rows.chunks(UPSERT_BATCH) {
-            let stored = stored_versions(&mut tx, chunk).await?;
+            let stored = stored_versions(&mut tx, chunk, inactive_exist).await?;
             let mut write = Vec::with_capacity(chunk.len());
             for row in chunk {
                 if let Some(hash) = &row.personal_id_hash {
@@ -130,6 +137,10 @@ impl Database {
         if sync {
             counts.deactivated = deactivate_unlisted(&mut tx, rows, at, &mut touched).await?;
         }
+        let written = counts.created + counts.updated + counts.reactivated;
+        if written + counts.deactivated.len() as u64 >= ANALYZE_AFTER {
+            analyze(&mut tx).await?;
+        }
         counts.duplicates = recompute_duplicates(&mut tx, &touched).await?;
 
         if commit {
@@ -155,11 +166,18 @@ impl Database {
         &self,
         username: &str,
     ) -> Result<Option<DirectoryAccount>, StoreError> {
+        // Each branch on an index: the active account of the key, the others of the key, the
+        // exact name of a row whose key is not filled yet.
+        let columns = account_columns("");
         let sql = format!(
-            "SELECT {} FROM directory_accounts \
-             WHERE username_key = $1 OR (username_key IS NULL AND username = $2) \
-             ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, updated_at DESC LIMIT 1",
-            account_columns("")
+            "SELECT * FROM ( \
+             SELECT {columns}, 0 AS rank FROM directory_accounts \
+             WHERE status = 'active' AND username_key = $1 \
+             UNION ALL SELECT {columns}, 1 AS rank FROM directory_accounts \
+             WHERE status <> 'active' AND username_key = $1 \
+             UNION ALL SELECT {columns}, 2 AS rank FROM directory_accounts \
+             WHERE username_key IS NULL AND username = $2) AS found \
+             ORDER BY rank, updated_at DESC LIMIT 1"
         );
         let row: Option<AccountDbRow> = on_pool!(&self.pool, |pool| {
             sqlx::query(&sql)
@@ -297,25 +315,75 @@ struct Stored {
 
 /// `username_key → stored account` for the rows of `chunk` already stored: the active account
 /// of each key, else its latest (keys are filled by [`fill_username_keys`] first).
+///
+/// In steps that each use an index the planner can trust without statistics (a first import
+/// into an empty table has none): the rows' exact usernames (the primary key: nearly every row
+/// of a re-import), then the keys still missing among active accounts (a unique index), then,
+/// only when `inactive_exist`, among the others (a small partial index).
 async fn stored_versions(
     tx: &mut Tx,
     chunk: &[DirectoryAccount],
+    inactive_exist: bool,
 ) -> Result<HashMap<String, Stored>, StoreError> {
-    type Row = (String, String, String, Option<String>, String, i64);
-    let rows: Vec<Row> = on_tx!(tx, |c| {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT username_key, username, content_hash, personal_id_hash, status, updated_at \
-             FROM directory_accounts WHERE username_key IN (",
-        );
+    const COLUMNS: &str =
+        "SELECT username_key, username, content_hash, personal_id_hash, status, updated_at \
+         FROM directory_accounts WHERE ";
+    let keys: Vec<String> = chunk
+        .iter()
+        .map(|r| vneid_core::username_key(&r.username))
+        .collect();
+    let mut found: HashMap<String, (Stored, i64)> = HashMap::with_capacity(chunk.len());
+    let names: Vec<&str> = chunk.iter().map(|r| r.username.as_str()).collect();
+    keep_latest(
+        &mut found,
+        select_in(tx, COLUMNS, "username IN (", &names).await?,
+    );
+    for (done, clause) in [
+        (false, "status = 'active' AND username_key IN ("),
+        (!inactive_exist, "status <> 'active' AND username_key IN ("),
+    ] {
+        let missing: Vec<&str> = keys
+            .iter()
+            .filter(|k| {
+                found
+                    .get(*k)
+                    .is_none_or(|(s, _)| s.status != ACCOUNT_ACTIVE)
+            })
+            .map(String::as_str)
+            .collect();
+        if done || missing.is_empty() {
+            continue;
+        }
+        keep_latest(&mut found, select_in(tx, COLUMNS, clause, &missing).await?);
+    }
+    Ok(found.into_iter().map(|(k, (s, _))| (k, s)).collect())
+}
+
+type StoredRow = (Option<String>, String, String, Option<String>, String, i64);
+
+/// `select` followed by `clause`, the bound `values` and `)`.
+async fn select_in(
+    tx: &mut Tx,
+    select: &str,
+    clause: &str,
+    values: &[&str],
+) -> Result<Vec<StoredRow>, StoreError> {
+    Ok(on_tx!(tx, |c| {
+        let mut qb = sqlx::QueryBuilder::new(select);
+        qb.push(clause);
         let mut list = qb.separated(", ");
-        for row in chunk {
-            list.push_bind(vneid_core::username_key(&row.username));
+        for v in values {
+            list.push_bind(*v);
         }
         list.push_unseparated(")");
         qb.build_query_as().fetch_all(c).await?
-    });
-    let mut out: HashMap<String, (Stored, i64)> = HashMap::with_capacity(rows.len());
+    }))
+}
+
+/// Adds `rows` to `found` by key, keeping per key the active account, else the latest.
+fn keep_latest(found: &mut HashMap<String, (Stored, i64)>, rows: Vec<StoredRow>) {
     for (key, username, content_hash, personal_id_hash, status, updated_at) in rows {
+        let key = key.unwrap_or_else(|| vneid_core::username_key(&username));
         let candidate = Stored {
             username,
             content_hash,
@@ -323,14 +391,29 @@ async fn stored_versions(
             status,
         };
         let rank = |s: &Stored, at: i64| (s.status == ACCOUNT_ACTIVE, at);
-        match out.get(&key) {
+        match found.get(&key) {
             Some((kept, at)) if rank(kept, *at) >= rank(&candidate, updated_at) => {}
             _ => {
-                out.insert(key, (candidate, updated_at));
+                found.insert(key, (candidate, updated_at));
             }
         }
     }
-    Ok(out.into_iter().map(|(k, (s, _))| (k, s)).collect())
+}
+
+/// After an import that wrote this many accounts, Postgres' statistics of the table are renewed
+/// in the import's transaction: the duplicate recount that follows (and the next import) is
+/// planned on what the table now holds, not on an empty table's statistics.
+const ANALYZE_AFTER: u64 = 1000;
+
+/// `ANALYZE directory_accounts` on Postgres (it counts this transaction's own rows); SQLite's
+/// plans do not need it.
+async fn analyze(tx: &mut Tx) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("ANALYZE directory_accounts")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Gives the stored account `from` the spelling `to` (its link follows: ON UPDATE CASCADE).
