@@ -266,12 +266,12 @@ test('console user logs in through VNeID and reads the readiness report', async 
   assert.equal(
     file.split('\r\n').slice(1).join('\n'),
     [
-      'BD-MOTCUA,Bưu điện - Bộ phận Một cửa,1,1,1,0,0,0,0,',
-      'CONGDAN,Công dân,1,0,0,0,0,0,0,',
-      `TT-CNTT,"${MARKUP_UNIT.replaceAll('"', '""')}",1,1,0,1,0,0,0,do.thu`,
-      'UBND-P01,UBND phường Hải Châu 1,2,2,1,0,0,1,1,binh.tt',
-      'UBND-P02,UBND phường Thạch Thang,3,3,0,1,1,1,0,binh.tt2 sai.so thieu.so',
-      'TOTAL,,8,7,2,2,1,2,1,',
+      'BD-MOTCUA,Bưu điện - Bộ phận Một cửa,1,1,1,0,0,0,0,0,',
+      'CONGDAN,Công dân,1,0,0,0,0,0,0,0,',
+      `TT-CNTT,"${MARKUP_UNIT.replaceAll('"', '""')}",1,1,0,1,0,0,0,0,do.thu`,
+      'UBND-P01,UBND phường Hải Châu 1,2,2,1,0,0,1,1,0,binh.tt',
+      'UBND-P02,UBND phường Thạch Thang,3,3,0,1,1,1,0,0,binh.tt2 sai.so thieu.so',
+      'TOTAL,,8,7,2,2,1,2,1,0,',
       '',
     ].join('\n'),
   );

@@ -478,6 +478,37 @@ async fn directory_import_refuses_a_file_with_rejected_rows_unless_allow_partial
         r.stdout
     );
 
+    // --sync: UBND-P02 now lists another officer and not sai.so; --dry-run only says so.
+    let p02 = cli.write(
+        "p02.csv",
+        "username,full_name,unit_code,unit_name,kind,personal_id,birth_date,phone,email\r\n\
+         moi.nv,Nguyễn Văn Mới,UBND-P02,UBND phường Thạch Thang,staff,,,,\r\n",
+    );
+    let r = cli.ok(&["directory", "import", &p02, "--sync", "--dry-run"]);
+    assert!(
+        r.stdout
+            .contains("no longer listed by their unit (inactive if written): sai.so")
+            && r.stdout.contains("1 deactivated"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(cli.readiness(&[])["totals"]["staff_inactive"], 0);
+    let r = cli.ok(&["directory", "import", &p02, "--sync"]);
+    assert!(
+        r.stdout
+            .contains("no longer listed by their unit (inactive): sai.so"),
+        "{}",
+        r.stdout
+    );
+    let totals = cli.readiness(&[])["totals"].clone();
+    assert_eq!(
+        (
+            totals["accounts"].as_u64(),
+            totals["staff_inactive"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+
     // A file that is not there, or not an account list at all.
     let r = cli.run(&["directory", "import", "missing.csv"]);
     assert!(!r.ok);
@@ -540,11 +571,11 @@ async fn report_readiness_prints_json_or_csv_and_refuses_other_formats() {
     assert_eq!(
         lines,
         [
-            "unit_code,unit_name,accounts,staff,staff_valid_personal_id,staff_missing_personal_id,staff_invalid_personal_id,staff_duplicate_personal_id,staff_linked,not_ready",
-            "CONGDAN,Công dân,1,0,0,0,0,0,0,",
-            "UBND-P01,UBND phường Hải Châu 1,1,1,1,0,0,0,0,",
-            "UBND-P02,\"UBND phường Thạch Thang, quận Hải Châu\",1,1,0,0,1,0,0,sai.so",
-            "TOTAL,,3,2,1,0,1,0,0,",
+            "unit_code,unit_name,accounts,staff,staff_valid_personal_id,staff_missing_personal_id,staff_invalid_personal_id,staff_duplicate_personal_id,staff_linked,staff_inactive,not_ready",
+            "CONGDAN,Công dân,1,0,0,0,0,0,0,0,",
+            "UBND-P01,UBND phường Hải Châu 1,1,1,1,0,0,0,0,0,",
+            "UBND-P02,\"UBND phường Thạch Thang, quận Hải Châu\",1,1,0,0,1,0,0,0,sai.so",
+            "TOTAL,,3,2,1,0,1,0,0,0,",
             "",
         ]
     );

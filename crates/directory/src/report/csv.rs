@@ -8,7 +8,7 @@ use super::{Counts, ReadinessReport};
 /// The CSV header of [`readiness_csv`].
 pub const READINESS_CSV_HEADER: &str = "unit_code,unit_name,accounts,staff,\
 staff_valid_personal_id,staff_missing_personal_id,staff_invalid_personal_id,\
-staff_duplicate_personal_id,staff_linked,not_ready";
+staff_duplicate_personal_id,staff_linked,staff_inactive,not_ready";
 
 /// The readiness report as CSV for a spreadsheet: one line per unit and a last line `TOTAL`,
 /// with a UTF-8 byte-order mark so that spreadsheet programs read Vietnamese names right.
@@ -20,7 +20,7 @@ pub fn readiness_csv(report: &ReadinessReport) -> String {
     let line = |out: &mut String, code: &str, name: &str, c: &Counts, not_ready: &str| {
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\r\n",
             csv_field(code),
             csv_field(name),
             c.accounts,
@@ -30,6 +30,7 @@ pub fn readiness_csv(report: &ReadinessReport) -> String {
             c.staff_invalid_personal_id,
             c.staff_duplicate_personal_id,
             c.staff_linked,
+            c.staff_inactive,
             csv_field(not_ready),
         );
     };

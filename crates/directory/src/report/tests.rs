@@ -197,7 +197,7 @@ fn an_empty_directory_gives_no_units_and_zero_totals() {
     assert_eq!(r.totals, Counts::default());
     assert_eq!(
         readiness_csv(&r),
-        format!("\u{feff}{READINESS_CSV_HEADER}\r\nTOTAL,,0,0,0,0,0,0,0,\r\n")
+        format!("\u{feff}{READINESS_CSV_HEADER}\r\nTOTAL,,0,0,0,0,0,0,0,0,\r\n")
     );
 }
 
@@ -296,14 +296,14 @@ fn readiness_csv_quotes_commas_and_quotes_and_defuses_formulas() {
         lines,
         [
             READINESS_CSV_HEADER,
-            "'=cmd,Đơn vị thường,2,2,1,1,0,0,0,'@sum",
-            "P-MOTCUA,\"Phòng \"\"Một cửa\"\", quận Hải Châu\",2,2,0,0,1,1,0,'-x y.y",
-            "'+1,\"'=HYPERLINK(\"\"http://x\"\")\",1,0,0,0,0,0,0,",
-            "TOTAL,,5,4,1,1,1,1,0,",
+            "'=cmd,Đơn vị thường,2,2,1,1,0,0,0,0,'@sum",
+            "P-MOTCUA,\"Phòng \"\"Một cửa\"\", quận Hải Châu\",2,2,0,0,1,1,0,0,'-x y.y",
+            "'+1,\"'=HYPERLINK(\"\"http://x\"\")\",1,0,0,0,0,0,0,0,",
+            "TOTAL,,5,4,1,1,1,1,0,0,",
             "",
         ]
     );
-    assert_eq!(READINESS_CSV_HEADER.split(',').count(), 10);
+    assert_eq!(READINESS_CSV_HEADER.split(',').count(), 11);
 }
 
 #[test]
