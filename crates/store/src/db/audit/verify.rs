@@ -1,6 +1,7 @@
 //! Walking the audit trail's hash chain ([`super::chain`]) to find the first break.
 
 use super::chain::{chain_start, AuditCheckpoint, Hashed};
+use super::{EventRow, AUDIT_COLUMNS};
 use crate::db::Database;
 use crate::StoreError;
 
@@ -92,26 +93,6 @@ pub struct ChainReport {
     pub last: Option<(i64, String)>,
 }
 
-/// One row as verification reads it: the hashed fields and the chain columns.
-type ChainRow = (
-    i64,            // id
-    i64,            // seq
-    Option<String>, // prev_hash
-    Option<String>, // hash
-    i64,            // at
-    String,         // kind
-    String,         // outcome
-    Option<String>, // reason
-    Option<String>, // request_id
-    Option<String>, // client_id
-    Option<String>, // upstream
-    Option<String>, // person_id
-    Option<String>, // login_idp
-    Option<i64>,    // level
-    Option<String>, // subject_masked
-    String,         // detail
-);
-
 impl Database {
     /// Walks the chain up to its head and reports the first break. It starts after the latest
     /// pruning checkpoint, or at `from`: then the first event's `prev_hash` must be the hash a
@@ -166,17 +147,17 @@ impl Database {
         let mut last_hash = expected_prev.clone();
         let mut next_seq = report.from_seq;
         loop {
-            let rows: Vec<ChainRow> = on_pool!(&self.pool, |pool| {
-                sqlx::query_as(
-                    "SELECT id, seq, prev_hash, hash, at, kind, outcome, reason, request_id, \
-                     client_id, upstream, person_id, login_idp, level, subject_masked, detail \
-                     FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-                )
-                .bind(next_seq)
-                .bind(head_seq)
-                .bind(VERIFY_PAGE)
-                .fetch_all(pool)
-                .await?
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_events \
+                 WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+            );
+            let rows: Vec<EventRow> = on_pool!(&self.pool, |pool| {
+                sqlx::query_as(&sql)
+                    .bind(next_seq)
+                    .bind(head_seq)
+                    .bind(VERIFY_PAGE)
+                    .fetch_all(pool)
+                    .await?
             });
             let page_len = rows.len();
             for row in rows {
@@ -187,9 +168,9 @@ impl Database {
                     return Ok(report);
                 }
                 report.checked += 1;
-                next_seq = row.1 + 1;
-                expected_prev.clone_from(&row.3);
-                last_hash = row.3;
+                next_seq += 1;
+                expected_prev.clone_from(&row.15);
+                last_hash = row.15;
             }
             if i64::try_from(page_len).unwrap_or(i64::MAX) < VERIFY_PAGE {
                 break;
@@ -233,39 +214,39 @@ impl Database {
 /// The break `row` shows when `expected_seq` and `expected_prev` (when known) are what the chain
 /// holds before it, or `None` when it is the chain's next event.
 fn check_row(
-    row: &ChainRow,
+    row: &EventRow,
     expected_seq: i64,
     expected_prev: Option<&str>,
     checkpoints: &[AuditCheckpoint],
 ) -> Result<Option<ChainBreak>, StoreError> {
-    let (id, seq) = (row.0, row.1);
-    if seq != expected_seq {
+    let (id, seq, prev_hash, hash) = (row.0, row.13, row.14.as_deref(), row.15.as_deref());
+    if seq != Some(expected_seq) {
         return Ok(Some(ChainBreak::Missing { seq: expected_seq }));
     }
-    if expected_prev.is_some_and(|p| row.2.as_deref() != Some(p)) {
+    let seq = expected_seq;
+    if expected_prev.is_some_and(|p| prev_hash != Some(p)) {
         return Ok(Some(ChainBreak::Unlinked { seq, id }));
     }
     let hashed = Hashed {
-        at: row.4,
-        kind: &row.5,
-        outcome: &row.6,
-        reason: row.7.as_deref(),
-        request_id: row.8.as_deref(),
-        client_id: row.9.as_deref(),
-        upstream: row.10.as_deref(),
-        person_id: row.11.as_deref(),
-        login_idp: row.12.as_deref(),
-        level: row.13,
-        subject_masked: row.14.as_deref(),
-        detail: &row.15,
+        at: row.1,
+        kind: &row.2,
+        outcome: &row.3,
+        reason: row.4.as_deref(),
+        request_id: row.5.as_deref(),
+        client_id: row.6.as_deref(),
+        upstream: row.7.as_deref(),
+        person_id: row.8.as_deref(),
+        login_idp: row.9.as_deref(),
+        level: row.10,
+        subject_masked: row.11.as_deref(),
+        detail: &row.12,
     };
-    let prev = row.2.as_deref().unwrap_or_default();
-    if row.3.as_deref() != Some(hashed.hash(seq, prev)?.as_str()) {
+    if hash != Some(hashed.hash(seq, prev_hash.unwrap_or_default())?.as_str()) {
         return Ok(Some(ChainBreak::Altered { seq, id }));
     }
     if let Some(c) = checkpoints
         .iter()
-        .find(|c| c.claim.through_seq == seq && row.3.as_deref() != Some(&c.claim.through_hash))
+        .find(|c| c.claim.through_seq == seq && hash != Some(c.claim.through_hash.as_str()))
     {
         return Ok(Some(ChainBreak::Rewritten {
             seq,

@@ -8,15 +8,17 @@
 //!
 //! This module holds the row types and the helpers its parts share (column lists, row
 //! decoding); `accounts` holds the batched upserts with their duplicate flags and dry runs,
-//! lookups and listing; `links` the account links and link conflicts; `reports` the readiness
+//! lookups and listing; `matching` how an import's rows meet stored accounts (case-insensitive
+//! usernames, renames, deactivation by a sync); `links` the account links and link conflicts; `reports` the readiness
 //! rows, the per-unit counts for the gauges and the login statistics.
 
 mod accounts;
 mod links;
+mod matching;
 mod reports;
 
-pub(crate) use accounts::fill_username_keys;
 pub use accounts::{ACCOUNT_ACTIVE, ACCOUNT_INACTIVE};
+pub(crate) use matching::fill_username_keys;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
