@@ -311,31 +311,27 @@ impl Database {
                 migrator.set_ignore_missing(true);
                 match &self.migration_options {
                     Some(options) => {
-                        // A pool of one: the migrator's futures stay `Send` with a pool.
+                        // A pool of one without the statement timeout: the migrator's futures
+                        // stay `Send` with a pool, and the data steps after them are as unbounded
+                        // as the migrations they finish.
                         let unbounded = PgPoolOptions::new()
                             .max_connections(1)
                             .connect_with(options.clone())
                             .await?;
-                        let ran = migrator.run(&unbounded).await;
+                        let ran = match migrator.run(&unbounded).await {
+                            Ok(()) => {
+                                fill_after_migrations(&Pool::Postgres(unbounded.clone())).await
+                            }
+                            Err(e) => Err(e.into()),
+                        };
                         unbounded.close().await;
-                        ran?;
+                        return ran;
                     }
                     None => migrator.run(pool).await?,
                 }
             }
         }
-        // Usernames compare by their folded key from 0007 on; fill it for the rows that lack it.
-        let mut tx = Tx::begin(&self.pool).await?;
-        let now = to_unix(vneid_core::Clock::now(&vneid_core::SystemClock));
-        let filled = directory::fill_username_keys(&mut tx, now).await?;
-        tx.commit().await?;
-        if filled > 0 {
-            tracing::info!(
-                filled,
-                "directory usernames given their case-insensitive key"
-            );
-        }
-        Ok(())
+        fill_after_migrations(&self.pool).await
     }
 
     /// Succeeds when the database carries every migration this build knows, each applied
@@ -450,6 +446,22 @@ impl Database {
     pub async fn close(&self) {
         on_pool!(&self.pool, |pool| pool.close().await)
     }
+}
+
+/// The data steps that finish the migrations, run on the migrations' own connection.
+async fn fill_after_migrations(pool: &Pool) -> Result<(), StoreError> {
+    // Usernames compare by their folded key from 0007 on; fill it for the rows that lack it.
+    let mut tx = Tx::begin(pool).await?;
+    let now = to_unix(vneid_core::Clock::now(&vneid_core::SystemClock));
+    let filled = directory::fill_username_keys(&mut tx, now).await?;
+    tx.commit().await?;
+    if filled > 0 {
+        tracing::info!(
+            filled,
+            "directory usernames given their case-insensitive key"
+        );
+    }
+    Ok(())
 }
 
 /// Postgres SQLSTATEs after which the whole transaction may simply be tried again:
