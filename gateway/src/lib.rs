@@ -21,6 +21,7 @@ pub mod oauth;
 pub mod pages;
 pub mod params;
 pub mod ratelimit;
+pub mod resources;
 pub mod revocation;
 pub mod secure;
 pub mod startup;

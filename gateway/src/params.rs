@@ -1,5 +1,7 @@
 //! Strict parsing of OAuth parameters from a query string or form body: every parameter at most
-//! once (RFC 6749 §3.1), bounded sizes, never a panic on bytes that are not UTF-8.
+//! once (RFC 6749 §3.1) except those RFC 8707 and RFC 8693 let repeat (`resource`, `audience`:
+//! the repetition is recorded for the caller to refuse in its own words), bounded sizes, never
+//! a panic on bytes that are not UTF-8.
 
 use std::collections::HashMap;
 
@@ -18,14 +20,19 @@ pub enum ParamError {
     TooMany,
 }
 
+/// Parameters that may be sent more than once (RFC 8707 §2, RFC 8693 §2.1); the first value is
+/// kept and [`Params::repeated`] says so.
+const MAY_REPEAT: [&str; 2] = ["resource", "audience"];
+
 #[derive(Debug, Default, Clone)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(HashMap<String, String>, Vec<&'static str>);
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text. Invalid UTF-8 after percent-decoding is
     /// replaced (it can never match a registered value). Empty values count as absent.
     pub fn parse(raw: &[u8]) -> Result<Self, ParamError> {
         let mut map = HashMap::new();
+        let mut repeated = Vec::new();
         for (i, (k, v)) in form_urlencoded_pairs(raw).into_iter().enumerate() {
             if i >= MAX_PARAMS {
                 return Err(ParamError::TooMany);
@@ -34,7 +41,15 @@ impl Params {
                 return Err(ParamError::TooLong(short(&k)));
             }
             if map.contains_key(&k) {
-                return Err(ParamError::Repeated(short(&k)));
+                match MAY_REPEAT.iter().find(|m| **m == k) {
+                    Some(m) => {
+                        if !repeated.contains(m) {
+                            repeated.push(*m);
+                        }
+                        continue;
+                    }
+                    None => return Err(ParamError::Repeated(short(&k))),
+                }
             }
             if !v.is_empty() {
                 map.insert(k, v);
@@ -43,7 +58,7 @@ impl Params {
             }
         }
         map.retain(|_, v| !v.is_empty());
-        Ok(Self(map))
+        Ok(Self(map, repeated))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -52,6 +67,11 @@ impl Params {
 
     pub fn has(&self, key: &str) -> bool {
         self.0.contains_key(key)
+    }
+
+    /// Whether `key` (one of those that may repeat) was sent more than once.
+    pub fn repeated(&self, key: &str) -> bool {
+        self.1.contains(&key)
     }
 }
 

@@ -86,6 +86,7 @@ fn access_claims(now: i64) -> AccessTokenClaims {
         sid: Some(random_token(32).unwrap()),
         idp: Some("dvcqg".into()),
         login_idp: Some("BCA".into()),
+        act: None,
     }
 }
 

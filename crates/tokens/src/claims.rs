@@ -146,9 +146,30 @@ pub struct AccessTokenClaims {
     /// The account system used upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_idp: Option<String>,
+    /// Who acts on the person's behalf (RFC 8693 §4.1): present in a token made by token
+    /// exchange, naming the portal that exchanged; nested when an exchanged token is exchanged
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim (RFC 8693 §4.1): the acting party, and who acted before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The acting client's id.
+    pub sub: String,
+    /// The actor before this one, if the token was exchanged more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 impl AccessTokenClaims {
+    /// Whether the token is for its client itself (its `aud` is the client id), not for an API
+    /// resource: only such a token opens `/userinfo` and the admin API.
+    pub fn is_for_client(&self) -> bool {
+        self.aud == Audience::One(self.client_id.clone())
+    }
+
     /// The granted scopes, one by one.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split_ascii_whitespace()
@@ -280,6 +301,7 @@ mod tests {
             sid: None,
             idp: None,
             login_idp: None,
+            act: None,
         };
         assert!(claims.has_scope("personal_id"));
         assert!(!claims.has_scope("account"));

@@ -21,7 +21,7 @@ mod master;
 
 pub use assertion::{verify_client_assertion, ClientAssertion, MAX_ASSERTION_LIFETIME_SECS};
 pub use claims::{
-    at_hash, AccessTokenClaims, Audience, IdTokenClaims, LogoutTokenClaims,
+    at_hash, AccessTokenClaims, Actor, Audience, IdTokenClaims, LogoutTokenClaims,
     BACKCHANNEL_LOGOUT_EVENT,
 };
 pub use error::{CryptoError, TokenError};

@@ -55,7 +55,7 @@ pub async fn authorize(req: &HttpRequest, state: &AppState) -> Result<AdminCalle
         .ok_or_else(|| {
             OAuthError::invalid_token("the access token is invalid, expired or revoked")
         })?;
-    if claims.sid.is_some() || claims.sub != claims.client_id {
+    if claims.sid.is_some() || claims.sub != claims.client_id || !claims.is_for_client() {
         return Err(OAuthError::insufficient_scope(
             ADMIN_SCOPE,
             "the admin API takes a client_credentials token, not a person's",

@@ -116,7 +116,12 @@ pub async fn register_client(
     client.client_secret = secret.clone();
     let upstream_ids: Vec<&str> = settings.upstreams.iter().map(|u| u.id.as_str()).collect();
     client
-        .check("", &upstream_ids, settings.simulator.enabled)
+        .check(
+            "",
+            &upstream_ids,
+            &settings.resource_scopes(),
+            settings.simulator.enabled,
+        )
         .map_err(RegisterError::Invalid)?;
     let secret_hash = secret
         .as_ref()
@@ -278,7 +283,12 @@ pub async fn update_client(
         checked.client_secret = Some(SecretString::from("stored-secret-stand-in".repeat(2)));
     }
     checked
-        .check("", &upstream_ids, settings.simulator.enabled)
+        .check(
+            "",
+            &upstream_ids,
+            &settings.resource_scopes(),
+            settings.simulator.enabled,
+        )
         .map_err(ChangeError::Invalid)?;
     let row = row_of(&changed, stored.secret_hash.clone(), stored.created_at);
     let client = Client::from_row(&row).map_err(ChangeError::Internal)?;

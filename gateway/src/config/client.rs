@@ -135,8 +135,16 @@ pub const PERSON_SCOPES: [&str; 5] = [
     "offline_access",
 ];
 
+/// RFC 8693 token exchange: a portal trades a person's access token for one to an API resource.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// Grant types the token endpoint serves.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE,
+];
 
 /// `key.name`, or `name` alone when `key` is empty (a client checked on its own, as the admin
 /// API does: its errors name the request's fields).
@@ -160,11 +168,13 @@ impl ClientSettings {
 
     /// The rules of one client, naming the bad field under `key` (`clients[3]`, or `""` for a
     /// client checked on its own). `upstream_ids`: the configured upstreams a client may name
-    /// (any name goes when the simulator is enabled, which serves every upstream).
+    /// (any name goes when the simulator is enabled, which serves every upstream);
+    /// `resource_scopes`: the scopes of `[[resources]]`, which a client may hold too.
     pub fn check(
         &self,
         key: &str,
         upstream_ids: &[&str],
+        resource_scopes: &[&str],
         simulator_enabled: bool,
     ) -> Result<(), ConfigError> {
         let browser_client = self.grant_types.iter().any(|g| g == "authorization_code");
@@ -190,10 +200,12 @@ impl ClientSettings {
             check_https(&field(key, "backchannel_logout_uri"), u)?;
         }
         for s in &self.scopes {
-            if !KNOWN_SCOPES.contains(&s.as_str()) {
+            if !KNOWN_SCOPES.contains(&s.as_str()) && !resource_scopes.contains(&s.as_str()) {
+                let mut known = KNOWN_SCOPES.to_vec();
+                known.extend_from_slice(resource_scopes);
                 return Err(ConfigError::new(
                     field(key, "scopes"),
-                    format!("unknown scope {s:?} (known: {})", KNOWN_SCOPES.join(", ")),
+                    format!("unknown scope {s:?} (known: {})", known.join(", ")),
                 ));
             }
         }
@@ -225,10 +237,12 @@ impl ClientSettings {
                     "refresh_token goes with authorization_code",
                 ));
             }
-            if g == "client_credentials" && self.auth_method() == ClientAuthMethod::None {
+            if (g == "client_credentials" || g == TOKEN_EXCHANGE)
+                && self.auth_method() == ClientAuthMethod::None
+            {
                 return Err(ConfigError::new(
                     field(key, "grant_types"),
-                    "client_credentials needs a confidential client",
+                    format!("{g} needs a confidential client"),
                 ));
             }
         }

@@ -6,6 +6,7 @@ mod branding;
 mod client;
 mod duration;
 mod env;
+mod resource;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -25,11 +26,12 @@ pub use audit::{AuditSettings, DEFAULT_RETAIN as DEFAULT_AUDIT_RETAIN};
 pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
     check_sector, default_client_scopes, default_grants, pairwise_sector, ClientAuthMethod,
-    ClientSettings, SubjectType, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES,
+    ClientSettings, SubjectType, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES, TOKEN_EXCHANGE,
 };
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;
 use env::{apply_env, locate};
+pub use resource::ResourceSettings;
 pub use validate::{is_loopback, ConfigError};
 
 /// The whole configuration.
@@ -66,6 +68,9 @@ pub struct Settings {
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
+    /// API resources (RFC 8707) whose scopes clients may hold.
+    #[serde(default)]
+    pub resources: Vec<ResourceSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

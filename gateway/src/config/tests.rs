@@ -221,3 +221,98 @@ fn the_management_address_must_differ_from_the_public_one() {
     .unwrap();
     assert_eq!(s.server.management_bind.as_deref(), Some("127.0.0.1:9000"));
 }
+
+const RESOURCE: &str = r#"
+[[resources]]
+id = "hoso-api"
+audience = "https://hoso.example.gov.vn/api"
+scopes = ["hoso.read", "hoso.write"]
+"#;
+
+fn client_with_scopes(scopes: &str) -> String {
+    format!(
+        "[[clients]]\nclient_id = \"portal\"\nclient_secret = \"{}\"\nredirect_uris = [\"https://portal.example.gov.vn/cb\"]\nscopes = {scopes}\n",
+        "s".repeat(32)
+    )
+}
+
+#[test]
+fn a_client_may_hold_a_resources_scopes_and_an_unknown_scope_names_the_key() {
+    let ok = format!(
+        "{MINIMAL}{RESOURCE}{}",
+        client_with_scopes(r#"["openid", "hoso.read"]"#)
+    );
+    assert_eq!(load(&ok, &[]).unwrap().resources[0].id, "hoso-api");
+    // Without the resource the same scope is unknown, and the error names the key.
+    let e = load(
+        &format!(
+            "{MINIMAL}{}",
+            client_with_scopes(r#"["openid", "hoso.read"]"#)
+        ),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "clients[0].scopes", "{e}");
+    assert!(e.to_string().contains("hoso.read"), "{e}");
+    let e = load(
+        &format!(
+            "{MINIMAL}{RESOURCE}{}",
+            client_with_scopes(r#"["openid", "api"]"#)
+        ),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("hoso.write"),
+        "the known scopes are listed: {e}"
+    );
+}
+
+#[test]
+fn resources_are_checked_with_the_key_named() {
+    let cases = [
+        // The audience is an absolute https URI, once; a scope belongs to one resource and is
+        // no scope of the gateway's; ids are unique.
+        ("audience = \"hoso\"", "resources[0].audience"),
+        (
+            "audience = \"http://hoso.example.gov.vn/api\"",
+            "resources[0].audience",
+        ),
+        (
+            "audience = \"https://hoso.example.gov.vn/api#x\"",
+            "resources[0].audience",
+        ),
+        ("scopes = []", "resources[0].scopes"),
+        ("scopes = [\"openid\"]", "resources[0].scopes"),
+        ("scopes = [\"a b\"]", "resources[0].scopes"),
+        ("id = \"\"", "resources[0].id"),
+    ];
+    for (line, key) in cases {
+        let field = line.split(' ').next().unwrap();
+        let resource: String = RESOURCE
+            .lines()
+            .map(|l| {
+                if l.starts_with(field) {
+                    line.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = load(&format!("{MINIMAL}{resource}\n"), &[]).unwrap_err();
+        assert_eq!(e.key, key, "{line}: {e}");
+    }
+    let twice = format!(
+        "{MINIMAL}{RESOURCE}{}",
+        RESOURCE.replace("hoso-api", "other")
+    );
+    assert_eq!(load(&twice, &[]).unwrap_err().key, "resources[1].audience");
+    let shared_scope = format!(
+        "{MINIMAL}{RESOURCE}[[resources]]\nid = \"b\"\naudience = \"https://b.example.gov.vn\"\nscopes = [\"hoso.read\"]\n"
+    );
+    assert_eq!(
+        load(&shared_scope, &[]).unwrap_err().key,
+        "resources[1].scopes"
+    );
+}

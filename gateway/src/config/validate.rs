@@ -47,6 +47,14 @@ pub(super) fn check_https(key: &str, url: &Url) -> Result<(), ConfigError> {
 }
 
 impl Settings {
+    /// The scopes of every `[[resources]]`: clients may hold them beside the gateway's own.
+    pub fn resource_scopes(&self) -> Vec<&str> {
+        self.resources
+            .iter()
+            .flat_map(|r| r.scopes.iter().map(String::as_str))
+            .collect()
+    }
+
     /// Every rule of the configuration; the error names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.server.public_url {
@@ -157,6 +165,9 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
         }
         let mut cids = std::collections::HashSet::new();
         let upstream_ids: Vec<&str> = self.upstreams.iter().map(|u| u.id.as_str()).collect();
+        let client_ids: Vec<&str> = self.clients.iter().map(|c| c.client_id.as_str()).collect();
+        super::resource::check(&self.resources, &client_ids)?;
+        let resource_scopes = self.resource_scopes();
         for (i, c) in self.clients.iter().enumerate() {
             let key = format!("clients[{i}]");
             if c.client_id.is_empty() || !cids.insert(c.client_id.as_str()) {
@@ -165,7 +176,12 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                     format!("empty or duplicate client_id {:?}", c.client_id),
                 ));
             }
-            c.check(&key, &upstream_ids, self.simulator.enabled)?;
+            c.check(
+                &key,
+                &upstream_ids,
+                &resource_scopes,
+                self.simulator.enabled,
+            )?;
         }
         if self.upstreams.is_empty() && !self.simulator.enabled {
             return Err(ConfigError::new(

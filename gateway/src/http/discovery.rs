@@ -18,6 +18,13 @@ pub const SCOPES_SUPPORTED: [&str; 5] = [
     "offline_access",
 ];
 
+/// The gateway's scopes and those of every API resource (RFC 8707).
+fn scopes_supported(state: &AppState) -> Vec<&str> {
+    let mut scopes = SCOPES_SUPPORTED.to_vec();
+    scopes.extend(state.settings.resource_scopes());
+    scopes
+}
+
 /// `Cache-Control` of discovery and the JWKS.
 fn cache_control(state: &AppState) -> String {
     format!(
@@ -65,7 +72,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": SCOPES_SUPPORTED,
+        "scopes_supported": scopes_supported(state),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id", "account"],
         "acr_values_supported": [AssuranceLevel::Level1.acr(), AssuranceLevel::Level2.acr()],
         "prompt_values_supported": ["none", "login"],

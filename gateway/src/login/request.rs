@@ -6,6 +6,7 @@ use vneid_core::AssuranceLevel;
 
 use super::AuthRequest;
 use crate::params::Params;
+use crate::resources::Resources;
 use crate::state::AppState;
 
 /// Why an authorization request is refused.
@@ -96,14 +97,13 @@ pub fn parse(state: &AppState, raw: &[u8]) -> Result<(AuthRequest, Option<String
         return Err(fail(&req, "invalid_scope", "scope must include openid"));
     }
     // Scopes the client may not have, or the gateway does not know, are left out (RFC 6749
-    // §3.3); the token response says which were granted.
-    let mut scopes: Vec<String> = Vec::new();
-    for s in requested {
-        if client.scopes.iter().any(|c| c == s) && !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_owned());
-        }
-    }
-    req.scopes = scopes;
+    // §3.3); the token response says which were granted. A resource's scopes come only with
+    // that resource named (RFC 8707), one per request.
+    let resources = Resources(&state.settings.resources);
+    req.scopes = resources
+        .requested(&p)
+        .and_then(|resource| resources.select(&client.scopes, &requested, resource, false))
+        .map_err(|e| fail(&req, e.code(), e.description()))?;
     match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (Some(c), Some("S256")) => {
             if c.len() < 43

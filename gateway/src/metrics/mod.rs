@@ -15,7 +15,12 @@ use prometheus::{
 };
 
 /// Grants counted by `vneid_tokens_issued_total`.
-const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANTS: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "token_exchange",
+];
 /// Outcomes of `vneid_account_links_total`.
 const LINK_OUTCOMES: [&str; 5] = ["linked", "already_linked", "no_match", "conflict", "error"];
 /// Outcomes of `vneid_backchannel_logout_total`.

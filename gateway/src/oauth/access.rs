@@ -102,6 +102,7 @@ pub async fn introspect(
             "token_type": "Bearer",
             "acr": c.acr,
             "auth_time": c.auth_time,
+            "act": c.act,
         }),
         None => json!({"active": false}),
     })
@@ -156,6 +157,11 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
     if claims.sid.is_none() {
         return Err(OAuthError::invalid_token(
             "this access token is not about a person",
+        ));
+    }
+    if !claims.is_for_client() {
+        return Err(OAuthError::invalid_token(
+            "this access token is for an API resource, not for userinfo",
         ));
     }
     let person_id = person_for_subject(state, &claims.client_id, &claims.sub)

@@ -13,11 +13,12 @@ use super::mint::{mint, secs, Grant};
 use super::{authenticate_client, NS_REFRESH};
 use crate::client_ip::ClientIp;
 use crate::clients::Client;
-use crate::config::{GRANT_TYPES, PERSON_SCOPES};
+use crate::config::{GRANT_TYPES, PERSON_SCOPES, TOKEN_EXCHANGE};
 use crate::errors::OAuthError;
 use crate::login::codes::{self, Redeemed};
 use crate::login::Authentication;
 use crate::params::Params;
+use crate::resources::Resources;
 use crate::revocation::revoke_grant;
 use crate::state::AppState;
 
@@ -67,6 +68,7 @@ pub async fn token(
     }
     match grant {
         "client_credentials" => client_credentials(state, &client, p).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(state, &client, p).await,
         "refresh_token" => refresh(state, &client, p, request_id).await,
         _ => authorization_code(state, &client, p, request_id).await,
     }
@@ -74,32 +76,46 @@ pub async fn token(
 
 /// `client_credentials` (RFC 6749 §4.4): an access token for the client itself, `sub` = its
 /// client id, scopes limited to the client's list (person scopes never apply). No scope asked:
-/// every scope the client has.
+/// every scope the client has. With `resource=` (RFC 8707) the token is for that API and
+/// carries its scopes only (no scope asked: every one of them the client has).
 async fn client_credentials(
     state: &AppState,
     client: &Client,
     p: &Params,
 ) -> Result<Value, OAuthError> {
-    let machine: Vec<&str> = client
+    let resources = Resources(&state.settings.resources);
+    let resource = resources.requested(p)?;
+    let machine: Vec<String> = client
         .scopes
         .iter()
-        .map(String::as_str)
-        .filter(|s| !PERSON_SCOPES.contains(s))
+        .filter(|s| !PERSON_SCOPES.contains(&s.as_str()))
+        .cloned()
         .collect();
-    let granted: Vec<&str> = match p.get("scope") {
-        None => machine.clone(),
-        Some(asked) => {
+    let granted: Vec<String> = match (p.get("scope"), resource) {
+        (None, None) => machine
+            .into_iter()
+            .filter(|s| resources.owner(s).is_none())
+            .collect(),
+        (None, Some(_)) => resources.select(&machine, &[], resource, true)?,
+        (Some(asked), _) => {
             let asked: Vec<&str> = asked.split_ascii_whitespace().collect();
-            if let Some(bad) = asked.iter().find(|s| !machine.contains(s)) {
+            if let (Some(r), Some(other)) = (
+                resource,
+                asked.iter().find(|s| resources.owner(s).is_none()),
+            ) {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",
-                    format!("scope {bad:?} is not granted to this client"),
+                    format!(
+                        "scope {other:?} is not a scope of the resource {:?}",
+                        r.audience
+                    ),
                 ));
             }
-            asked
+            resources.select(&machine, &asked, resource, true)?
         }
     };
+    let (audience, granted) = resources.access_view(&client.id, &granted);
     let now = state.clock.now().timestamp();
     let ttl = secs(state.settings.tokens.access_token_ttl);
     let jti = crate::secure::fresh_token(16).map_err(|_| OAuthError::server_error())?;
@@ -107,7 +123,7 @@ async fn client_credentials(
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         exp: now + ttl,
-        aud: Audience::One(client.id.clone()),
+        aud: Audience::One(audience),
         sub: client.id.clone(),
         client_id: client.id.clone(),
         iat: now,
@@ -118,6 +134,7 @@ async fn client_credentials(
         sid: None,
         idp: None,
         login_idp: None,
+        act: None,
     };
     let token = super::mint::sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
     state
@@ -173,6 +190,7 @@ async fn authorization_code(
         (None, None) => {}
     }
 
+    same_resource(state, p, &data.scopes)?;
     let grant = Grant {
         auth: data.auth,
         scopes: data.scopes,
@@ -237,6 +255,14 @@ async fn refresh(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let old_hash = state.master.lookup_hash(NS_REFRESH, presented);
+    if p.has("scope") || p.has("resource") {
+        // Refused before the rotation, so that a wrong parameter does not spend the token.
+        if let Some(f) = state.db.refresh_family_by_token(&old_hash).await? {
+            if f.client_id == client.id {
+                narrowed(state, p, &f.scopes)?;
+            }
+        }
+    }
     let new_token = crate::secure::fresh_token(32).map_err(|_| OAuthError::server_error())?;
     let new_hash = state.master.lookup_hash(NS_REFRESH, &new_token);
     let grace = state.settings.tokens.refresh_grace;
@@ -272,21 +298,7 @@ async fn refresh(
             ))
         }
     };
-    // A narrower scope may be asked (RFC 6749 §6), never a wider one.
-    let scopes = match p.get("scope") {
-        None => family.scopes.clone(),
-        Some(asked) => {
-            let asked: Vec<String> = asked.split_ascii_whitespace().map(str::to_owned).collect();
-            if asked.iter().any(|s| !family.scopes.contains(s)) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    "a refresh cannot widen the scope",
-                ));
-            }
-            asked
-        }
-    };
+    let scopes = narrowed(state, p, &family.scopes)?;
     let level = vneid_core::AssuranceLevel::from_number(i64::from(family.level))
         .map_err(|_| OAuthError::server_error())?;
     let grant = Grant {
@@ -323,6 +335,46 @@ async fn refresh(
         .with_label_values(&["refresh_token"])
         .inc();
     Ok(response)
+}
+
+/// The scopes of a refresh: the family's, or a narrower set asked with `scope` (RFC 6749 §6),
+/// never a wider one; `resource`, when sent, must be the grant's (RFC 8707 §2.2).
+fn narrowed(state: &AppState, p: &Params, family: &[String]) -> Result<Vec<String>, OAuthError> {
+    same_resource(state, p, family)?;
+    match p.get("scope") {
+        None => Ok(family.to_vec()),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split_ascii_whitespace().map(str::to_owned).collect();
+            if asked.iter().any(|s| !family.contains(s)) {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "a refresh cannot widen the scope",
+                ));
+            }
+            Ok(asked)
+        }
+    }
+}
+
+/// A `resource` sent at the token endpoint names the resource of the grant (RFC 8707 §2.2: the
+/// authorization request fixed it; a token has one audience).
+fn same_resource(state: &AppState, p: &Params, grant: &[String]) -> Result<(), OAuthError> {
+    let resources = Resources(&state.settings.resources);
+    let Some(asked) = resources.requested(p)? else {
+        return Ok(());
+    };
+    match resources.of_grant(grant) {
+        Some(r) if r.id == asked.id => Ok(()),
+        _ => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            format!(
+                "the grant is not for the resource {:?}: name it in the authorization request",
+                asked.audience
+            ),
+        )),
+    }
 }
 
 /// The answer given to the first use of a spent refresh token, if it is still kept. The first

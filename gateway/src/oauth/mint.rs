@@ -12,6 +12,7 @@ use super::claims;
 use crate::clients::Client;
 use crate::errors::OAuthError;
 use crate::login::Authentication;
+use crate::resources::Resources;
 use crate::state::AppState;
 use crate::subjects::subject_for;
 
@@ -27,7 +28,7 @@ pub(super) fn secs(d: Duration) -> i64 {
 }
 
 /// Mints the access token and the ID token of a grant; returns the token response (without a
-/// refresh token) and the access token's `jti`.
+/// refresh token) and the access token's `jti`. The response's `scope` is the access token's.
 pub(super) async fn mint(
     state: &AppState,
     client: &Client,
@@ -41,7 +42,11 @@ pub(super) async fn mint(
         .person(&grant.auth.person_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
-    let scope = grant.scopes.join(" ");
+    // One audience per access token (RFC 8707): the resource the grant is for, with its scopes
+    // only, or the client itself.
+    let (audience, access_scopes) =
+        Resources(&state.settings.resources).access_view(&client.id, &grant.scopes);
+    let scope = access_scopes.join(" ");
     let sub = subject_for(state, client, &grant.auth.person_id).await?;
     let jti = crate::secure::fresh_token(16).map_err(|e| {
         tracing::error!(error = %e, "no randomness");
@@ -50,7 +55,7 @@ pub(super) async fn mint(
     let access = AccessTokenClaims {
         iss: state.issuer.clone(),
         exp: now + secs(settings.access_token_ttl),
-        aud: Audience::One(client.id.clone()),
+        aud: Audience::One(audience),
         sub: sub.clone(),
         client_id: client.id.clone(),
         iat: now,
@@ -61,6 +66,7 @@ pub(super) async fn mint(
         sid: Some(grant.auth.sid.clone()),
         idp: Some(grant.auth.idp.clone()),
         login_idp: grant.auth.login_idp.clone(),
+        act: None,
     };
     let scopes: Vec<&str> = grant.scopes.iter().map(String::as_str).collect();
     let released = claims::released(

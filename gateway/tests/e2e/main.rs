@@ -32,6 +32,7 @@ mod provider;
 mod readiness;
 mod refresh;
 mod refusals;
+mod resources;
 mod scale;
 mod tls_stores;
 mod upgrades;

@@ -251,7 +251,12 @@ async fn discovery_advertises_introspection_revocation_and_machine_clients() {
     assert_eq!(d["revocation_endpoint"], format!("{}/revoke", gw.url));
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     assert_eq!(d["end_session_endpoint"], format!("{}/logout", gw.url));
