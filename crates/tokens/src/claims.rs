@@ -147,8 +147,7 @@ pub struct AccessTokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_idp: Option<String>,
     /// Who acts on the person's behalf (RFC 8693 §4.1): present in a token made by token
-    /// exchange, naming the portal that exchanged; nested when an exchanged token is exchanged
-    /// again.
+    /// exchange, naming the portal that exchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
 }

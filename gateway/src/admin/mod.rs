@@ -28,8 +28,7 @@ pub use error::{with_request_id, AdminError};
 
 type Data = web::Data<AppState>;
 
-/// The scope every admin call needs.
-pub const ADMIN_SCOPE: &str = "admin";
+pub use crate::config::ADMIN_SCOPE;
 /// The scope that also releases personal data (personal ID numbers) in admin answers.
 pub const PII_SCOPE: &str = "admin:pii";
 /// Largest JSON body the admin API reads.

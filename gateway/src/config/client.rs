@@ -115,6 +115,9 @@ pub fn default_client_scopes() -> Vec<String> {
     ["openid", "profile"].map(String::from).to_vec()
 }
 
+/// The scope every admin API call needs (and that lets an operator's tool introspect any token).
+pub const ADMIN_SCOPE: &str = "admin";
+
 /// Scopes the gateway knows.
 pub const KNOWN_SCOPES: [&str; 7] = [
     "openid",

@@ -6,8 +6,10 @@ use vneid_tokens::{AccessTokenClaims, TYP_ACCESS_TOKEN};
 
 use super::{authenticate_client, claims, may_be_refresh_token, NS_REFRESH};
 use crate::client_ip::ClientIp;
+use crate::clients::Client;
 use crate::errors::OAuthError;
 use crate::params::Params;
+use crate::resources::Resources;
 use crate::revocation::{self, Revoked};
 use crate::state::AppState;
 use crate::subjects::{person_for_subject, subject_for};
@@ -44,8 +46,28 @@ pub async fn live_access_token(
     Ok(Some(claims))
 }
 
-/// `POST /introspect` (RFC 7662). Any confidential client may ask; anything unknown, expired,
-/// revoked or not ours is `{"active": false}`.
+/// Whether `caller` may learn about a token issued to `owner` for `audience` (RFC 7662 §2.1,
+/// §4: the server decides who may ask): the client it was issued to, the API it is for (a
+/// client holding a scope of that resource), or an operator's tool (scope `admin`). Anyone
+/// else learns nothing, so a portal cannot read another portal's (pairwise) `sub`.
+fn may_introspect(state: &AppState, caller: &Client, owner: &str, audience: Option<&str>) -> bool {
+    if caller.id == owner
+        || caller
+            .scopes
+            .iter()
+            .any(|s| s == crate::config::ADMIN_SCOPE)
+    {
+        return true;
+    }
+    let resources = Resources(&state.settings.resources);
+    audience
+        .and_then(|a| resources.by_audience(a))
+        .is_some_and(|r| caller.scopes.iter().any(|s| r.scopes.contains(s)))
+}
+
+/// `POST /introspect` (RFC 7662). Any confidential client may ask about the tokens
+/// [`may_introspect`] lets it see; anything else — unknown, expired, revoked, not ours, not its
+/// business — is `{"active": false}`. Members without a value are left out.
 pub async fn introspect(
     state: &AppState,
     authorization: Option<&str>,
@@ -74,7 +96,11 @@ pub async fn introspect(
         // The family's client must still be registered; `sub` is the one that client sees.
         let owner = state.clients.get(&f.client_id);
         return Ok(match owner {
-            Some(owner) if record.is_active(state.clock.now()) => json!({
+            Some(owner)
+                if record.is_active(state.clock.now())
+                    && may_introspect(state, &client, &f.client_id, None) =>
+            {
+                json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "scope": f.scopes.join(" "),
@@ -84,11 +110,19 @@ pub async fn introspect(
                 "iss": state.issuer,
                 "exp": f.expires_at.timestamp(),
                 "iat": record.created_at.timestamp(),
-            }),
+                })
+            }
             _ => json!({"active": false}),
         });
     }
-    Ok(match live_access_token(state, token).await? {
+    let live = live_access_token(state, token).await?.filter(|c| {
+        let audience = match &c.aud {
+            vneid_tokens::Audience::One(a) => Some(a.as_str()),
+            vneid_tokens::Audience::Many(_) => None,
+        };
+        may_introspect(state, &client, &c.client_id, audience)
+    });
+    let mut answer = match live {
         Some(c) => json!({
             "active": true,
             "scope": c.scope,
@@ -105,7 +139,11 @@ pub async fn introspect(
             "act": c.act,
         }),
         None => json!({"active": false}),
-    })
+    };
+    if let Some(members) = answer.as_object_mut() {
+        members.retain(|_, v| !v.is_null());
+    }
+    Ok(answer)
 }
 
 /// `POST /revoke` (RFC 7009). Revokes an access token issued to the calling client: it becomes

@@ -4,7 +4,8 @@
 //! - The subject token is a live access token this gateway issued to the calling portal, about
 //!   a person (a login, not `client_credentials`).
 //! - The target is one API resource (`resource=` or `audience=`) the portal holds scopes of.
-//! - The new token keeps the person's `sub`, level, `sid` and login, names the portal in `act`,
+//! - The new token keeps the person's `sub`, level, `sid` and login, names the portal in `act`
+//!   (never nested: the subject token is the portal's own, so no earlier actor exists),
 //!   carries scopes no wider than the portal's registration for that resource nor the subject
 //!   token's own grant, and never outlives the subject token. Revoking the login's grant (logout,
 //!   a replayed code, a reused refresh token, a revoked refresh token) ends it too: it carries
@@ -114,9 +115,11 @@ pub(super) async fn token_exchange(
         sid: subject.sid.clone(),
         idp: subject.idp.clone(),
         login_idp: subject.login_idp.clone(),
+        // The subject token is this portal's own, so the portal is the one actor, however
+        // often its tokens were exchanged.
         act: Some(Actor {
             sub: client.id.clone(),
-            act: subject.act.clone().map(Box::new),
+            act: None,
         }),
     };
     let token = sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;

@@ -19,6 +19,15 @@ export const PASSWORD = 'matkhau123';
 export const LEVEL2 = '052090000123'; // Nguyễn Văn An, citizen, VNeID level 2
 export const LEVEL1 = '052195004567'; // Trần Thị Bình, citizen, level 1: refused
 
+// API resources (RFC 8707) and token exchange (RFC 8693). The portals hold `hoso.read` of
+// hoso-api and nothing of thanhtoan; the machine client holds all of hoso-api.
+export const HOSO = 'https://hoso.example.gov.vn/api';
+export const PAY = 'https://thanhtoan.example.gov.vn';
+export const MACHINE_ID = 'rp-machine';
+export const MACHINE_SECRET = 'rp-machine-secret-0123456789-abcdefghijk';
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 /** GATEWAY_BIN (run.sh sets it), or the binary scripts/gateway-bin.sh builds from this checkout. */
 export function gatewayBin() {
   process.env.GATEWAY_BIN ??= execFileSync(join(repo, 'scripts', 'gateway-bin.sh'), {
@@ -42,23 +51,45 @@ async function freePort() {
   });
 }
 
-function clientToml(id, secret, { authMethod, refresh }) {
+function clientToml(id, secret, { authMethod, refresh, resources }) {
   const lines = [
     '[[clients]]',
     `client_id = "${id}"`,
     `client_secret = "${secret}"`,
   ];
   if (authMethod) lines.push(`token_endpoint_auth_method = "${authMethod}"`);
+  const scopes = ['openid', 'profile', 'personal_id', 'offline_access'];
+  if (resources) scopes.push('hoso.read');
   lines.push(
     `redirect_uris = ["${REDIRECT_URI}"]`,
     `post_logout_redirect_uris = ["${POST_LOGOUT_REDIRECT_URI}"]`,
-    'scopes = ["openid", "profile", "personal_id", "offline_access"]',
+    `scopes = [${scopes.map((s) => `"${s}"`).join(', ')}]`,
   );
-  if (refresh) lines.push('grant_types = ["authorization_code", "refresh_token"]');
+  const grants = ['authorization_code'];
+  if (refresh) grants.push('refresh_token');
+  if (resources) grants.push(TOKEN_EXCHANGE);
+  if (grants.length > 1) lines.push(`grant_types = [${grants.map((g) => `"${g}"`).join(', ')}]`);
   return lines.join('\n');
 }
 
-function configToml(port, dir, refresh) {
+const RESOURCES_TOML = [
+  '[[resources]]',
+  'id = "hoso-api"',
+  `audience = "${HOSO}"`,
+  'scopes = ["hoso.read", "hoso.write"]',
+  '[[resources]]',
+  'id = "thanhtoan"',
+  `audience = "${PAY}"`,
+  'scopes = ["pay"]',
+  // A machine client (no person) calling hoso-api with client_credentials.
+  '[[clients]]',
+  `client_id = "${MACHINE_ID}"`,
+  `client_secret = "${MACHINE_SECRET}"`,
+  'grant_types = ["client_credentials"]',
+  'scopes = ["hoso.read", "hoso.write"]',
+].join('\n');
+
+function configToml(port, dir, features) {
   return [
     '[server]',
     `bind = "127.0.0.1:${port}"`,
@@ -71,19 +102,29 @@ function configToml(port, dir, refresh) {
     'refresh_grace = "1s"',
     '[simulator]',
     'enabled = true',
-    clientToml(CLIENT_ID, CLIENT_SECRET, { refresh }),
+    clientToml(CLIENT_ID, CLIENT_SECRET, features),
     clientToml('rp-python', 'rp-python-secret-0123456789-abcdefghijkl', {
       authMethod: 'client_secret_post',
-      refresh,
+      ...features,
     }),
+    ...(features.resources ? [RESOURCES_TOML] : []),
     '',
   ].join('\n');
 }
 
+/** The configurations tried, richest first: the first one `check-config` accepts is served. */
+const FEATURE_SETS = [
+  { refresh: true, resources: true },
+  { refresh: true, resources: false },
+  { refresh: false, resources: false },
+];
+
 /**
- * Starts `gateway serve` and waits for /healthz. The clients get the refresh_token grant only
- * when this gateway build accepts it (`check-config`), so the same harness works before and
- * after refresh tokens land; the refresh tests decide on discovery.
+ * Starts `gateway serve` and waits for /healthz. The clients get the refresh_token grant, and
+ * the `[[resources]]` with the token-exchange grant and the machine client, only when this
+ * gateway build accepts them (`check-config`), so the same harness works before and after
+ * those features land; the tests of each decide on discovery (and fail when discovery has the
+ * feature but the configuration was refused: `configRejected` says why).
  */
 export async function startGateway() {
   const bin = gatewayBin();
@@ -92,12 +133,13 @@ export async function startGateway() {
     const dir = mkdtempSync(join(tmpdir(), 'vneid-rp-node-'));
     const port = await freePort();
     const cfg = join(dir, 'gateway.toml');
-    writeFileSync(cfg, configToml(port, dir, true));
-    const check = spawnSync(bin, ['check-config', '--config', cfg], { cwd: dir, encoding: 'utf8' });
-    let refreshConfigured = true;
-    if (check.status !== 0) {
-      refreshConfigured = false;
-      writeFileSync(cfg, configToml(port, dir, false));
+    let features;
+    const rejected = [];
+    for (features of FEATURE_SETS) {
+      writeFileSync(cfg, configToml(port, dir, features));
+      const check = spawnSync(bin, ['check-config', '--config', cfg], { cwd: dir, encoding: 'utf8' });
+      if (check.status === 0) break;
+      rejected.push(`${JSON.stringify(features)}: ${(check.stderr || check.stdout).trim()}`);
     }
     const logPath = join(dir, 'gateway.log');
     const logFd = openSync(logPath, 'w');
@@ -141,7 +183,9 @@ export async function startGateway() {
         url,
         issuer: url,
         dir,
-        refreshConfigured,
+        refreshConfigured: features.refresh,
+        resourcesConfigured: features.resources,
+        configRejected: rejected.join('\n'),
         log,
         async stop() {
           if (exited === null) {

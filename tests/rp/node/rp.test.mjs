@@ -1,20 +1,29 @@
 // The gateway as an OpenID provider, driven by openid-client (panva, OpenID-certified RP
 // library). Every protocol step — discovery, authorization URL, callback validation (state, RFC
 // 9207 iss), code exchange with client_secret_basic, ID-token signature (JWKS) and claims,
-// userinfo, introspection, revocation, refresh, end-session URL — is done by the library; the
-// test only plays the person in the browser (harness.mjs).
+// userinfo, introspection, revocation, refresh, end-session URL, client_credentials, token
+// exchange — is done by the library; the test only plays the person in the browser
+// (harness.mjs). Access tokens for an API (RFC 8707 resources) are checked as that API would:
+// jose against the gateway's JWKS (RFC 9068 `at+jwt`).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import {
+  ACCESS_TOKEN_TYPE,
   Browser,
   CLIENT_ID,
   CLIENT_SECRET,
+  HOSO,
   LEVEL1,
   LEVEL2,
+  MACHINE_ID,
+  MACHINE_SECRET,
+  PAY,
   POST_LOGOUT_REDIRECT_URI,
   REDIRECT_URI,
+  TOKEN_EXCHANGE,
   hiddenInput,
   htmlUnescape,
   startGateway,
@@ -31,6 +40,7 @@ const versions = {
 let gw;
 let config;
 let metadata;
+let jwks;
 
 async function discover() {
   const c = await client.discovery(
@@ -46,8 +56,17 @@ async function discover() {
   return c;
 }
 
-/** A full login through the library: returns the library's token response + the browser. */
-async function loginWithLibrary({ scope = 'openid profile personal_id', personalId = LEVEL2 } = {}) {
+/**
+ * A full login through the library: returns the library's token response + the browser.
+ * `authParams`: more authorization-request parameters (`resource`); `tokenParams`: more
+ * token-request parameters for the code exchange.
+ */
+async function loginWithLibrary({
+  scope = 'openid profile personal_id',
+  personalId = LEVEL2,
+  authParams = {},
+  tokenParams,
+} = {}) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
   const state = client.randomState();
@@ -59,16 +78,103 @@ async function loginWithLibrary({ scope = 'openid profile personal_id', personal
     code_challenge_method: 'S256',
     state,
     nonce,
+    ...authParams,
   });
   const browser = new Browser(gw.url);
   const back = await browser.login(authUrl.href, personalId);
-  const tokens = await client.authorizationCodeGrant(config, new URL(back.url), {
-    pkceCodeVerifier: codeVerifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    new URL(back.url),
+    {
+      pkceCodeVerifier: codeVerifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    },
+    tokenParams,
+  );
+  return { tokens, browser, back, state, nonce, authUrl };
+}
+
+/**
+ * An authorization request the gateway refuses before any login page (it redirects the error to
+ * the portal): the error as the library's callback handling reports it. `resources`: `resource`
+ * parameters, repeated as given (buildAuthorizationUrl appends every entry of URLSearchParams).
+ */
+async function authorizationError(scope, resources = []) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const params = new URLSearchParams({
+    redirect_uri: REDIRECT_URI,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
   });
-  return { tokens, browser, back, state, nonce };
+  for (const r of resources) params.append('resource', r);
+  const authUrl = client.buildAuthorizationUrl(config, params);
+  assert.deepEqual(authUrl.searchParams.getAll('resource'), resources);
+  const back = await new Browser(gw.url).authorize(authUrl.href);
+  assert.ok(back.startsWith(`${REDIRECT_URI}?`), `refused at once, back to the portal: ${back}`);
+  let error;
+  await assert.rejects(
+    client.authorizationCodeGrant(config, new URL(back), {
+      pkceCodeVerifier: codeVerifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    }),
+    (err) => {
+      assert.ok(err instanceof client.AuthorizationResponseError, `${err?.name}: ${err?.message}`);
+      error = err;
+      return true;
+    },
+  );
+  return error;
+}
+
+/**
+ * A token-endpoint error answer as openid-client reports it (ResponseBodyError, HTTP 400);
+ * `why` matches the description where the error code alone would not tell the reason.
+ */
+function tokenError(expected, why = /./) {
+  return (err) => {
+    assert.ok(err instanceof client.ResponseBodyError, `${err?.name}: ${err?.message}`);
+    assert.equal(err.status, 400);
+    assert.equal(err.error, expected, `${err.error}: ${err.error_description}`);
+    assert.match(err.error_description ?? '', why);
+    return true;
+  };
+}
+
+/**
+ * An access token as the API it is for checks it (RFC 9068): signature against the gateway's
+ * JWKS, `typ` at+jwt, iss, exp, and `aud` = the API's own audience. Returns the claims.
+ */
+async function verifyAccessToken(token, audience) {
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+    issuer: gw.issuer,
+    audience,
+    typ: 'at+jwt',
+    requiredClaims: ['exp', 'iat', 'sub', 'jti', 'client_id'],
+  });
+  assert.equal(protectedHeader.typ, 'at+jwt');
+  assert.equal(payload.aud, audience, 'one audience, a string');
+  return payload;
+}
+
+/** The resource tests run when discovery offers token exchange (the gateway has [[resources]]). */
+function needsResources(t) {
+  if (!metadata.grant_types_supported?.includes(TOKEN_EXCHANGE)) {
+    t.skip('API resources not implemented yet: discovery grant_types_supported lacks token exchange');
+    return false;
+  }
+  assert.ok(
+    gw.resourcesConfigured,
+    `discovery lists token exchange but check-config refused the [[resources]] configuration:\n${gw.configRejected}`,
+  );
+  return true;
 }
 
 /** openid-client wraps oauth4webapi's check failures: the reason is in err.cause. */
@@ -98,6 +204,7 @@ describe(`openid-client ${versions['openid-client']} against the gateway`, () =>
     gw = await startGateway();
     config = await discover();
     metadata = config.serverMetadata();
+    jwks = createRemoteJWKSet(new URL(metadata.jwks_uri));
   });
   after(async () => {
     await gw?.stop();
@@ -371,5 +478,149 @@ describe(`openid-client ${versions['openid-client']} against the gateway`, () =>
     // The SSO session is gone: prompt=none now answers login_required.
     const afterLogout = await silent();
     assert.equal(afterLogout.searchParams.get('error'), 'login_required', String(afterLogout));
+  });
+  it('resource indicator (RFC 8707): a login for hoso-api gives that API\'s access token; the ID token stays the portal\'s', async (t) => {
+    if (!needsResources(t)) return;
+    // `resource` in the authorization request (buildAuthorizationUrl), and again at the token
+    // endpoint (authorizationCodeGrant's tokenEndpointParameters), as RFC 8707 §2.2 allows.
+    const { tokens, authUrl } = await loginWithLibrary({
+      scope: 'openid profile personal_id hoso.read',
+      authParams: { resource: HOSO },
+      tokenParams: { resource: HOSO },
+    });
+    assert.equal(authUrl.searchParams.get('resource'), HOSO);
+    assert.equal(tokens.scope, 'hoso.read', 'the token response names the access token\'s scopes');
+    const at = await verifyAccessToken(tokens.access_token, HOSO);
+    assert.equal(at.scope, 'hoso.read', 'only the resource\'s scopes');
+    assert.equal(at.client_id, CLIENT_ID);
+    assert.equal(at.acr, 'urn:vneid:loa:2');
+    // The ID token was validated by the library for this client (aud, nonce, signature), and
+    // still carries what the person scopes release.
+    const id = tokens.claims();
+    assertCitizenClaims(id);
+    assert.equal(at.sub, id.sub, 'the same person');
+    // The API's token does not open userinfo: it is not the portal's.
+    await assert.rejects(client.fetchUserInfo(config, tokens.access_token, id.sub), (err) => {
+      assert.equal(err.status ?? err.response?.status ?? err.cause?.status, 401, String(err));
+      return true;
+    });
+  });
+
+  it('client_credentials for an API: clientCredentialsGrant with scope + resource → aud = the resource, sub = the client', async (t) => {
+    if (!needsResources(t)) return;
+    const machine = new client.Configuration(
+      metadata,
+      MACHINE_ID,
+      MACHINE_SECRET,
+      client.ClientSecretBasic(MACHINE_SECRET),
+    );
+    client.allowInsecureRequests(machine); // loopback http
+    const cc = await client.clientCredentialsGrant(machine, { scope: 'hoso.read', resource: HOSO });
+    assert.equal(cc.token_type, 'bearer');
+    assert.equal(cc.scope, 'hoso.read');
+    const at = await verifyAccessToken(cc.access_token, HOSO);
+    assert.equal(at.sub, MACHINE_ID);
+    assert.equal(at.client_id, MACHINE_ID);
+    assert.equal(at.scope, 'hoso.read');
+    // The resource alone: every scope of it the client holds.
+    const all = await client.clientCredentialsGrant(machine, { resource: HOSO });
+    assert.equal(all.scope, 'hoso.read hoso.write');
+    assert.equal((await verifyAccessToken(all.access_token, HOSO)).scope, 'hoso.read hoso.write');
+    // A scope of another resource.
+    await assert.rejects(
+      client.clientCredentialsGrant(machine, { scope: 'pay', resource: HOSO }),
+      tokenError('invalid_scope', /another resource/),
+    );
+  });
+
+  it('token exchange (RFC 8693, genericGrantRequest): the API token acts for the person; revoking the login ends it', async (t) => {
+    if (!needsResources(t)) return;
+    // A plain login (the portal's own token), with a refresh token to revoke the grant by.
+    const { tokens } = await loginWithLibrary({ scope: 'openid profile offline_access' });
+    const id = tokens.claims();
+    assert.ok(tokens.refresh_token, 'a refresh token for scope offline_access');
+    const subject = await verifyAccessToken(tokens.access_token, CLIENT_ID); // the portal's own: aud = its id
+
+    // openid-client has no dedicated token-exchange function: genericGrantRequest is its API
+    // for extension grants (it knows RFC 8693 responses, e.g. the N_A token type).
+    const exchange = (params) =>
+      client.genericGrantRequest(config, TOKEN_EXCHANGE, {
+        subject_token: tokens.access_token,
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        ...params,
+      });
+    const x = await exchange({ resource: HOSO });
+    assert.equal(x.issued_token_type, ACCESS_TOKEN_TYPE);
+    assert.equal(x.token_type, 'bearer'); // the library lowercases the gateway's "Bearer"
+    assert.equal(x.scope, 'hoso.read');
+    assert.ok(x.expires_in > 0 && x.expires_in <= 300, `expires_in ${x.expires_in}`);
+    assert.equal(x.refresh_token, undefined);
+    assert.equal(x.id_token, undefined);
+    const claims = await verifyAccessToken(x.access_token, HOSO);
+    assert.equal(claims.sub, id.sub, 'the person\'s sub, as in the ID token');
+    assert.equal(claims.acr, id.acr, 'the person\'s level');
+    assert.equal(claims.acr, 'urn:vneid:loa:2');
+    assert.deepEqual(claims.act, { sub: CLIENT_ID }, 'the portal acts');
+    assert.equal(claims.scope, 'hoso.read');
+    assert.ok(claims.exp <= subject.exp, 'never past the subject token');
+    // `audience=` with the resource's id names the same API.
+    const byId = await exchange({ audience: 'hoso-api', scope: 'hoso.read' });
+    assert.equal((await verifyAccessToken(byId.access_token, HOSO)).act.sub, CLIENT_ID);
+
+    const live = await client.tokenIntrospection(config, x.access_token);
+    assert.equal(live.active, true);
+    assert.equal(live.sub, id.sub);
+    assert.equal(live.aud, HOSO);
+    assert.equal(live.client_id, CLIENT_ID);
+    assert.deepEqual(live.act, { sub: CLIENT_ID });
+
+    // Revoking the login's refresh token revokes its grant, and with it the exchanged token.
+    await client.tokenRevocation(config, tokens.refresh_token, { token_type_hint: 'refresh_token' });
+    assert.equal((await client.tokenIntrospection(config, x.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    // And the revoked login's token cannot be exchanged any more.
+    await assert.rejects(exchange({ resource: HOSO }), tokenError('invalid_request'));
+  });
+
+  it('resource refusals through the library: another resource\'s scope, no resource, two resources, an API the portal may not call', async (t) => {
+    if (!needsResources(t)) return;
+    // At /authorize (the error comes back to the portal; the library's callback handling
+    // checks state and iss, then raises it).
+    // (The descriptions are matched loosely: the error code alone would not tell why.)
+    let err = await authorizationError('openid pay', [HOSO]);
+    assert.equal(err.error, 'invalid_scope', err.error_description);
+    assert.match(err.error_description ?? '', /another resource/);
+    err = await authorizationError('openid hoso.read');
+    assert.equal(err.error, 'invalid_scope', err.error_description);
+    assert.match(err.error_description ?? '', /resource=/, 'the description names the resource to ask for');
+    err = await authorizationError('openid', [HOSO, PAY]);
+    assert.equal(err.error, 'invalid_target', err.error_description);
+    assert.match(err.error_description ?? '', /one resource/);
+    err = await authorizationError('openid', [PAY]);
+    assert.equal(err.error, 'invalid_target', err.error_description);
+    assert.match(err.error_description ?? '', /may not call/);
+
+    // At /token: an exchange for an API the portal holds nothing of (by audience and by id),
+    // and for two APIs at once (URLSearchParams: genericGrantRequest sends every entry).
+    const { tokens } = await loginWithLibrary({ scope: 'openid' });
+    const base = { subject_token: tokens.access_token, subject_token_type: ACCESS_TOKEN_TYPE };
+    await assert.rejects(
+      client.genericGrantRequest(config, TOKEN_EXCHANGE, { ...base, resource: PAY }),
+      tokenError('invalid_target', /may not call/),
+    );
+    await assert.rejects(
+      client.genericGrantRequest(config, TOKEN_EXCHANGE, { ...base, audience: 'thanhtoan' }),
+      tokenError('invalid_target', /may not call/),
+    );
+    const two = new URLSearchParams(base);
+    two.append('resource', HOSO);
+    two.append('resource', PAY);
+    await assert.rejects(
+      client.genericGrantRequest(config, TOKEN_EXCHANGE, two),
+      tokenError('invalid_target', /one resource/),
+    );
+    // The subject token is untouched by the refusals.
+    const ok = await client.genericGrantRequest(config, TOKEN_EXCHANGE, { ...base, resource: HOSO });
+    assert.equal((await verifyAccessToken(ok.access_token, HOSO)).act.sub, CLIENT_ID);
   });
 });

@@ -34,6 +34,15 @@ PASSWORD = "matkhau123"
 LEVEL2 = "052090000123"  # Nguyễn Văn An, citizen, VNeID level 2
 LEVEL1 = "052195004567"  # Trần Thị Bình, citizen, level 1: refused
 
+# API resources (RFC 8707) and token exchange (RFC 8693). The portals hold `hoso.read` of
+# hoso-api and nothing of thanhtoan; the machine client holds all of hoso-api.
+HOSO = "https://hoso.example.gov.vn/api"
+PAY = "https://thanhtoan.example.gov.vn"
+MACHINE_ID = "rp-machine"
+MACHINE_SECRET = "rp-machine-secret-0123456789-abcdefghijk"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
 
 def gateway_bin() -> str:
     """GATEWAY_BIN (run.sh sets it), or the binary scripts/gateway-bin.sh builds from this
@@ -57,21 +66,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _client_toml(client_id: str, secret: str, auth_method: str | None, refresh: bool) -> str:
+def _toml_list(items) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def _client_toml(
+    client_id: str, secret: str, auth_method: str | None, refresh: bool, resources: bool
+) -> str:
     lines = ["[[clients]]", f'client_id = "{client_id}"', f'client_secret = "{secret}"']
     if auth_method:
         lines.append(f'token_endpoint_auth_method = "{auth_method}"')
+    scopes = ["openid", "profile", "personal_id", "offline_access"]
+    if resources:
+        scopes.append("hoso.read")
     lines += [
         f'redirect_uris = ["{REDIRECT_URI}"]',
         f'post_logout_redirect_uris = ["{POST_LOGOUT_REDIRECT_URI}"]',
-        'scopes = ["openid", "profile", "personal_id", "offline_access"]',
+        f"scopes = {_toml_list(scopes)}",
     ]
+    grants = ["authorization_code"]
     if refresh:
-        lines.append('grant_types = ["authorization_code", "refresh_token"]')
+        grants.append("refresh_token")
+    if resources:
+        grants.append(TOKEN_EXCHANGE)
+    if len(grants) > 1:
+        lines.append(f"grant_types = {_toml_list(grants)}")
     return "\n".join(lines)
 
 
-def _config_toml(port: int, tmp: str, refresh: bool) -> str:
+_RESOURCES_TOML = "\n".join(
+    [
+        "[[resources]]",
+        'id = "hoso-api"',
+        f'audience = "{HOSO}"',
+        'scopes = ["hoso.read", "hoso.write"]',
+        "[[resources]]",
+        'id = "thanhtoan"',
+        f'audience = "{PAY}"',
+        'scopes = ["pay"]',
+        # A machine client (no person) calling hoso-api with client_credentials.
+        "[[clients]]",
+        f'client_id = "{MACHINE_ID}"',
+        f'client_secret = "{MACHINE_SECRET}"',
+        'grant_types = ["client_credentials"]',
+        'scopes = ["hoso.read", "hoso.write"]',
+    ]
+)
+
+
+def _config_toml(port: int, tmp: str, refresh: bool, resources: bool) -> str:
     return "\n".join(
         [
             "[server]",
@@ -86,12 +129,18 @@ def _config_toml(port: int, tmp: str, refresh: bool) -> str:
             "[simulator]",
             "enabled = true",
             _client_toml(
-                "rp-node", "rp-node-secret-0123456789-abcdefghijklmn", None, refresh
+                "rp-node", "rp-node-secret-0123456789-abcdefghijklmn", None, refresh, resources
             ),
-            _client_toml(CLIENT_ID, CLIENT_SECRET, "client_secret_post", refresh),
+            _client_toml(CLIENT_ID, CLIENT_SECRET, "client_secret_post", refresh, resources),
+            *([_RESOURCES_TOML] if resources else []),
             "",
         ]
     )
+
+
+# The configurations tried, richest first (refresh, resources): the first one `check-config`
+# accepts is served.
+_FEATURE_SETS = [(True, True), (True, False), (False, False)]
 
 
 @dataclass
@@ -99,6 +148,8 @@ class Gateway:
     url: str
     dir: str
     refresh_configured: bool
+    resources_configured: bool
+    config_rejected: str  # why check-config refused the richer configurations, if it did
     proc: subprocess.Popen
     log_path: str
 
@@ -127,9 +178,11 @@ class Gateway:
 def start_gateway() -> Gateway:
     """Starts ``gateway serve`` and waits for /healthz.
 
-    The clients get the refresh_token grant only when this gateway build accepts it
-    (``check-config``), so the same harness works before and after refresh tokens land; the
-    refresh tests decide on discovery.
+    The clients get the refresh_token grant, and the ``[[resources]]`` with the token-exchange
+    grant and the machine client, only when this gateway build accepts them (``check-config``),
+    so the same harness works before and after those features land; the tests of each decide on
+    discovery (and fail when discovery has the feature but the configuration was refused:
+    ``config_rejected`` says why).
     """
     binary = gateway_bin()
     last = None
@@ -137,14 +190,17 @@ def start_gateway() -> Gateway:
         tmp = tempfile.mkdtemp(prefix="vneid-rp-python-")
         port = _free_port()
         cfg = os.path.join(tmp, "gateway.toml")
-        Path(cfg).write_text(_config_toml(port, tmp, True))
-        refresh = True
-        check = subprocess.run(
-            [binary, "check-config", "--config", cfg], cwd=tmp, capture_output=True, text=True
-        )
-        if check.returncode != 0:
-            refresh = False
-            Path(cfg).write_text(_config_toml(port, tmp, False))
+        rejected = []
+        for refresh, resources in _FEATURE_SETS:
+            Path(cfg).write_text(_config_toml(port, tmp, refresh, resources))
+            check = subprocess.run(
+                [binary, "check-config", "--config", cfg], cwd=tmp, capture_output=True, text=True
+            )
+            if check.returncode == 0:
+                break
+            rejected.append(
+                f"refresh={refresh} resources={resources}: {(check.stderr or check.stdout).strip()}"
+            )
         log_path = os.path.join(tmp, "gateway.log")
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -160,11 +216,13 @@ def start_gateway() -> Gateway:
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 if requests.get(f"{url}/healthz", timeout=2).ok:
-                    return Gateway(url, tmp, refresh, proc, log_path)
+                    return Gateway(
+                        url, tmp, refresh, resources, "\n".join(rejected), proc, log_path
+                    )
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-        gw = Gateway(url, tmp, refresh, proc, log_path)
+        gw = Gateway(url, tmp, refresh, resources, "\n".join(rejected), proc, log_path)
         last = RuntimeError(
             f"gateway did not become healthy on {url} (exit {proc.poll()}):\n{gw.log()}"
         )
