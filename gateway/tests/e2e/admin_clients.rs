@@ -111,10 +111,11 @@ async fn tokens_for(gw: &str, b: &reqwest::Client, client: &str, secret: &str) -
     res.json().await.unwrap()
 }
 
+/// Introspection as the operators' tool (scope `admin`), which may ask about any portal's token.
 async fn introspect(gw: &str, token: &str) -> Value {
     http()
         .post(format!("{gw}/introspect"))
-        .basic_auth(PORTAL, Some(PORTAL_SECRET))
+        .basic_auth("ops-admin", Some(ADMIN_SECRET))
         .form(&[("token", token)])
         .send()
         .await

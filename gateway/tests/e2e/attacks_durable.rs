@@ -37,7 +37,7 @@ fn machine_client() -> &'static str {
 client_id = "it"
 client_secret = "it-secret-0123456789-abcdefghijklmnopqrs"
 grant_types = ["client_credentials"]
-scopes = []
+scopes = ["admin"]                # an operator's tool: it may introspect any portal's token
 "#
 }
 
