@@ -6,6 +6,7 @@ mod branding;
 mod client;
 mod duration;
 mod env;
+mod protected_app;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -30,7 +31,8 @@ pub use client::{
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;
 use env::{apply_env, locate};
-pub use validate::{is_loopback, ConfigError};
+pub use protected_app::{ProtectedAppSettings, APP_CLAIMS};
+pub use validate::{is_loopback, ConfigError, BUILTIN_CLIENT_IDS};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,9 @@ pub struct Settings {
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
+    /// Legacy apps behind forward-auth (`forward_auth`): each gets a built-in client.
+    #[serde(default)]
+    pub protected_apps: Vec<ProtectedAppSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
