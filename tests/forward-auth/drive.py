@@ -245,6 +245,13 @@ def run(world: World) -> None:
     expect(who["decoded"].get("X-Vneid-Sub") == who["sub"], "X-Vneid-Sub is the assertion's sub")
     expect("X-Vneid-Personal-Id" not in who["received"], "personal_id is not sent: the app did not list it")
 
+    status, _, body = b.go(f"{app}/hoso/luu", {"a": "1"})
+    expect(status == 200 and json.loads(body)["sub"] == who["sub"],
+           "a POST to the app is checked and passed on too")
+    status, _, body = b.go(f"{app}/", headers={"Host": f"localhost:{world.app_port}"})
+    expect(status == 200 and json.loads(body)["sub"] == who["sub"],
+           "another Host sent to this server block still asks about this app only")
+
     print("2. spoofed headers")
     status, _, body = b.go(f"{app}/", headers={"X-Vneid-Sub": "attacker", "X-Vneid-Level": "2",
                                                "X-Vneid-Personal-Id": "001099000001"})

@@ -46,10 +46,16 @@ pub struct Entry {
     refreshing: AtomicBool,
 }
 
-/// One map per app (by its index).
-pub struct Cache {
-    maps: Vec<RwLock<HashMap<Box<str>, Arc<Entry>>>>,
+/// One app's sessions.
+struct Shard {
+    map: RwLock<HashMap<Box<str>, Arc<Entry>>>,
+    /// When its stale entries were last dropped (unix seconds).
     last_purge: AtomicI64,
+}
+
+/// One shard per app (by its index).
+pub struct Cache {
+    shards: Vec<Shard>,
 }
 
 /// The verdict on one `/auth` request.
@@ -73,30 +79,36 @@ fn plausible(cookie: &str) -> bool {
 impl Cache {
     pub fn new(apps: usize) -> Self {
         Self {
-            maps: (0..apps).map(|_| RwLock::new(HashMap::new())).collect(),
-            last_purge: AtomicI64::new(0),
+            shards: (0..apps)
+                .map(|_| Shard {
+                    map: RwLock::new(HashMap::new()),
+                    last_purge: AtomicI64::new(0),
+                })
+                .collect(),
         }
     }
 
     fn get(&self, app: usize, cookie: &str) -> Option<Arc<Entry>> {
-        let map = self.maps.get(app)?;
-        let guard = map
+        let shard = self.shards.get(app)?;
+        let guard = shard
+            .map
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.get(cookie).cloned()
     }
 
     fn put(&self, app: usize, cookie: &str, entry: Arc<Entry>, now: i64) {
-        let Some(map) = self.maps.get(app) else {
+        let Some(shard) = self.shards.get(app) else {
             return;
         };
-        let last = self.last_purge.load(Ordering::Relaxed);
-        let mut guard = map
+        let last = shard.last_purge.load(Ordering::Relaxed);
+        let mut guard = shard
+            .map
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if now - last >= PURGE_EVERY || guard.len() >= MAX_ENTRIES {
             guard.retain(|_, e| now - e.checked < STALE_AFTER);
-            self.last_purge.store(now, Ordering::Relaxed);
+            shard.last_purge.store(now, Ordering::Relaxed);
         }
         if guard.len() < MAX_ENTRIES || guard.contains_key(cookie) {
             guard.insert(cookie.into(), entry);
@@ -105,20 +117,13 @@ impl Cache {
 
     /// Forgets the session behind `cookie` (logged out on this replica).
     pub fn remove(&self, app: usize, cookie: &str) {
-        if let Some(map) = self.maps.get(app) {
-            map.write()
+        if let Some(shard) = self.shards.get(app) {
+            shard
+                .map
+                .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(cookie);
         }
-    }
-
-    /// How many sessions are cached for `app`.
-    pub fn len(&self, app: usize) -> usize {
-        self.maps.get(app).map_or(0, |m| {
-            m.read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .len()
-        })
     }
 
     /// The verdict on a request of `app` carrying `cookie`.

@@ -39,6 +39,9 @@ pub enum FlowError {
     /// The callback's code or `iss` is not what this login was given.
     #[error("{0}")]
     BadResponse(&'static str),
+    /// A store did not answer (503).
+    #[error("a store is unavailable")]
+    Unavailable,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -188,7 +191,10 @@ pub async fn finish(
         auth.login_idp.as_deref(),
     )
     .await
-    .map_err(|e| ServiceError::Internal(format!("releasing an app's claims: {e}")))?;
+    .map_err(|e| match e.status {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE => FlowError::Unavailable,
+        _ => ServiceError::Internal(format!("releasing an app's claims: {e}")).into(),
+    })?;
     let claims = AppClaims {
         name: released.name,
         birthdate: released.birthdate,

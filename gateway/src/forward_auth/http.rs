@@ -30,10 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixes: &[String]) {
     for p in prefixes {
         let data = Prefix(Arc::from(p.as_str()));
         cfg.service(
+            // Any method: proxies ask with GET, but nginx's auth_request may pass on the
+            // method of the request it checks.
             web::resource(format!("{p}/auth"))
                 .app_data(data.clone())
-                .route(web::get().to(auth))
-                .route(web::head().to(auth)),
+                .route(web::route().to(auth)),
         )
         .service(
             web::resource(format!("{p}/start"))
@@ -82,17 +83,18 @@ fn cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
         })
 }
 
-/// `{prefix}/auth`: 200 with the assertion and headers for a live session at the app's level;
+/// `{prefix}/auth` (any method): 200 with the assertion and headers for a live session at the app's level;
 /// otherwise 401 with `X-Vneid-Login` (where to send the person: `{prefix}/start?rd=` the
 /// `X-Forwarded-Uri` the proxy sent, when it is a path of the app), or with `?redirect=1`
 /// (Traefik, Caddy, which pass the answer on) a 302 there.
 async fn auth(req: HttpRequest, state: Data, fa: Fa) -> HttpResponse {
-    crate::telemetry::routine(&req);
+    // A proxy that names no app is misconfigured: that 404 is logged at info.
     let Some(app) = app_of(&req, &fa) else {
         return HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
             .body("no protected app is configured for this host and prefix\n");
     };
+    crate::telemetry::routine(&req);
     let verdict = fa
         .cache
         .check(&state, app, cookie(&req, &app.cookie_name))
@@ -151,6 +153,7 @@ và đăng nhập lại.",
             "Lượt đăng nhập này không được bắt đầu trên trình duyệt bạn đang dùng, nên hệ thống \
 không hoàn tất đăng nhập. Nếu bạn vừa nhấn vào một đường liên kết lạ, hãy đóng trang này.",
         ),
+        FlowError::Unavailable => PageError::unavailable(),
         FlowError::Service(e) => e.into(),
     }
 }

@@ -11,9 +11,9 @@
 //! - [`flow`]: starting a login, its callback, logout;
 //! - [`http`]: the handlers and their routes.
 //!
-//! Which app a request is for: the `Host` header (nginx: `proxy_set_header Host $host`) matched
-//! against the apps' `url` (host, and the port when the header names one) together with the
-//! path's prefix; when no app has that host, `X-Forwarded-Host` (what Traefik and Caddy send
+//! Which app a request is for: the `Host` header (nginx: `proxy_set_header Host $server_name`)
+//! matched against the apps' `url` (host, and the port when the header names one) together with
+//! the path's prefix; when no app has that host, `X-Forwarded-Host` (what Traefik and Caddy send
 //! to an auth server). Unknown hosts get 404.
 
 pub mod assertion;

@@ -30,8 +30,8 @@ pub struct PendingAppLogin {
     pub binding_hash: String,
 }
 
-/// The claims released to the app at login, sealed in the record.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// The claims released to the app at login, sealed in the record (no `Debug`: personal data).
+#[derive(Default, Clone, Serialize, Deserialize)]
 pub struct AppClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
