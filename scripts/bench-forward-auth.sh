@@ -74,7 +74,9 @@ for _ in $(seq 1 "$RUNS"); do
   before=$(cpu)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -H "Cookie: vneid_app_bench=$cookie" "$gw/.vneid/auth")
   after=$(cpu)
-  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "/auth: errors" >&2; exit 1; fi
+  if echo "$out" | grep -q "Non-2xx"; then
+    echo "$out" >&2; tail -n 20 "$work/gateway.log" >&2; echo "/auth: errors" >&2; exit 1
+  fi
   rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   total=$(echo "$out" | awk '/requests in/ {print $1}')
   rates+=("$rate")
