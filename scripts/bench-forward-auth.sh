@@ -37,6 +37,8 @@ url = \"${VNEID_TEST_REDIS_URL:-redis://127.0.0.1:6379}\"
 key_prefix = \"bench-fa-$$:\""
   simulator="enabled = true
 allow_with_production_backends = true"
+  # Leave nothing in Redis.
+  trap 'cleanup; command -v redis-cli >/dev/null && redis-cli -u "${VNEID_TEST_REDIS_URL:-redis://127.0.0.1:6379}" --scan --pattern "bench-fa-$$:*" | xargs -r redis-cli -u "${VNEID_TEST_REDIS_URL:-redis://127.0.0.1:6379}" del >/dev/null' EXIT
 fi
 head -c 32 /dev/urandom | base64 > "$work/master.key"
 cat > "$work/gateway.toml" <<TOML
