@@ -14,6 +14,7 @@ pub mod directory;
 pub mod ephemeral;
 pub mod errors;
 pub mod files;
+pub mod forward_auth;
 pub mod http;
 pub mod login;
 pub mod metrics;

@@ -66,6 +66,7 @@ impl AppState {
         clients.reload(&p.db).await.context("reading the clients")?;
         let metrics = Metrics::new()?;
         metrics.preregister(p.settings.upstreams.iter().map(|u| u.id.as_str()));
+        metrics.preregister_apps(p.settings.protected_apps.iter().map(|a| a.id.as_str()));
         let ephemeral_full = Arc::new(crate::ephemeral::FullSince::default());
         let ephemeral = crate::ephemeral::Counted::wrap(
             p.ephemeral,

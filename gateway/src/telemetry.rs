@@ -39,6 +39,16 @@ pub fn note_client(req: &HttpRequest, client_id: &str) {
     req.extensions_mut().insert(LoggedClient(id));
 }
 
+/// Marks a request answered on behalf of every request of something else (forward-auth's
+/// `{prefix}/auth`, asked before each request of a protected app): its access line is at debug
+/// unless it failed (5xx), like a probe's.
+pub struct Routine;
+
+/// Logs `req`'s access line at debug unless it fails ([`Routine`]).
+pub fn routine(req: &HttpRequest) {
+    req.extensions_mut().insert(Routine);
+}
+
 /// Routes probed every few seconds by load balancers and Prometheus: their successful requests
 /// are logged at debug, so that the info log is about people and portals.
 const PROBES: &[&str] = &["/healthz", "/readyz", "/metrics"];
@@ -186,6 +196,7 @@ fn access_line(
         .map_or(0.0, |s| s.0.elapsed().as_secs_f64() * 1000.0);
     let request_id = ext.get::<RequestId>().map_or("", |r| r.0.as_str());
     let client_id = ext.get::<LoggedClient>().map_or("", |c| c.0.as_str());
+    let routine = ext.get::<Routine>().is_some();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -220,7 +231,7 @@ fn access_line(
     }
     if status.is_server_error() {
         line!(tracing::Level::ERROR);
-    } else if status.is_success() && PROBES.contains(&route.as_str()) {
+    } else if routine || (status.is_success() && PROBES.contains(&route.as_str())) {
         line!(tracing::Level::DEBUG);
     } else {
         line!(tracing::Level::INFO);

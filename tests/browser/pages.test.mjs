@@ -1,7 +1,8 @@
 // Every page a person can meet, on a 390 px phone and on a 1100 px desktop: no page is wider than
 // the window (wide tables scroll inside their card), and every page of the gateway — the login
 // choice, the refusals and errors (403 level too low, 404, 503 broker down, bad request), the demo
-// portal's pages, the IT centre's console (its login, its 403, the report) — shows the branding of
+// portal's pages, the IT centre's console (its login, its 403, the report), a protected app's
+// pages under /.vneid (bad rd, logout question and answer, login refused) — shows the branding of
 // `[branding]`: organisation, service name, logo, support contact. The simulated VNeID pages
 // (password, OTP, QR, the phone) stand in for the national broker's: they are checked for width
 // only. Screenshots of every page at both widths: SCREENSHOT_DIR/pages-NN-<page>-<width>.png.
@@ -42,6 +43,9 @@ const DESKTOP = { width: 1100, height: 800 };
 const SIMULATOR_CHOICE = 'Tài khoản định danh điện tử VNeID (giả lập)';
 const DOWN_CHOICE = 'Tài khoản Cổng Dịch vụ công quốc gia (đang gián đoạn)';
 const CONSOLE_TITLE = 'Mức độ sẵn sàng đăng nhập bằng VNeID';
+// A legacy app behind forward-auth whose url is the gateway's own address: its pages under
+// /.vneid are the gateway's.
+const APP_NAME = 'Hệ thống Một cửa (bản cũ)';
 
 let gateway; // { proc, dir, base, output(), exited() }
 let browser;
@@ -57,6 +61,13 @@ before(async () => {
     `
 [demo]
 enabled = true
+
+[[protected_apps]]
+id = "motcua-legacy"
+name = "${APP_NAME}"
+url = "http://127.0.0.1:${port}"
+min_level = 2
+claims = ["name"]
 
 [[upstreams]]
 id = "vneid"
@@ -288,6 +299,49 @@ test('the console fits a 390 px phone: its login, its 403, another account, the 
   assert.equal(await landing(page, () => page.goto(`${gateway.base}/admin/callback`)), 400);
   await heading('Phiên đăng nhập đã hết hạn');
   await check(page, 'console-callback-expired-400');
+
+  await finish(t, context, w);
+});
+
+test("a protected app's pages fit a 390 px phone: bad rd, login refused, logout", async (t) => {
+  const { context, w } = await newWatchedContext(browser);
+  const page = await context.newPage();
+  await page.setViewportSize(PHONE);
+  const heading = (name) => page.getByRole('heading', { name }).waitFor();
+  const app = `${gateway.base}/.vneid`;
+
+  // An rd to another origin: the Vietnamese 400 page, no redirect.
+  assert.equal(await landing(page, () => page.goto(`${app}/start?rd=%2F%2Fevil.example%2F`)), 400);
+  await heading('Địa chỉ quay lại không hợp lệ');
+  await check(page, 'app-bad-rd-400');
+  assert.equal(await landing(page, () => page.goto(`${app}/callback?state=x`)), 400);
+  await heading('Phiên đăng nhập không hợp lệ');
+  await check(page, 'app-callback-400');
+
+  // Logged in at the app, back at rd; the logout typed in the address bar asks first.
+  await page.goto(`${app}/start?rd=%2Fdemo`);
+  await heading('Chọn loại tài khoản để đăng nhập');
+  const otp = await viaSimulator(page, context, LEVEL2.id);
+  await submitOtp(page, otp);
+  await page.waitForURL((u) => u.pathname === '/demo');
+  await page.goto(`${app}/logout`);
+  await heading(`Bạn có muốn đăng xuất khỏi ${APP_NAME}?`);
+  await check(page, 'app-logout-question');
+  await page.getByRole('button', { name: 'Đăng xuất' }).click();
+  await heading(`Bạn đã đăng xuất khỏi ${APP_NAME}`);
+  await check(page, 'app-logged-out');
+
+  // A level-1 citizen: the gateway's refusal, then the app says it too.
+  await page.goto(`${gateway.base}/logout`);
+  await page.getByRole('button', { name: 'Đăng xuất' }).click();
+  await page.goto(`${app}/start`);
+  await heading('Chọn loại tài khoản để đăng nhập');
+  const level1 = await viaSimulator(page, context, LEVEL1.id);
+  assert.equal(await landing(page, () => submitOtp(page, level1)), 403);
+  await heading('Không thể đăng nhập');
+  await page.getByRole('link', { name: /^Quay lại/ }).click();
+  await heading(`Không đăng nhập được vào ${APP_NAME}`);
+  await check(page, 'app-login-refused-403');
 
   await finish(t, context, w);
 });

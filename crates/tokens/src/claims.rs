@@ -351,3 +351,53 @@ impl LogoutTokenClaims {
         }
     }
 }
+
+/// Claims of a forward-auth assertion: what a protected app's reverse proxy passes to the app
+/// in `X-Vneid-Assertion` (README "Forward-auth"). Sign with `typ`
+/// [`TYP_APP_ASSERTION`](crate::TYP_APP_ASSERTION); it lives a minute at most.
+///
+/// `Debug` masks `personal_id` and hides `name`, `birthdate` and `account`, as for ID tokens.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppAssertionClaims {
+    pub iss: String,
+    /// The protected app's id.
+    pub aud: String,
+    /// The person as the app's client knows them.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// When the person authenticated upstream.
+    pub auth_time: i64,
+    /// `urn:vneid:loa:1` or `urn:vneid:loa:2`.
+    pub acr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<serde_json::Value>,
+}
+
+impl fmt::Debug for AppAssertionClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |o: bool| o.then_some("[redacted]");
+        f.debug_struct("AppAssertionClaims")
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .field("sub", &self.sub)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("auth_time", &self.auth_time)
+            .field("acr", &self.acr)
+            .field("name", &redacted(self.name.is_some()))
+            .field("birthdate", &redacted(self.birthdate.is_some()))
+            .field(
+                "personal_id",
+                &self.personal_id.as_deref().map(vneid_core::mask),
+            )
+            .field("account", &redacted(self.account.is_some()))
+            .finish()
+    }
+}

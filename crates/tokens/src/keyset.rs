@@ -19,6 +19,8 @@ pub const TYP_ID_TOKEN: &str = "JWT";
 pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
 /// `typ` of back-channel logout tokens (OIDC Back-Channel Logout 1.0).
 pub const TYP_LOGOUT_TOKEN: &str = "logout+jwt";
+/// `typ` of forward-auth assertions, the JWT a protected app's proxy passes to the app.
+pub const TYP_APP_ASSERTION: &str = "vneid-assertion+jwt";
 
 /// The keys in force at one moment, built once from the stored records and shared (behind an
 /// `Arc`) by every request until the next rotation.

@@ -21,12 +21,12 @@ mod master;
 
 pub use assertion::{verify_client_assertion, ClientAssertion, MAX_ASSERTION_LIFETIME_SECS};
 pub use claims::{
-    at_hash, AccessTokenClaims, Actor, Audience, IdTokenClaims, LogoutTokenClaims,
-    BACKCHANNEL_LOGOUT_EVENT,
+    at_hash, AccessTokenClaims, Actor, AppAssertionClaims, Audience, IdTokenClaims,
+    LogoutTokenClaims, BACKCHANNEL_LOGOUT_EVENT,
 };
 pub use error::{CryptoError, TokenError};
 pub use keys::{
     generate_signing_key, JwkKey, KeyRecord, PublicJwk, SigningAlg, SigningKey, UnknownSigningAlg,
 };
-pub use keyset::{KeySet, TYP_ACCESS_TOKEN, TYP_ID_TOKEN, TYP_LOGOUT_TOKEN};
+pub use keyset::{KeySet, TYP_ACCESS_TOKEN, TYP_APP_ASSERTION, TYP_ID_TOKEN, TYP_LOGOUT_TOKEN};
 pub use master::{random_token, MasterKey, MASTER_KEY_LEN, MIN_TOKEN_BYTES};

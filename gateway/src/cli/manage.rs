@@ -153,7 +153,10 @@ async fn client_store(
 pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
     use crate::clients::{remove_client, ChangeError};
     let settings = load(config.as_ref())?;
-    if startup::embedded::builtin_client_ids(&settings).contains(&id) {
+    if startup::embedded::builtin_client_ids(&settings)
+        .iter()
+        .any(|b| b == id)
+    {
         return Err(format!(
             "--id {id}: a client built into the gateway (the demo portal's or the IT centre's \
              page's) cannot be removed; the demo client goes away with demo.enabled = false"
@@ -180,7 +183,10 @@ pub fn remove_client(config: Option<PathBuf>, id: &str) -> Result<(), String> {
 pub fn rotate_secret(config: Option<PathBuf>, id: &str) -> Result<(), String> {
     use crate::clients::ChangeError;
     let settings = load(config.as_ref())?;
-    if startup::embedded::builtin_client_ids(&settings).contains(&id) {
+    if startup::embedded::builtin_client_ids(&settings)
+        .iter()
+        .any(|b| b == id)
+    {
         return Err(format!(
             "--id {id}: a client built into the gateway has no secret to rotate"
         ));
@@ -310,11 +316,7 @@ async fn clients_of(settings: &Settings) -> anyhow::Result<Vec<(String, String, 
         })
         .collect();
     for id in startup::embedded::builtin_client_ids(settings) {
-        out.push((
-            id.to_owned(),
-            "builtin".to_owned(),
-            "authorization_code".to_owned(),
-        ));
+        out.push((id, "builtin".to_owned(), "authorization_code".to_owned()));
     }
     let (db, _) = startup::store::open_existing(settings).await?;
     for row in db.list_clients().await? {

@@ -60,6 +60,17 @@ pub fn check_config(config: Option<PathBuf>) -> Result<(), String> {
         s.database.url.split('@').next_back().unwrap_or(""),
         s.ephemeral.url.split('@').next_back().unwrap_or("")
     );
+    for a in &s.protected_apps {
+        let level = a.min_level.unwrap_or(s.policy.default_min_level).number();
+        println!(
+            "protected app {}: {}{}/{{auth,start,callback,logout}}, level {level}, claims [{}], sessions of {}s",
+            a.id,
+            a.origin(),
+            a.path_prefix,
+            a.claims.join(", "),
+            a.session_ttl.as_secs()
+        );
+    }
     Ok(())
 }
 

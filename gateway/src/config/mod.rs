@@ -6,6 +6,7 @@ mod branding;
 mod client;
 mod duration;
 mod env;
+mod protected_app;
 mod resource;
 #[cfg(test)]
 mod tests;
@@ -32,8 +33,9 @@ pub use client::{
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;
 use env::{apply_env, locate};
+pub use protected_app::{ProtectedAppSettings, APP_CLAIMS};
 pub use resource::ResourceSettings;
-pub use validate::{is_loopback, ConfigError};
+pub use validate::{is_loopback, ConfigError, BUILTIN_CLIENT_IDS};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +74,9 @@ pub struct Settings {
     /// API resources (RFC 8707) whose scopes clients may hold.
     #[serde(default)]
     pub resources: Vec<ResourceSettings>,
+    /// Legacy apps behind forward-auth (`forward_auth`): each gets a built-in client.
+    #[serde(default)]
+    pub protected_apps: Vec<ProtectedAppSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

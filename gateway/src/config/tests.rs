@@ -182,6 +182,7 @@ fn the_example_configuration_is_valid() {
         .clients
         .iter()
         .any(|c| c.subject_type == SubjectType::Pairwise));
+    assert_eq!(s.protected_apps.len(), 1);
 }
 
 #[test]

@@ -21,6 +21,10 @@ impl ConfigError {
     }
 }
 
+/// The ids of the clients the gateway makes itself (`demo::DEMO_CLIENT`,
+/// `admin::console::CONSOLE_CLIENT`): a protected app may not take one.
+pub const BUILTIN_CLIENT_IDS: [&str; 2] = ["demo", "vneid-admin-console"];
+
 /// True for hosts where plain `http://` is allowed: loopback only.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -183,6 +187,15 @@ or a portal holding a cached JWKS could meet a token signed by a key it has not 
                 self.simulator.enabled,
             )?;
         }
+        super::protected_app::check_apps(
+            &self.protected_apps,
+            &self
+                .clients
+                .iter()
+                .map(|c| c.client_id.as_str())
+                .collect::<Vec<_>>(),
+            &BUILTIN_CLIENT_IDS,
+        )?;
         if self.upstreams.is_empty() && !self.simulator.enabled {
             return Err(ConfigError::new(
                 "upstreams",

@@ -140,6 +140,7 @@ async fn end(
         // Ended meanwhile (another tab): nothing left to do.
         return Ok(());
     };
+    session::mark_ended(state, &session.auth.sid).await;
     let mut event = AuditEvent::new("logout", "success")
         .at(state.clock.now())
         .request_id(request_id)

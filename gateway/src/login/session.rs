@@ -13,6 +13,10 @@ use crate::state::AppState;
 /// Ephemeral namespace of sessions.
 pub const NS_SESSION: &str = "session";
 
+/// Ephemeral namespace of SSO sessions that ended, by `sid`, kept while an app session opened
+/// in one may live: forward-auth (`crate::forward_auth`) ends those too.
+pub const NS_SESSION_ENDED: &str = "session_ended";
+
 /// The SSO session, keyed by the hash of the cookie value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -61,6 +65,23 @@ pub async fn end(state: &AppState, cookie: &str) -> Result<Option<Session>, Serv
     match state.ephemeral.take(NS_SESSION, &key).await? {
         Some(s) => Ok(Some(from_json(&s)?)),
         None => Ok(None),
+    }
+}
+
+/// Remembers that the session `sid` ended, when protected apps are configured (their sessions
+/// opened in it end too, see `crate::forward_auth`), for the longest app session's lifetime.
+pub async fn mark_ended(state: &AppState, sid: &str) {
+    let Some(keep) = state
+        .settings
+        .protected_apps
+        .iter()
+        .map(|a| a.session_ttl)
+        .max()
+    else {
+        return;
+    };
+    if let Err(e) = state.ephemeral.put(NS_SESSION_ENDED, sid, "1", keep).await {
+        tracing::warn!(error = %e, "could not remember an ended session; its app sessions live on until they expire");
     }
 }
 

@@ -25,6 +25,9 @@ const GRANTS: [&str; 4] = [
 const LINK_OUTCOMES: [&str; 5] = ["linked", "already_linked", "no_match", "conflict", "error"];
 /// Outcomes of `vneid_backchannel_logout_total`.
 const LOGOUT_OUTCOMES: [&str; 2] = ["delivered", "failed"];
+/// Results of `vneid_forward_auth_total`: a session at the app's level, none, one below the
+/// app's `min_level`, or a store that did not answer (503).
+pub const FORWARD_AUTH_RESULTS: [&str; 4] = ["allowed", "unauthenticated", "level", "error"];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -64,6 +67,8 @@ pub struct Metrics {
     pub audit_chain_head: IntGauge,
     /// Migrations in the database newer than every one this build knows.
     pub schema_ahead: IntGauge,
+    /// Forward-auth checks (`{prefix}/auth`) by protected app and result.
+    pub forward_auth: IntCounterVec,
     /// Set when a login made a link, so that the gauge refresher recounts soon.
     directory_changed: Arc<AtomicBool>,
 }
@@ -190,6 +195,14 @@ impl Metrics {
             "Migrations in the database newer than every one this build knows: a newer build migrated it (a rolling upgrade in progress, or a rollback); 0 normally",
         )?;
         registry.register(Box::new(schema_ahead.clone()))?;
+        let forward_auth = IntCounterVec::new(
+            Opts::new(
+                "forward_auth_total",
+                "Forward-auth checks of protected apps, by app and result (allowed, unauthenticated, level: below the app's min_level, error: the store did not answer)",
+            ),
+            &["app", "result"],
+        )?;
+        registry.register(Box::new(forward_auth.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -221,6 +234,7 @@ impl Metrics {
             audit_chain_broken,
             audit_chain_head,
             schema_ahead,
+            forward_auth,
             directory_changed: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -251,6 +265,15 @@ impl Metrics {
         }
         for outcome in LOGOUT_OUTCOMES {
             self.backchannel_logout.with_label_values(&[outcome]);
+        }
+    }
+
+    /// Creates at zero the forward-auth counters of every protected app.
+    pub fn preregister_apps<'a>(&self, apps: impl IntoIterator<Item = &'a str>) {
+        for app in apps {
+            for result in FORWARD_AUTH_RESULTS {
+                self.forward_auth.with_label_values(&[app, result]);
+            }
         }
     }
 

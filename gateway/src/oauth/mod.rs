@@ -10,6 +10,7 @@ mod grants;
 mod mint;
 
 pub use access::{introspect, live_access_token, revoke, userinfo};
+pub use claims::{released, Released};
 pub use client_auth::{authenticate_client, claimed_client_id};
 pub use exchange::{ACCESS_TOKEN_TYPE, EXCHANGED_TOKEN_TTL};
 pub use grants::{pkce_matches, token};

@@ -3,12 +3,14 @@
 //! CSP forbids scripts altogether.
 
 pub mod branding;
+mod forward_auth;
 mod login;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+pub use forward_auth::*;
 pub use login::*;
 
 /// The one stylesheet. Every page fits a 390 px phone: text wraps anywhere a long value would

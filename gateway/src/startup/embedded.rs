@@ -25,25 +25,32 @@ pub fn add_builtins(settings: &mut Settings, issuer: &str) -> anyhow::Result<()>
     for id in builtin_client_ids(settings) {
         extra.push(if id == DEMO_CLIENT {
             demo::client_settings(issuer)?
-        } else {
+        } else if id == console::CONSOLE_CLIENT {
             console::client_settings(issuer)?
+        } else {
+            continue;
         });
+    }
+    for app in &settings.protected_apps {
+        extra.push(crate::forward_auth::client_settings(app)?);
     }
     settings.clients.extend(extra);
     Ok(())
 }
 
 /// The clients the gateway adds itself: the demo portal's when `demo.enabled`, and the IT
-/// centre's page's — each unless the configuration file has a client of that id.
-pub fn builtin_client_ids(settings: &Settings) -> Vec<&'static str> {
+/// centre's page's — each unless the configuration file has a client of that id — and one per
+/// protected app (`[[protected_apps]]`, whose ids no client may take).
+pub fn builtin_client_ids(settings: &Settings) -> Vec<String> {
     let taken = |id: &str| settings.clients.iter().any(|c| c.client_id == id);
     let mut ids = Vec::new();
     if settings.demo.enabled && !taken(DEMO_CLIENT) {
-        ids.push(DEMO_CLIENT);
+        ids.push(DEMO_CLIENT.to_owned());
     }
     if !taken(console::CONSOLE_CLIENT) {
-        ids.push(console::CONSOLE_CLIENT);
+        ids.push(console::CONSOLE_CLIENT.to_owned());
     }
+    ids.extend(crate::forward_auth::client_ids(settings));
     ids
 }
 

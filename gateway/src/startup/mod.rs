@@ -104,6 +104,7 @@ impl Application {
             .schema_ahead
             .set(i64::try_from(schema.ahead.len()).unwrap_or(i64::MAX));
         tasks::spawn_all(&state);
+        let forward_auth = web::Data::new(crate::forward_auth::ForwardAuth::new(&state));
 
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism()
@@ -119,6 +120,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             routes::app(
                 app_state.clone(),
+                forward_auth.clone(),
                 simulator.clone(),
                 surface,
                 branding.clone(),

@@ -62,6 +62,7 @@ async fn surface(
 /// The application of one worker.
 pub fn app(
     app_state: web::Data<AppState>,
+    forward_auth: web::Data<crate::forward_auth::ForwardAuth>,
     simulator: Option<Simulator>,
     surface_of: Surface,
     branding: web::Data<std::sync::Arc<pages::branding::Branding>>,
@@ -152,6 +153,9 @@ pub fn app(
                 .configure(admin::routes),
         )
         .configure(admin::console::configure)
+        // Protected apps: `{prefix}/auth|start|callback|logout` on each app's host.
+        .configure(|c| crate::forward_auth::http::configure(c, &forward_auth.prefixes()))
+        .app_data(forward_auth)
         .route("/", web::get().to(home));
     if let Some(sim) = &simulator {
         let sim = sim.clone();

@@ -22,6 +22,7 @@ mod console;
 mod demo;
 mod directory;
 mod directory_sync;
+mod forward_auth;
 mod loadgen;
 mod login;
 mod logout;
