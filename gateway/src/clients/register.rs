@@ -165,6 +165,13 @@ fn row_of(
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),
         min_level: client.min_level.map(|l| l.number()),
+        account_types: Some(
+            client
+                .admitted_account_types()
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+        ),
         upstreams: client.upstreams.clone(),
         jwks: client.jwks.clone(),
         subject_type: client.subject_type.as_str().to_owned(),
@@ -175,7 +182,7 @@ fn row_of(
 }
 
 /// What `PATCH` may change of a client, by field name, for the audit of what changed.
-fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 9] {
+fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 10] {
     use serde_json::json;
     [
         ("name", json!(r.name)),
@@ -188,6 +195,7 @@ fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 9] {
         ("grant_types", json!(r.grant_types)),
         ("scopes", json!(r.scopes)),
         ("min_level", json!(r.min_level)),
+        ("account_types", json!(r.account_types)),
         ("upstreams", json!(r.upstreams)),
         ("jwks", json!(r.jwks)),
     ]

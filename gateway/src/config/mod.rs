@@ -24,8 +24,8 @@ use vneid_upstream::UpstreamConfig;
 pub use audit::{AuditSettings, DEFAULT_RETAIN as DEFAULT_AUDIT_RETAIN};
 pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
-    check_sector, default_client_scopes, default_grants, pairwise_sector, ClientAuthMethod,
-    ClientSettings, SubjectType, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES,
+    check_sector, default_account_types, default_client_scopes, default_grants, pairwise_sector,
+    ClientAuthMethod, ClientSettings, SubjectType, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES,
 };
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;

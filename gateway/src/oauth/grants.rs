@@ -118,6 +118,7 @@ async fn client_credentials(
         sid: None,
         idp: None,
         login_idp: None,
+        account_type: None,
     };
     let token = super::mint::sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
     state

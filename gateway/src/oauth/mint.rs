@@ -41,6 +41,9 @@ pub(super) async fn mint(
         .person(&grant.auth.person_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
+    // A client that stopped admitting this account type since the grant began.
+    vneid_policy::account_type_admitted(&client.account_types, person.account_type)
+        .map_err(|r| OAuthError::invalid_grant(r.description()))?;
     let scope = grant.scopes.join(" ");
     let sub = subject_for(state, client, &grant.auth.person_id).await?;
     let jti = crate::secure::fresh_token(16).map_err(|e| {
@@ -61,6 +64,7 @@ pub(super) async fn mint(
         sid: Some(grant.auth.sid.clone()),
         idp: Some(grant.auth.idp.clone()),
         login_idp: grant.auth.login_idp.clone(),
+        account_type: Some(person.account_type.as_str().to_owned()),
     };
     let scopes: Vec<&str> = grant.scopes.iter().map(String::as_str).collect();
     let released = claims::released(
@@ -89,6 +93,8 @@ pub(super) async fn mint(
         birthdate: released.birthdate,
         personal_id: released.personal_id,
         account: released.account,
+        account_type: released.account_type,
+        organisation: released.organisation,
         at_hash: None,
     };
     let (access_token, id_token) = sign_pair(state, access, id)?;
