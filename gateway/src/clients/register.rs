@@ -165,13 +165,12 @@ fn row_of(
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),
         min_level: client.min_level.map(|l| l.number()),
-        account_types: Some(
-            client
-                .admitted_account_types()
-                .iter()
-                .map(|t| t.as_str().to_owned())
-                .collect(),
-        ),
+        // Both (the default) is stored as NULL, as the rows of builds before account types.
+        account_types: {
+            let admitted = client.admitted_account_types();
+            (admitted != vneid_core::AccountType::ALL)
+                .then(|| admitted.iter().map(|t| t.as_str().to_owned()).collect())
+        },
         upstreams: client.upstreams.clone(),
         jwks: client.jwks.clone(),
         subject_type: client.subject_type.as_str().to_owned(),

@@ -371,3 +371,53 @@ async fn account_types_are_registered_through_the_admin_api_and_checked() {
         .unwrap();
     assert_eq!(listed["account_types"], json!(["citizen", "organisation"]));
 }
+
+#[actix_web::test]
+async fn gateway_clients_add_takes_account_types_and_refuses_an_unknown_one() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let path = dir.path().join("g.toml");
+    let cfg = format!(
+        "[database]\nurl = \"sqlite://{}\"\n[log]\nfilter = \"warn\"\n[simulator]\nenabled = true\n",
+        db.display()
+    );
+    std::fs::write(&path, &cfg).unwrap();
+    let gateway = |args: &[&str]| {
+        let out = Command::new(crate::binary::gateway_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), err)
+    };
+    assert!(gateway(&["migrate"]).0);
+    let add = |id: &str, account_type: &str| {
+        gateway(&[
+            "clients",
+            "add",
+            "--id",
+            id,
+            "--redirect-uri",
+            PORTAL_CB,
+            "--account-type",
+            account_type,
+        ])
+    };
+    let (ok, err) = add("ho-so", "citizen");
+    assert!(ok, "{err}");
+    let (ok, err) = add("ho-so-2", "company");
+    assert!(!ok);
+    assert!(
+        err.contains("account_types") && err.contains("company"),
+        "{err}"
+    );
+    let store = vneid_store::Database::connect(&format!("sqlite://{}", db.display()), 1)
+        .await
+        .unwrap();
+    let row = store.client("ho-so").await.unwrap().unwrap();
+    assert_eq!(row.account_types, Some(vec!["citizen".to_owned()]));
+    assert!(store.client("ho-so-2").await.unwrap().is_none());
+}
