@@ -74,7 +74,8 @@ pub enum Refusal {
     LevelInvalid,
     /// No account type in userinfo.
     AccountTypeMissing,
-    /// An account type `[upstreams.account_types]` does not list (the raw value, cut short).
+    /// An account type `[upstreams.account_types]` does not list (the raw value when it is a
+    /// short code, see `shown_account_type`).
     AccountTypeUnknown {
         value: String,
     },
@@ -157,8 +158,27 @@ impl Refusal {
     }
 }
 
-/// Longest raw account-type value kept in a refusal (it reaches the portal and the audit).
-const MAX_RAW_ACCOUNT_TYPE: usize = 32;
+/// Longest raw account-type value kept in a refusal (it reaches the portal, the audit trail
+/// and the log).
+const MAX_RAW_ACCOUNT_TYPE: usize = 8;
+
+/// What a refusal keeps of an account-type value no configuration lists: the value itself when
+/// it is a short code (at most 8 ASCII letters, digits, `-` or `_`, as account-type codes are),
+/// otherwise only that it was not one — so that a field mapped by mistake to a name or a number
+/// (`claims.account_type = "SoDinhDanh"`) never carries personal data into the portal's
+/// `error_description`, the audit trail or the log.
+fn shown_account_type(raw: &str) -> String {
+    let code = !raw.is_empty()
+        && raw.len() <= MAX_RAW_ACCOUNT_TYPE
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if code {
+        raw.to_owned()
+    } else {
+        "(not a short code)".to_owned()
+    }
+}
 
 /// Who a login the policy lets through is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +252,7 @@ pub fn decide(
         Claim::Missing => return Err(Refusal::AccountTypeMissing),
         Claim::Invalid(raw) => {
             return Err(Refusal::AccountTypeUnknown {
-                value: raw.chars().take(MAX_RAW_ACCOUNT_TYPE).collect(),
+                value: shown_account_type(raw),
             })
         }
         Claim::Valid(t) => *t,

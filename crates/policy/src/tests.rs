@@ -287,11 +287,21 @@ fn a_missing_or_unknown_account_type_fails_closed() {
     let r = decide(&PolicyConfig::default(), &p, need(Level1), TODAY()).unwrap_err();
     assert_eq!(r.code(), "account_type_unknown");
     assert!(r.description().contains("\"3\""));
-    // A long raw value is cut before it reaches the portal and the audit trail.
-    p.account_type = Claim::Invalid("x".repeat(100));
-    match decide(&PolicyConfig::default(), &p, need(Level1), TODAY()) {
-        Err(Refusal::AccountTypeUnknown { value }) => assert_eq!(value.len(), 32),
-        other => panic!("{other:?}"),
+    // Only a short code reaches the portal, the audit trail and the log: never a value that
+    // could be a name or a number (a field mapped by mistake).
+    for (raw, shown) in [
+        ("DN", "DN"),
+        ("to-chuc", "to-chuc"),
+        ("052090000123", "(not a short code)"),
+        ("Nguyễn", "(not a short code)"),
+        ("a b", "(not a short code)"),
+        ("x".repeat(100).as_str(), "(not a short code)"),
+    ] {
+        p.account_type = Claim::Invalid(raw.into());
+        match decide(&PolicyConfig::default(), &p, need(Level1), TODAY()) {
+            Err(Refusal::AccountTypeUnknown { value }) => assert_eq!(value, shown, "{raw}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
