@@ -421,3 +421,72 @@ async fn gateway_clients_add_takes_account_types_and_refuses_an_unknown_one() {
     assert_eq!(row.account_types, Some(vec!["citizen".to_owned()]));
     assert!(store.client("ho-so-2").await.unwrap().is_none());
 }
+
+#[actix_web::test]
+async fn a_portal_that_stops_admitting_organisations_refreshes_no_organisation_tokens() {
+    let gw = spawn_embedded(&portals()).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/token", gw.url))
+        .basic_auth("ops-admin", Some("ops-admin-secret-0123456789-abcdefghijk"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let admin = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created: Value = http
+        .post(format!("{}/admin/v1/clients", gw.url))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "client_id": "cong-chung",
+            "redirect_uris": [PORTAL_CB],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": ["openid", "offline_access"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let (t, _) = tokens(
+        &gw.url,
+        ("cong-chung", &secret),
+        people::ORGANISATION,
+        "openid offline_access",
+    )
+    .await;
+    let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+    let res = http
+        .patch(format!("{}/admin/v1/clients/cong-chung", gw.url))
+        .bearer_auth(&admin)
+        .json(&json!({"account_types": ["citizen"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = http
+        .post(format!("{}/token", gw.url))
+        .basic_auth("cong-chung", Some(&secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("organisation"),
+        "{body}"
+    );
+}
