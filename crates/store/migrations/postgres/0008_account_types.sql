@@ -19,6 +19,6 @@
 ALTER TABLE people ADD COLUMN account_type TEXT;
 ALTER TABLE people ADD COLUMN organisation_key TEXT COLLATE "C";
 ALTER TABLE people ADD COLUMN organisation_sealed BYTEA;
-CREATE UNIQUE INDEX people_organisation_key ON people (organisation_key);
+CREATE UNIQUE INDEX people_organisation_key_unique ON people (organisation_key);
 
 ALTER TABLE clients ADD COLUMN account_types TEXT;
