@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub const DEMO_CLIENT: &str = "demo";
 
 const NS_DEMO: &str = "demo";
-const SCOPE: &str = "openid profile personal_id account";
+const SCOPE: &str = "openid profile personal_id account organisation";
 
 pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
     Ok(ClientSettings {
@@ -32,10 +32,17 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         post_logout_redirect_uris: vec![Url::parse(&format!("{issuer}/demo"))?],
         backchannel_logout_uri: None,
         grant_types: vec!["authorization_code".into()],
-        scopes: ["openid", "profile", "personal_id", "account"]
-            .map(String::from)
-            .to_vec(),
+        scopes: [
+            "openid",
+            "profile",
+            "personal_id",
+            "account",
+            "organisation",
+        ]
+        .map(String::from)
+        .to_vec(),
         min_level: None,
+        account_types: crate::config::default_account_types(),
         upstreams: vec![],
         name: Some("Cổng dịch vụ công thử nghiệm".into()),
         jwks: None,
@@ -272,6 +279,8 @@ fn label(claim: &str) -> &'static str {
         "birthdate" => "Ngày sinh",
         "personal_id" => "Số định danh cá nhân",
         "account" => "Tài khoản Hệ thống Một cửa",
+        "account_type" => "Loại tài khoản",
+        "organisation" => "Tổ chức, doanh nghiệp",
         "acr" => "Mức độ tài khoản",
         "amr" => "Cách xác thực",
         "auth_time" => "Thời điểm đăng nhập",
@@ -302,6 +311,19 @@ fn readable(claim: &str, v: &Value) -> String {
                     .to_string()
             })
             .unwrap_or_else(|| n.to_string()),
+        ("account_type", Value::String(s)) if s == "citizen" => format!("Công dân ({s})"),
+        ("account_type", Value::String(s)) if s == "organisation" => {
+            format!("Tổ chức, doanh nghiệp ({s})")
+        }
+        ("organisation", Value::Object(o)) => {
+            let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default();
+            format!(
+                "{} — mã số {}, người đại diện: {}",
+                text("name"),
+                text("id"),
+                text("representative")
+            )
+        }
         ("acr", Value::String(s)) if s == "urn:vneid:loa:2" => format!("Mức độ 2 ({s})"),
         ("acr", Value::String(s)) if s == "urn:vneid:loa:1" => format!("Mức độ 1 ({s})"),
         ("birthdate", Value::String(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -311,6 +333,7 @@ fn readable(claim: &str, v: &Value) -> String {
             let kind = match text("kind") {
                 "staff" => "cán bộ, công chức, viên chức",
                 "citizen" => "công dân",
+                "organisation" => "tổ chức, doanh nghiệp",
                 other => other,
             };
             format!(
@@ -390,6 +413,18 @@ mod tests {
             "binh.tt — UBND phường Hải Châu 1 (UBND-P01), cán bộ, công chức, viên chức"
         );
         assert_eq!(readable("amr", &json!(["pwd", "otp"])), "pwd, otp");
+        assert_eq!(
+            readable("account_type", &json!("organisation")),
+            "Tổ chức, doanh nghiệp (organisation)"
+        );
+        assert_eq!(
+            readable(
+                "organisation",
+                &json!({"id": "4100123456", "name": "Công ty TNHH Thương mại Quy Nhơn",
+                        "representative": "Trần Văn Đức"})
+            ),
+            "Công ty TNHH Thương mại Quy Nhơn — mã số 4100123456, người đại diện: Trần Văn Đức"
+        );
         assert_eq!(
             readable("auth_time", &json!(1_750_000_000)),
             "15/06/2025 22:06:40 (giờ Việt Nam)"

@@ -114,6 +114,8 @@ pub enum AdminLink {
     NoPerson,
     /// A staff account, and the person never logged in through VNeID at level 2.
     StaffNeedsVneidLevel2,
+    /// A staff account, and the person is an organisation.
+    StaffNeedsCitizen,
     /// The account or the person is linked already.
     Taken(String),
 }
@@ -133,8 +135,11 @@ pub async fn link_by_admin(
     if !account.is_active() {
         return Ok(AdminLink::Inactive);
     }
-    if state.db.person(person_id).await?.is_none() {
+    let Some(person) = state.db.person(person_id).await? else {
         return Ok(AdminLink::NoPerson);
+    };
+    if !vneid_directory::link::staff_holder_allowed(&account.kind, person.account_type) {
+        return Ok(AdminLink::StaffNeedsCitizen);
     }
     let identities = state.db.person_identities(person_id).await?;
     let vneid = &state.settings.policy.vneid_login_idp;
@@ -218,6 +223,19 @@ pub async fn console_access(
     if auth.level.number() < 2 || auth.login_idp.as_deref() != Some(vneid.as_str()) {
         return Ok(ConsoleAccess::Refused(
             "Trang này chỉ mở cho cán bộ đăng nhập bằng tài khoản định danh điện tử VNeID mức độ 2."
+                .into(),
+        ));
+    }
+    // Staff accounts are citizens' (an organisation's login never reaches the console: its
+    // client admits citizens only; this covers a link made otherwise).
+    let citizen = state
+        .db
+        .person(&auth.person_id)
+        .await?
+        .is_some_and(|p| p.account_type == vneid_core::AccountType::Citizen);
+    if !citizen {
+        return Ok(ConsoleAccess::Refused(
+            "Trang này chỉ mở cho cán bộ đăng nhập bằng tài khoản định danh điện tử của cá nhân, không mở cho tài khoản của tổ chức, doanh nghiệp."
                 .into(),
         ));
     }

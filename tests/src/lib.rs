@@ -31,6 +31,10 @@ pub mod people {
     pub const ELEVEN_DIGITS: &str = "05219200345";
     pub const BIRTH_YEAR_MISMATCH: &str = "052090004455";
     pub const IAL_NOT_INTEGER: &str = "052192006677";
+    /// An organisation's account (`LoaiTaiKhoan` "2"), IAL 2.
+    pub const ORGANISATION: &str = "052080008899";
+    /// An account type the gateway does not know (`LoaiTaiKhoan` "3").
+    pub const UNKNOWN_ACCOUNT_TYPE: &str = "052091007788";
 }
 
 pub struct TestGateway {

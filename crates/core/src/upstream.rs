@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::AssuranceLevel;
+use crate::{AccountType, AssuranceLevel, OrganisationFacts};
 
 /// A claim as received from upstream: absent, present but unusable (with the raw text kept for
 /// the audit log), or parsed. Policy must tell the three apart: a missing level and a level of
@@ -38,8 +38,11 @@ pub struct UpstreamIdentity {
     pub level: Claim<AssuranceLevel>,
     /// Which account system the person used (`loginIdp`; `BCA` = VNeID).
     pub login_idp: Option<String>,
-    /// `LoaiTaiKhoan`: "1" = citizen.
-    pub account_type: Option<String>,
+    /// The account type (`LoaiTaiKhoan`), mapped through the upstream's
+    /// `[upstreams.account_types]`: a value it does not list is `Invalid` with the raw text.
+    pub account_type: Claim<AccountType>,
+    /// What the upstream says about an organisation; filled only for organisation accounts.
+    pub organisation: Option<OrganisationFacts>,
     /// `TechID` of the national portal, kept for support.
     pub tech_id: Option<String>,
 }

@@ -240,9 +240,26 @@ pub fn account_reachable(
     kind != "staff" || (level >= 2 && login_idp == Some(vneid_login_idp))
 }
 
+/// Staff accounts are held by citizens only: an organisation's account (which has no personal
+/// ID number, so is never linked at login) is not linked to a staff account by an admin either,
+/// nor let into the IT centre's pages. `true` exactly when `kind` is not `"staff"` or the holder
+/// is a citizen.
+pub fn staff_holder_allowed(kind: &str, holder: vneid_core::AccountType) -> bool {
+    kind != "staff" || holder == vneid_core::AccountType::Citizen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staff_accounts_only_for_citizens() {
+        use vneid_core::AccountType::{Citizen, Organisation};
+        assert!(staff_holder_allowed("staff", Citizen));
+        assert!(!staff_holder_allowed("staff", Organisation));
+        assert!(staff_holder_allowed("organisation", Organisation));
+        assert!(staff_holder_allowed("citizen", Organisation));
+    }
 
     #[test]
     fn staff_accounts_only_through_vneid_level_2() {

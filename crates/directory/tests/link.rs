@@ -80,6 +80,9 @@ impl Fixture {
                 login_idp: Some(login_idp.into()),
                 level,
                 at: at(),
+                account_type: vneid_core::AccountType::Citizen,
+                organisation_key: None,
+                organisation_sealed: None,
             })
             .await
             .unwrap();

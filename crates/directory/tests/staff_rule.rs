@@ -65,6 +65,9 @@ async fn the_sql_counts_of_linked_staff_agree_with_account_reachable() {
                 login_idp: idp.map(str::to_owned),
                 level: *level,
                 at: at(),
+                account_type: vneid_core::AccountType::Citizen,
+                organisation_key: None,
+                organisation_sealed: None,
             })
             .await
             .unwrap();

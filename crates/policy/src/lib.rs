@@ -5,15 +5,21 @@
 //! 1. the account system (`login_idp`): from `vneid_only_from` on, only `vneid_login_idp`
 //!    (VNeID, `BCA`) is accepted — accounts of the old national portal and of Vietnam Post are
 //!    refused;
-//! 2. the level (`IAL`) must be present and a valid integer level (fail closed), and at least
+//! 2. the account type must be present and one the upstream's `[upstreams.account_types]`
+//!    lists (fail closed), and one the client admits (its `account_types`;
+//!    [`account_type_admitted`], also applied to an SSO session and at the token endpoint);
+//! 3. the level (`IAL`) must be present and a valid integer level (fail closed), and at least
 //!    the level required: max(client `min_level`, level asked with `acr_values`);
-//! 3. the personal ID number must be present and valid (format, province code), and agree with
-//!    the birth date when one is given; a birth date that cannot be read is a refusal too, since
-//!    the number could not be checked against it.
+//! 4. for a citizen only: the personal ID number must be present and valid (format, province
+//!    code), and agree with the birth date when one is given; a birth date that cannot be read
+//!    is a refusal too, since the number could not be checked against it. An organisation has
+//!    no personal ID number: its identifier is never checked as one, nor released as one.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use vneid_core::{AssuranceLevel, Claim, PersonalId, PersonalIdError, UpstreamIdentity};
+use vneid_core::{
+    AccountType, AssuranceLevel, Claim, PersonalId, PersonalIdError, UpstreamIdentity,
+};
 
 /// The `[policy]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +72,18 @@ pub enum Refusal {
     LevelMissing,
     /// A level that is not 1 or 2.
     LevelInvalid,
+    /// No account type in userinfo.
+    AccountTypeMissing,
+    /// An account type `[upstreams.account_types]` does not list (the raw value when it is a
+    /// short code, see `shown_account_type`).
+    AccountTypeUnknown {
+        value: String,
+    },
+    /// A known account type this client does not admit (a citizens' portal and an
+    /// organisation's account).
+    AccountTypeNotAllowed {
+        have: AccountType,
+    },
     /// A real level, but lower than required.
     LevelTooLow {
         have: AssuranceLevel,
@@ -80,6 +98,9 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Self::AccountSystemNotAccepted { .. } => "account_system_not_accepted",
+            Self::AccountTypeMissing => "account_type_missing",
+            Self::AccountTypeUnknown { .. } => "account_type_unknown",
+            Self::AccountTypeNotAllowed { .. } => "account_type_not_allowed",
             Self::LevelMissing => "level_missing",
             Self::LevelInvalid => "level_invalid",
             Self::LevelTooLow { .. } => "level_too_low",
@@ -93,8 +114,11 @@ impl Refusal {
     }
 
     /// Every code `code()` can return, for metrics and documentation.
-    pub const CODES: [&'static str; 8] = [
+    pub const CODES: [&'static str; 11] = [
         "account_system_not_accepted",
+        "account_type_missing",
+        "account_type_unknown",
+        "account_type_not_allowed",
         "level_missing",
         "level_invalid",
         "level_too_low",
@@ -111,6 +135,13 @@ impl Refusal {
                 "only VNeID accounts are accepted; this login used account system {:?}",
                 login_idp.as_deref().unwrap_or("unknown")
             ),
+            Self::AccountTypeMissing => "the upstream sent no account type".to_owned(),
+            Self::AccountTypeUnknown { value } => format!(
+                "the upstream sent account type {value:?}, which is not configured as a citizen's or an organisation's"
+            ),
+            Self::AccountTypeNotAllowed { have } => {
+                format!("this client does not admit {have} accounts")
+            }
             Self::LevelMissing => "the upstream sent no identity assurance level".to_owned(),
             Self::LevelInvalid => {
                 "the upstream sent an unusable identity assurance level".to_owned()
@@ -127,19 +158,87 @@ impl Refusal {
     }
 }
 
+/// Longest raw account-type value kept in a refusal (it reaches the portal, the audit trail
+/// and the log).
+const MAX_RAW_ACCOUNT_TYPE: usize = 8;
+
+/// What a refusal keeps of an account-type value no configuration lists: the value itself when
+/// it is a short code (at most 8 ASCII letters, digits, `-` or `_`, as account-type codes are),
+/// otherwise only that it was not one — so that a field mapped by mistake to a name or a number
+/// (`claims.account_type = "SoDinhDanh"`) never carries personal data into the portal's
+/// `error_description`, the audit trail or the log.
+fn shown_account_type(raw: &str) -> String {
+    let code = !raw.is_empty()
+        && raw.len() <= MAX_RAW_ACCOUNT_TYPE
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if code {
+        raw.to_owned()
+    } else {
+        "(not a short code)".to_owned()
+    }
+}
+
+/// Who a login the policy lets through is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admittee {
+    /// A citizen, with their checked personal ID number.
+    Citizen {
+        personal_id: PersonalId,
+        birthdate: Option<NaiveDate>,
+    },
+    /// An organisation: no personal ID number (the identity's `organisation` facts say which).
+    Organisation,
+}
+
 /// A login the policy lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    pub personal_id: PersonalId,
     pub level: AssuranceLevel,
-    pub birthdate: Option<NaiveDate>,
+    pub who: Admittee,
+}
+
+impl Admitted {
+    pub fn account_type(&self) -> AccountType {
+        match self.who {
+            Admittee::Citizen { .. } => AccountType::Citizen,
+            Admittee::Organisation => AccountType::Organisation,
+        }
+    }
+
+    /// The citizen's personal ID number; `None` for an organisation.
+    pub fn personal_id(&self) -> Option<&PersonalId> {
+        match &self.who {
+            Admittee::Citizen { personal_id, .. } => Some(personal_id),
+            Admittee::Organisation => None,
+        }
+    }
+}
+
+/// What the client asks of a login: the level (see [`required_level`]) and the account types it
+/// admits (its `account_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement<'a> {
+    pub level: AssuranceLevel,
+    pub account_types: &'a [AccountType],
+}
+
+/// Whether a client that admits `admitted` account types admits an account of type `have`: the
+/// one rule for a login, an SSO session reused for another portal, and a token endpoint grant.
+pub fn account_type_admitted(admitted: &[AccountType], have: AccountType) -> Result<(), Refusal> {
+    if admitted.contains(&have) {
+        Ok(())
+    } else {
+        Err(Refusal::AccountTypeNotAllowed { have })
+    }
 }
 
 /// Decides one login. `today` is the date in the province (the caller converts its clock).
 pub fn decide(
     config: &PolicyConfig,
     identity: &UpstreamIdentity,
-    required: AssuranceLevel,
+    required: Requirement<'_>,
     today: NaiveDate,
 ) -> Result<Admitted, Refusal> {
     if today >= config.vneid_only_from
@@ -149,6 +248,17 @@ pub fn decide(
             login_idp: identity.login_idp.clone(),
         });
     }
+    let account_type = match &identity.account_type {
+        Claim::Missing => return Err(Refusal::AccountTypeMissing),
+        Claim::Invalid(raw) => {
+            return Err(Refusal::AccountTypeUnknown {
+                value: shown_account_type(raw),
+            })
+        }
+        Claim::Valid(t) => *t,
+    };
+    account_type_admitted(required.account_types, account_type)?;
+    let required = required.level;
     let level = match &identity.level {
         Claim::Missing => return Err(Refusal::LevelMissing),
         Claim::Invalid(_) => return Err(Refusal::LevelInvalid),
@@ -158,6 +268,12 @@ pub fn decide(
         return Err(Refusal::LevelTooLow {
             have: level,
             need: required,
+        });
+    }
+    if account_type == AccountType::Organisation {
+        return Ok(Admitted {
+            level,
+            who: Admittee::Organisation,
         });
     }
     let birthdate = match &identity.birthdate {
@@ -172,186 +288,13 @@ pub fn decide(
     let personal_id =
         PersonalId::parse_with_birthdate(raw, birthdate).map_err(Refusal::PersonalIdInvalid)?;
     Ok(Admitted {
-        personal_id,
         level,
-        birthdate,
+        who: Admittee::Citizen {
+            personal_id,
+            birthdate,
+        },
     })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use AssuranceLevel::{Level1, Level2};
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn citizen() -> UpstreamIdentity {
-        UpstreamIdentity {
-            upstream: "dvcqg".into(),
-            subject: "s-1".into(),
-            personal_id: Some("052090000123".into()),
-            name: Some("Nguyễn Văn An".into()),
-            birthdate: Claim::Valid(date(1990, 3, 15)),
-            level: Claim::Valid(Level2),
-            login_idp: Some("BCA".into()),
-            account_type: Some("1".into()),
-            tech_id: None,
-        }
-    }
-
-    const TODAY: fn() -> NaiveDate = || date(2026, 11, 27);
-
-    #[test]
-    fn level_two_vneid_citizen_is_admitted() {
-        let a = decide(&PolicyConfig::default(), &citizen(), Level2, TODAY()).unwrap();
-        assert_eq!(a.level, Level2);
-        assert_eq!(a.personal_id.expose(), "052090000123");
-    }
-
-    #[test]
-    fn level_one_account_is_refused_where_level_two_is_required() {
-        let mut p = citizen();
-        p.level = Claim::Valid(Level1);
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level2, TODAY()),
-            Err(Refusal::LevelTooLow {
-                have: Level1,
-                need: Level2
-            })
-        );
-        assert!(decide(&PolicyConfig::default(), &p, Level1, TODAY()).is_ok());
-    }
-
-    #[test]
-    fn missing_or_unusable_level_fails_closed() {
-        let mut p = citizen();
-        p.level = Claim::Missing;
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level1, TODAY()),
-            Err(Refusal::LevelMissing)
-        );
-        p.level = Claim::Invalid("2a".into());
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level1, TODAY()),
-            Err(Refusal::LevelInvalid)
-        );
-    }
-
-    #[test]
-    fn vietnam_post_and_old_portal_accounts_are_refused_after_the_cutover() {
-        for idp in [Some("VNPOST"), Some("DVCQG"), None] {
-            let mut p = citizen();
-            p.login_idp = idp.map(str::to_owned);
-            let r = decide(&PolicyConfig::default(), &p, Level2, TODAY()).unwrap_err();
-            assert_eq!(r.code(), "account_system_not_accepted");
-            // The day before the cut-over they were still accepted.
-            assert!(decide(&PolicyConfig::default(), &p, Level2, date(2024, 6, 30)).is_ok());
-            // And on the day itself they are not.
-            assert!(decide(&PolicyConfig::default(), &p, Level2, date(2024, 7, 1)).is_err());
-        }
-    }
-
-    #[test]
-    fn malformed_personal_id_is_refused() {
-        let mut p = citizen();
-        p.personal_id = Some("05209000012".into());
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level2, TODAY())
-                .unwrap_err()
-                .code(),
-            "personal_id_invalid"
-        );
-        p.personal_id = None;
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level2, TODAY()),
-            Err(Refusal::PersonalIdMissing)
-        );
-    }
-
-    #[test]
-    fn birth_year_that_disagrees_with_the_number_is_refused() {
-        let mut p = citizen();
-        p.birthdate = Claim::Valid(date(1985, 3, 15));
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level2, TODAY())
-                .unwrap_err()
-                .code(),
-            "personal_id_birth_year_mismatch"
-        );
-        p.birthdate = Claim::Invalid("15/03/1990".into());
-        assert_eq!(
-            decide(&PolicyConfig::default(), &p, Level2, TODAY()),
-            Err(Refusal::BirthdateInvalid)
-        );
-        p.birthdate = Claim::Missing;
-        assert!(decide(&PolicyConfig::default(), &p, Level2, TODAY()).is_ok());
-    }
-
-    #[test]
-    fn required_level_is_the_highest_of_client_minimum_and_acr_values() {
-        let c = PolicyConfig::default();
-        assert_eq!(required_level(&c, None, None), Level2);
-        assert_eq!(required_level(&c, Some(Level1), None), Level1);
-        assert_eq!(
-            required_level(&c, Some(Level1), Some("urn:vneid:loa:2")),
-            Level2
-        );
-        assert_eq!(
-            required_level(&c, Some(Level2), Some("urn:vneid:loa:1")),
-            Level2
-        );
-        assert_eq!(
-            required_level(&c, Some(Level1), Some("LoA1 urn:vneid:loa:2 junk")),
-            Level2
-        );
-        assert_eq!(required_level(&c, Some(Level1), Some("LoA1")), Level1);
-    }
-
-    #[test]
-    fn every_refusal_code_is_listed() {
-        let all = [
-            Refusal::AccountSystemNotAccepted { login_idp: None },
-            Refusal::LevelMissing,
-            Refusal::LevelInvalid,
-            Refusal::LevelTooLow {
-                have: Level1,
-                need: Level2,
-            },
-            Refusal::PersonalIdMissing,
-            Refusal::PersonalIdInvalid(PersonalIdError::NotDigits),
-            Refusal::PersonalIdInvalid(PersonalIdError::BirthYearMismatch {
-                in_number: 1,
-                in_birthdate: 2,
-            }),
-            Refusal::BirthdateInvalid,
-        ];
-        for r in all {
-            assert!(Refusal::CODES.contains(&r.code()), "{}", r.code());
-            assert!(!r.description().is_empty());
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn nothing_below_the_required_level_is_ever_admitted(
-            level in prop_oneof![Just(Claim::Missing), Just(Claim::Valid(Level1)), Just(Claim::Valid(Level2)), "\\PC{0,4}".prop_map(Claim::Invalid)],
-            idp in prop_oneof![Just(None), Just(Some("BCA".to_owned())), "\\PC{0,6}".prop_map(Some)],
-            pid in proptest::option::of("[0-9]{10,13}"),
-            need in prop_oneof![Just(Level1), Just(Level2)],
-        ) {
-            let mut p = citizen();
-            p.level = level.clone();
-            p.login_idp = idp.clone();
-            p.personal_id = pid;
-            if let Ok(a) = decide(&PolicyConfig::default(), &p, need, TODAY()) {
-                prop_assert!(a.level >= need);
-                prop_assert_eq!(idp.as_deref(), Some("BCA"));
-                prop_assert_eq!(Claim::Valid(a.level), level);
-            }
-        }
-    }
-}
+mod tests;

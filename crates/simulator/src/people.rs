@@ -36,6 +36,18 @@ pub struct Person {
     /// `LoaiTaiKhoan`: `"1"` citizen, `"2"` organisation.
     #[serde(default = "default_account_type")]
     pub account_type: String,
+    /// `MaSoDoanhNghiep`: an organisation's enterprise code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_code: Option<String>,
+    /// `MaSoThue`: an organisation's tax code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
+    /// `TenDoanhNghiep`: an organisation's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation_name: Option<String>,
+    /// `NguoiDaiDien`: an organisation's legal representative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<String>,
     /// `TechID`; derived from the personal ID number when left empty.
     #[serde(default)]
     pub tech_id: String,
@@ -235,6 +247,13 @@ mod tests {
         assert!(people
             .iter()
             .any(|p| vneid_core::PersonalId::parse(&p.personal_id).is_err()));
+        let organisation = people.iter().find(|p| p.account_type == "2").unwrap();
+        assert_eq!(organisation.ial, Some(serde_json::json!(2)));
+        assert!(organisation.enterprise_code.is_some() && organisation.tax_code.is_some());
+        assert!(organisation.organisation_name.is_some() && organisation.representative.is_some());
+        assert!(people
+            .iter()
+            .any(|p| !["1", "2"].contains(&p.account_type.as_str())));
         for p in &people {
             assert!(!p.sub.is_empty() && !p.tech_id.is_empty());
             assert!(!p.sub.contains(&p.personal_id));

@@ -104,6 +104,9 @@ fn login(i: usize, run: usize) -> LoginUpsert {
         login_idp: Some("BCA".into()),
         level: 2,
         at: Utc::now(),
+        account_type: vneid_core::AccountType::Citizen,
+        organisation_key: None,
+        organisation_sealed: None,
     }
 }
 

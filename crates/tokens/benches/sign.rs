@@ -67,6 +67,8 @@ fn id_claims(alg: SigningAlg, now: i64) -> IdTokenClaims {
         birthdate: Some("1990-01-02".into()),
         personal_id: Some("052090123481".into()),
         account: Some(serde_json::json!({"username": "nvan", "unit": "UBND phường Quy Nhơn"})),
+        account_type: Some("citizen".into()),
+        organisation: None,
         at_hash: Some(at_hash(&random_token(32).unwrap(), alg)),
     }
 }
@@ -87,6 +89,7 @@ fn access_claims(now: i64) -> AccessTokenClaims {
         idp: Some("dvcqg".into()),
         login_idp: Some("BCA".into()),
         act: None,
+        account_type: Some("citizen".into()),
     }
 }
 

@@ -57,6 +57,13 @@ pub struct IdTokenClaims {
     /// The linked one-stop-shop account (`username`, `unit`); scope `account`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<serde_json::Value>,
+    /// `citizen` or `organisation`: whether the subject is a person at all. With `openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    /// An organisation's `id`, `name` and `representative`; scope `organisation`, organisation
+    /// accounts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<serde_json::Value>,
     /// [`at_hash`] of the access token issued alongside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
@@ -86,6 +93,11 @@ impl fmt::Debug for IdTokenClaims {
                 &self.personal_id.as_deref().map(vneid_core::mask),
             )
             .field("account", &self.account.as_ref().map(|_| "[redacted]"))
+            .field("account_type", &self.account_type)
+            .field(
+                "organisation",
+                &self.organisation.as_ref().map(|_| "[redacted]"),
+            )
             .field("at_hash", &self.at_hash)
             .finish()
     }
@@ -146,6 +158,9 @@ pub struct AccessTokenClaims {
     /// The account system used upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_idp: Option<String>,
+    /// `citizen` or `organisation`; absent for `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
     /// Who acts on the person's behalf (RFC 8693 §4.1): present in a token made by token
     /// exchange, naming the portal that exchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +261,8 @@ mod tests {
             birthdate: Some("1990-01-02".into()),
             personal_id: Some("052090123481".into()),
             account: Some(serde_json::json!({"username": "nva", "unit": "UBND"})),
+            account_type: Some("citizen".into()),
+            organisation: None,
             at_hash: None,
         }
     }
@@ -254,7 +271,7 @@ mod tests {
     fn absent_optional_id_token_claims_are_left_out() {
         let value = serde_json::to_value(id_claims()).unwrap();
         let object = value.as_object().unwrap();
-        for absent in ["nonce", "amr", "azp", "at_hash"] {
+        for absent in ["nonce", "amr", "azp", "at_hash", "organisation"] {
             assert!(!object.contains_key(absent), "{absent}");
         }
         for present in ["auth_time", "sid", "idp", "acr", "login_idp", "personal_id"] {
@@ -301,6 +318,7 @@ mod tests {
             idp: None,
             login_idp: None,
             act: None,
+            account_type: None,
         };
         assert!(claims.has_scope("personal_id"));
         assert!(!claims.has_scope("account"));

@@ -37,6 +37,11 @@ const CLIENT_SECRET_PREFIX: &str = "hmac-sha256$";
 /// never change it).
 const PERSONAL_ID_CONTEXT: &str = "personal_id";
 
+/// Hash domain and AEAD associated data of organisations (their identifier's lookup hash and
+/// their sealed facts): a namespace of its own, so an organisation's enterprise or tax code is
+/// never looked up as a personal ID number, nor one as the other (never change it).
+const ORGANISATION_CONTEXT: &str = "organisation";
+
 /// Standard alphabet, padding optional: master key files written by hand or by other tools.
 const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -217,6 +222,34 @@ impl MasterKey {
     pub fn open_personal_id(&self, sealed: &[u8]) -> Result<String, CryptoError> {
         let bytes = self.open(sealed, PERSONAL_ID_CONTEXT.as_bytes())?;
         String::from_utf8(bytes).map_err(|_| CryptoError::Open)
+    }
+
+    /// The lookup hash of an organisation's identifier (enterprise or tax code, exactly as the
+    /// upstream sent it), in the organisations' own domain: how another upstream account of the
+    /// same organisation finds it. The one place that domain is named.
+    pub fn organisation_key(&self, id: &str) -> String {
+        self.lookup_hash(ORGANISATION_CONTEXT, id)
+    }
+
+    /// Seals an organisation's identifier, name and representative for storage (a household
+    /// business's tax code is its owner's personal ID number; the representative is a person).
+    pub fn seal_organisation(
+        &self,
+        facts: &vneid_core::OrganisationFacts,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let json =
+            serde_json::to_vec(facts).map_err(|_| CryptoError::Primitive("organisation json"))?;
+        self.seal(&json, ORGANISATION_CONTEXT.as_bytes())
+    }
+
+    /// Opens what [`MasterKey::seal_organisation`] sealed; anything else is
+    /// [`CryptoError::Open`].
+    pub fn open_organisation(
+        &self,
+        sealed: &[u8],
+    ) -> Result<vneid_core::OrganisationFacts, CryptoError> {
+        let bytes = self.open(sealed, ORGANISATION_CONTEXT.as_bytes())?;
+        serde_json::from_slice(&bytes).map_err(|_| CryptoError::Open)
     }
 
     /// The stored form of a client secret: `hmac-sha256$` followed by the base64url (no padding)
@@ -435,6 +468,31 @@ mod tests {
         assert_eq!(master.open_personal_id(&foreign), Err(CryptoError::Open));
         let not_text = master.seal(&[0xff, 0xfe], b"personal_id").unwrap();
         assert_eq!(master.open_personal_id(&not_text), Err(CryptoError::Open));
+    }
+
+    #[test]
+    fn organisations_have_a_namespace_of_their_own() {
+        let master = key(9);
+        // A tax code that is also a valid personal ID number (a household business's) never
+        // hashes to that number's personal ID hash.
+        assert_ne!(
+            master.organisation_key("052090000123"),
+            master.personal_id_hash("052090000123")
+        );
+        assert_eq!(
+            master.organisation_key("4100123456"),
+            master.lookup_hash("organisation", "4100123456")
+        );
+        let facts = vneid_core::OrganisationFacts {
+            id: Some("4100123456".into()),
+            name: Some("Công ty TNHH Thương mại Quy Nhơn".into()),
+            representative: Some("Trần Văn Đức".into()),
+        };
+        let sealed = master.seal_organisation(&facts).unwrap();
+        assert_eq!(master.open_organisation(&sealed).unwrap(), facts);
+        assert_eq!(master.open_personal_id(&sealed), Err(CryptoError::Open));
+        let pid = master.seal_personal_id("052090000123").unwrap();
+        assert!(master.open_organisation(&pid).is_err());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct UpstreamConfig {
     /// Userinfo field names.
     #[serde(default)]
     pub claims: ClaimNames,
+    /// Which values of the account-type field (`claims.account_type`) mean which account type.
+    #[serde(default)]
+    pub account_types: AccountTypeValues,
     /// Shown on the gateway's chooser page.
     #[serde(default)]
     pub display_name: Option<String>,
@@ -95,6 +98,13 @@ pub struct ClaimNames {
     pub account_type: String,
     /// The national portal's technical id.
     pub tech_id: String,
+    /// An organisation's identifier: the first of these fields that has a value (the enterprise
+    /// code, else the tax code).
+    pub organisation_id: Vec<String>,
+    /// An organisation's name.
+    pub organisation_name: String,
+    /// An organisation's legal representative.
+    pub organisation_representative: String,
 }
 
 impl Default for ClaimNames {
@@ -109,7 +119,73 @@ impl Default for ClaimNames {
             login_idp: "loginIdp".to_owned(),
             account_type: "LoaiTaiKhoan".to_owned(),
             tech_id: "TechID".to_owned(),
+            organisation_id: vec!["MaSoDoanhNghiep".to_owned(), "MaSoThue".to_owned()],
+            organisation_name: "TenDoanhNghiep".to_owned(),
+            organisation_representative: "NguoiDaiDien".to_owned(),
         }
+    }
+}
+
+/// `[upstreams.account_types]`: the values of the account-type field that mean a citizen's and
+/// an organisation's account. Matched exactly (a JSON number is matched as its digits). Any
+/// other value, or no value, is refused at login (fail closed).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountTypeValues {
+    pub citizen: Vec<String>,
+    pub organisation: Vec<String>,
+}
+
+impl Default for AccountTypeValues {
+    fn default() -> Self {
+        Self {
+            citizen: vec!["1".to_owned()],
+            organisation: vec!["2".to_owned()],
+        }
+    }
+}
+
+impl AccountTypeValues {
+    /// The account type a raw value of the account-type field means, if any.
+    pub fn account_type(&self, raw: &str) -> Option<vneid_core::AccountType> {
+        use vneid_core::AccountType;
+        if self.citizen.iter().any(|v| v == raw) {
+            Some(AccountType::Citizen)
+        } else if self.organisation.iter().any(|v| v == raw) {
+            Some(AccountType::Organisation)
+        } else {
+            None
+        }
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, values) in [
+            ("citizen", &self.citizen),
+            ("organisation", &self.organisation),
+        ] {
+            if let Some(bad) = values
+                .iter()
+                .find(|v| v.trim().is_empty() || v.trim() != *v)
+            {
+                return Err((
+                    key,
+                    format!("{bad:?}: a value is not empty and has no surrounding spaces"),
+                ));
+            }
+        }
+        if self.citizen.is_empty() {
+            return Err((
+                "citizen",
+                "must list at least one value (citizens could not log in)".to_owned(),
+            ));
+        }
+        if let Some(both) = self.citizen.iter().find(|v| self.organisation.contains(v)) {
+            return Err((
+                "organisation",
+                format!("{both:?} is also listed under citizen"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -181,7 +257,10 @@ impl UpstreamConfig {
         }
         self.claims
             .validate()
-            .map_err(|(field, e)| format!("{}: {e}", key(&format!("claims.{field}"))))
+            .map_err(|(field, e)| format!("{}: {e}", key(&format!("claims.{field}"))))?;
+        self.account_types
+            .validate()
+            .map_err(|(field, e)| format!("{}: {e}", key(&format!("account_types.{field}"))))
     }
 
     /// True when all four endpoints are configured, so no discovery document is fetched.
@@ -204,10 +283,21 @@ impl ClaimNames {
             ("login_idp", &self.login_idp),
             ("account_type", &self.account_type),
             ("tech_id", &self.tech_id),
+            ("organisation_name", &self.organisation_name),
+            (
+                "organisation_representative",
+                &self.organisation_representative,
+            ),
         ] {
             if value.is_empty() {
                 return Err((field, "must not be empty".to_owned()));
             }
+        }
+        if self.organisation_id.is_empty() || self.organisation_id.iter().any(String::is_empty) {
+            return Err((
+                "organisation_id",
+                "must list at least one field name, none empty".to_owned(),
+            ));
         }
         check_date_format(&self.birthdate_format).map_err(|e| ("birthdate_format", e))
     }

@@ -40,7 +40,7 @@ use tokio::sync::Mutex;
 use url::Url;
 use vneid_core::{Clock, SystemClock, UpstreamIdentity};
 
-pub use config::{ClaimNames, ClientAuthMethod, UpstreamConfig};
+pub use config::{AccountTypeValues, ClaimNames, ClientAuthMethod, UpstreamConfig};
 pub use discovery::ProviderMetadata;
 pub use error::UpstreamError;
 pub use http::{http_client, try_http_client};
@@ -361,7 +361,7 @@ impl Upstream {
         &self,
         userinfo: &serde_json::Value,
     ) -> Result<UpstreamIdentity, UpstreamError> {
-        mapping::map_userinfo(&self.inner.config.id, &self.inner.config.claims, userinfo)
+        mapping::map_userinfo(&self.inner.config, userinfo)
     }
 
     /// For `/readyz`: discovery can be had, fetched again if the cached copy is older than a

@@ -18,25 +18,32 @@
 //!   zero every real number has (province codes run 001–096) is lost by then, so such a value
 //!   always fails validation later — fail closed, with the raw value kept for the audit log,
 //!   rather than guess the zeros back. Booleans, arrays and objects are treated as absent.
-//! - **Name, login IdP, account type, TechID**: strings as received; numbers and booleans as
-//!   their JSON text (`LoaiTaiKhoan: 1` → `"1"`); arrays and objects are treated as absent.
+//! - **Name, login IdP, TechID**: strings as received; numbers and booleans as their JSON text;
+//!   arrays and objects are treated as absent.
+//! - **Account type** (`LoaiTaiKhoan`): its text (a JSON number as its digits, `1` → `"1"`)
+//!   looked up in `[upstreams.account_types]`: a listed value is [`Claim::Valid`]; any other
+//!   value, and a boolean, array or object, is [`Claim::Invalid`] with the raw text; absent is
+//!   [`Claim::Missing`]. Policy refuses both (fail closed).
+//! - **Organisation** (`MaSoDoanhNghiep` else `MaSoThue`, `TenDoanhNghiep`, `NguoiDaiDien`):
+//!   read only for an organisation account, as text like the name; a citizen's identity never
+//!   carries them.
 //! - **Subject**: a non-empty string, or an integer as its digits; anything else is an error,
 //!   since a login without a stable subject cannot be linked.
 //! - Raw text kept in [`Claim::Invalid`] is cut to 100 characters.
 
 use chrono::NaiveDate;
 use serde_json::Value;
-use vneid_core::{AssuranceLevel, Claim, UpstreamIdentity};
+use vneid_core::{AccountType, AssuranceLevel, Claim, OrganisationFacts, UpstreamIdentity};
 
-use crate::{ClaimNames, UpstreamError};
+use crate::{AccountTypeValues, UpstreamConfig, UpstreamError};
 
 const MAX_RAW: usize = 100;
 
 pub(crate) fn map_userinfo(
-    upstream: &str,
-    names: &ClaimNames,
+    config: &UpstreamConfig,
     userinfo: &Value,
 ) -> Result<UpstreamIdentity, UpstreamError> {
+    let (upstream, names) = (&config.id, &config.claims);
     let fields = userinfo
         .as_object()
         .ok_or_else(|| UpstreamError::Userinfo("the response is not a JSON object".to_owned()))?;
@@ -59,8 +66,18 @@ pub(crate) fn map_userinfo(
         }
     };
 
+    let account_type = account_type(get(&names.account_type), &config.account_types);
+    let organisation =
+        (account_type == Claim::Valid(AccountType::Organisation)).then(|| OrganisationFacts {
+            id: names
+                .organisation_id
+                .iter()
+                .find_map(|name| text(get(name))),
+            name: text(get(&names.organisation_name)),
+            representative: text(get(&names.organisation_representative)),
+        });
     Ok(UpstreamIdentity {
-        upstream: upstream.to_owned(),
+        upstream: upstream.clone(),
         subject,
         personal_id: match get(&names.personal_id) {
             Some(Value::String(s)) => Some(s.clone()),
@@ -71,7 +88,8 @@ pub(crate) fn map_userinfo(
         birthdate: birthdate(get(&names.birthdate), &names.birthdate_format),
         level: level(get(&names.level)),
         login_idp: text(get(&names.login_idp)),
-        account_type: text(get(&names.account_type)),
+        account_type,
+        organisation,
         tech_id: text(get(&names.tech_id)),
     })
 }
@@ -104,6 +122,21 @@ fn raw(value: &Value) -> String {
         s.chars().take(MAX_RAW).collect()
     } else {
         s
+    }
+}
+
+fn account_type(value: Option<&Value>, values: &AccountTypeValues) -> Claim<AccountType> {
+    let Some(value) = value else {
+        return Claim::Missing;
+    };
+    let mapped = match value {
+        Value::String(s) => values.account_type(s),
+        Value::Number(n) => values.account_type(&n.to_string()),
+        _ => None,
+    };
+    match mapped {
+        Some(t) => Claim::Valid(t),
+        None => Claim::Invalid(raw(value)),
     }
 }
 

@@ -49,6 +49,7 @@ pub fn client_json(c: &Client) -> Value {
         "grant_types": c.grant_types,
         "scopes": c.scopes,
         "min_level": c.min_level.map(|l| l.number()),
+        "account_types": c.account_types,
         "upstreams": c.upstreams,
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "subject_type": c.subject_type.as_str(),
@@ -59,7 +60,7 @@ pub fn client_json(c: &Client) -> Value {
 
 /// The fields of a client registration: a `[[clients]]` entry of the configuration file without
 /// `client_secret` (the gateway makes it).
-const CLIENT_FIELDS: [&str; 13] = [
+const CLIENT_FIELDS: [&str; 14] = [
     "client_id",
     "name",
     "token_endpoint_auth_method",
@@ -69,6 +70,7 @@ const CLIENT_FIELDS: [&str; 13] = [
     "grant_types",
     "scopes",
     "min_level",
+    "account_types",
     "upstreams",
     "jwks",
     "subject_type",
@@ -163,6 +165,8 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         grant_types: field(obj, "grant_types")?.unwrap_or_else(crate::config::default_grants),
         scopes: field(obj, "scopes")?.unwrap_or_else(crate::config::default_client_scopes),
         min_level: field(obj, "min_level")?,
+        account_types: field(obj, "account_types")?
+            .unwrap_or_else(crate::config::default_account_types),
         upstreams: field(obj, "upstreams")?.unwrap_or_default(),
         name: field(obj, "name")?,
         jwks,

@@ -29,7 +29,8 @@ const TITLE: &str = "Mức độ sẵn sàng đăng nhập bằng VNeID";
 type Data = web::Data<AppState>;
 
 /// The console's client: confidential (its secret is never used: the console spends its codes
-/// without the token endpoint), level 2, no scopes beyond `openid`.
+/// without the token endpoint), level 2, citizens only (an organisation's account is refused
+/// at the login with a page that says why), no scopes beyond `openid`.
 pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
     Ok(ClientSettings {
         client_id: CONSOLE_CLIENT.into(),
@@ -41,6 +42,7 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         grant_types: vec!["authorization_code".into()],
         scopes: vec!["openid".into()],
         min_level: Some(vneid_core::AssuranceLevel::Level2),
+        account_types: vec![vneid_core::AccountType::Citizen.as_str().to_owned()],
         upstreams: vec![],
         name: Some("Trang quản trị - Trung tâm CNTT".into()),
         jwks: None,

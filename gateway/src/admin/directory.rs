@@ -288,6 +288,10 @@ async fn create_link(
             "staff_requires_vneid_level_2",
             "a staff account can only be linked to a person who has logged in through VNeID at level 2",
         )),
+        AdminLink::StaffNeedsCitizen => Err(AdminError::conflict(
+            "staff_requires_citizen",
+            "a staff account can only be linked to a citizen, not to an organisation's account",
+        )),
         AdminLink::Taken(m) => Err(AdminError::conflict("conflict", m)),
     }
 }

@@ -46,6 +46,7 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         grant_types,
         scopes,
         min_level,
+        account_types,
         public,
         subject_type,
         sector_identifier,
@@ -82,6 +83,11 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
             scopes
         },
         min_level,
+        account_types: if account_types.is_empty() {
+            crate::config::default_account_types()
+        } else {
+            account_types
+        },
         upstreams: vec![],
         name,
         jwks: None,

@@ -206,6 +206,9 @@ pub struct AddClient {
     /// 1 or 2 (default: policy.default_min_level).
     #[arg(long = "min-level")]
     pub min_level: Option<u8>,
+    /// The account types the portal admits: citizen, organisation (repeatable; default both).
+    #[arg(long = "account-type")]
+    pub account_types: Vec<String>,
     /// A public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,

@@ -9,7 +9,7 @@ mod tests;
 
 use secrecy::ExposeSecret;
 use url::Url;
-use vneid_core::AssuranceLevel;
+use vneid_core::{AccountType, AssuranceLevel};
 use vneid_tokens::MasterKey;
 
 use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
@@ -53,6 +53,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub min_level: Option<AssuranceLevel>,
+    /// The account types this portal admits (`account_types`; both by default).
+    pub account_types: Vec<AccountType>,
     pub upstreams: Vec<String>,
     pub grant_types: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -83,6 +85,7 @@ impl Client {
             redirect_uris: c.redirect_uris.iter().map(Url::to_string).collect(),
             scopes: c.scopes.clone(),
             min_level: c.min_level,
+            account_types: c.admitted_account_types(),
             upstreams: c.upstreams.clone(),
             grant_types: c.grant_types.clone(),
             post_logout_redirect_uris: c
@@ -125,6 +128,14 @@ impl Client {
         };
         let subject_type =
             SubjectType::parse(&r.subject_type).map_err(|e| format!("subject_type {e}"))?;
+        // NULL: a row of a build before account types, or one that admits both.
+        let account_types = match &r.account_types {
+            None => AccountType::ALL.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|n| AccountType::parse(n).ok_or(format!("unknown account type {n:?}")))
+                .collect::<Result<_, _>>()?,
+        };
         let sector = match subject_type {
             SubjectType::Public => None,
             SubjectType::Pairwise => Some(
@@ -144,6 +155,7 @@ impl Client {
             redirect_uris: r.redirect_uris.clone(),
             scopes: r.scopes.clone(),
             min_level,
+            account_types,
             upstreams: r.upstreams.clone(),
             grant_types: r.grant_types.clone(),
             post_logout_redirect_uris: r.post_logout_redirect_uris.clone(),

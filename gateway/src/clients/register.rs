@@ -170,6 +170,12 @@ fn row_of(
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),
         min_level: client.min_level.map(|l| l.number()),
+        // Both (the default) is stored as NULL, as the rows of builds before account types.
+        account_types: {
+            let admitted = client.admitted_account_types();
+            (admitted != vneid_core::AccountType::ALL)
+                .then(|| admitted.iter().map(|t| t.as_str().to_owned()).collect())
+        },
         upstreams: client.upstreams.clone(),
         jwks: client.jwks.clone(),
         subject_type: client.subject_type.as_str().to_owned(),
@@ -180,7 +186,7 @@ fn row_of(
 }
 
 /// What `PATCH` may change of a client, by field name, for the audit of what changed.
-fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 9] {
+fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 10] {
     use serde_json::json;
     [
         ("name", json!(r.name)),
@@ -193,6 +199,7 @@ fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 9] {
         ("grant_types", json!(r.grant_types)),
         ("scopes", json!(r.scopes)),
         ("min_level", json!(r.min_level)),
+        ("account_types", json!(r.account_types)),
         ("upstreams", json!(r.upstreams)),
         ("jwks", json!(r.jwks)),
     ]

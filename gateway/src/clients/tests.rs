@@ -30,6 +30,7 @@ fn row(id: &str, subject_type: &str, redirect: &[&str]) -> ClientRow {
         sector_identifier: None,
         created_at: Utc::now(),
         previous_secret: None,
+        account_types: None,
     }
 }
 
@@ -109,4 +110,19 @@ fn registered_client_ids_are_path_safe() {
     for bad in ["", "a/b", "a b", "ứng-dụng", &"x".repeat(129)] {
         assert!(check_client_id(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn a_row_of_an_earlier_build_admits_both_account_types_and_an_unknown_one_is_refused() {
+    use vneid_core::AccountType;
+    let c = Client::from_row(&row("a", "public", &["https://c.example/cb"])).unwrap();
+    assert_eq!(c.account_types, AccountType::ALL.to_vec());
+    let mut r = row("b", "public", &["https://c.example/cb"]);
+    r.account_types = Some(vec!["citizen".into()]);
+    assert_eq!(
+        Client::from_row(&r).unwrap().account_types,
+        [AccountType::Citizen]
+    );
+    r.account_types = Some(vec!["company".into()]);
+    assert!(Client::from_row(&r).unwrap_err().contains("company"));
 }

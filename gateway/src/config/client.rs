@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
-use vneid_core::AssuranceLevel;
+use vneid_core::{AccountType, AssuranceLevel};
 
 use super::validate::check_https;
 use super::ConfigError;
@@ -82,6 +82,10 @@ pub struct ClientSettings {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub min_level: Option<AssuranceLevel>,
+    /// The account types this portal admits: `citizen`, `organisation` (default: both). A
+    /// citizens' portal lists `["citizen"]`; organisations are then refused with a page.
+    #[serde(default = "default_account_types")]
+    pub account_types: Vec<String>,
     /// Upstreams this client may use; empty = all.
     #[serde(default)]
     pub upstreams: Vec<String>,
@@ -117,24 +121,30 @@ pub fn default_client_scopes() -> Vec<String> {
 
 /// The scope every admin API call needs (and that lets an operator's tool introspect any token).
 pub const ADMIN_SCOPE: &str = "admin";
+/// The account types of a client that names none: both.
+pub fn default_account_types() -> Vec<String> {
+    AccountType::ALL.map(|t| t.as_str().to_owned()).to_vec()
+}
 
 /// Scopes the gateway knows.
-pub const KNOWN_SCOPES: [&str; 7] = [
+pub const KNOWN_SCOPES: [&str; 8] = [
     "openid",
     "profile",
     "personal_id",
     "account",
+    "organisation",
     "offline_access",
     "admin",
     "admin:pii",
 ];
 
 /// Scopes about a person: they make no sense for a machine client (`client_credentials`).
-pub const PERSON_SCOPES: [&str; 5] = [
+pub const PERSON_SCOPES: [&str; 6] = [
     "openid",
     "profile",
     "personal_id",
     "account",
+    "organisation",
     "offline_access",
 ];
 
@@ -167,6 +177,15 @@ impl ClientSettings {
             } else {
                 ClientAuthMethod::None
             })
+    }
+
+    /// The account types this client admits, as [`ClientSettings::check`] accepted them (an
+    /// unknown name, which `check` refuses, is left out).
+    pub fn admitted_account_types(&self) -> Vec<AccountType> {
+        AccountType::ALL
+            .into_iter()
+            .filter(|t| self.account_types.iter().any(|n| n == t.as_str()))
+            .collect()
     }
 
     /// The rules of one client, naming the bad field under `key` (`clients[3]`, or `""` for a
@@ -291,6 +310,7 @@ impl ClientSettings {
             _ => {}
         }
         check_subject_type(key, self, browser_client)?;
+        check_account_types(key, &self.account_types)?;
         for u in &self.upstreams {
             if !upstream_ids.contains(&u.as_str()) && !simulator_enabled {
                 return Err(ConfigError::new(
@@ -301,6 +321,25 @@ impl ClientSettings {
         }
         Ok(())
     }
+}
+
+/// `account_types` of `[[clients]]` entry `key`: at least one, each `citizen` or
+/// `organisation`.
+fn check_account_types(key: &str, names: &[String]) -> Result<(), ConfigError> {
+    let known = || default_account_types().join(", ");
+    if names.is_empty() {
+        return Err(ConfigError::new(
+            field(key, "account_types"),
+            format!("at least one is required ({})", known()),
+        ));
+    }
+    if let Some(bad) = names.iter().find(|n| AccountType::parse(n).is_none()) {
+        return Err(ConfigError::new(
+            field(key, "account_types"),
+            format!("unknown account type {bad:?} (known: {})", known()),
+        ));
+    }
+    Ok(())
 }
 
 /// `subject_type` and `sector_identifier` of `[[clients]]` entry `key`.

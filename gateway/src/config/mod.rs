@@ -26,9 +26,9 @@ use vneid_upstream::UpstreamConfig;
 pub use audit::{AuditSettings, DEFAULT_RETAIN as DEFAULT_AUDIT_RETAIN};
 pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
-    check_sector, default_client_scopes, default_grants, pairwise_sector, ClientAuthMethod,
-    ClientSettings, SubjectType, ADMIN_SCOPE, GRANT_TYPES, KNOWN_SCOPES, PERSON_SCOPES,
-    TOKEN_EXCHANGE,
+    check_sector, default_account_types, default_client_scopes, default_grants, pairwise_sector,
+    ClientAuthMethod, ClientSettings, SubjectType, ADMIN_SCOPE, GRANT_TYPES, KNOWN_SCOPES,
+    PERSON_SCOPES, TOKEN_EXCHANGE,
 };
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;

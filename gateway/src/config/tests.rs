@@ -317,3 +317,41 @@ fn resources_are_checked_with_the_key_named() {
         "resources[1].scopes"
     );
 }
+
+#[test]
+fn client_account_types_default_to_both_and_unknown_ones_fail_naming_the_key() {
+    let client = |extra: &str| {
+        format!("{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nclient_secret = \"{}\"\nredirect_uris = [\"https://p.example/cb\"]\nscopes = [\"openid\", \"organisation\"]\n{extra}\n", "s".repeat(32))
+    };
+    let s = load(&client(""), &[]).unwrap();
+    assert_eq!(
+        s.clients[0].admitted_account_types(),
+        vneid_core::AccountType::ALL
+    );
+    let s = load(&client("account_types = [\"citizen\"]"), &[]).unwrap();
+    assert_eq!(
+        s.clients[0].admitted_account_types(),
+        [vneid_core::AccountType::Citizen]
+    );
+    for bad in [
+        "account_types = [\"citizen\", \"company\"]",
+        "account_types = [\"Citizen\"]",
+        "account_types = []",
+    ] {
+        let e = load(&client(bad), &[]).unwrap_err();
+        assert_eq!(e.key, "clients[0].account_types", "{bad}: {e}");
+    }
+    let e = load(&client("account_types = [\"company\"]"), &[]).unwrap_err();
+    assert!(e.to_string().contains("\"company\""), "{e}");
+    // An upstream's account-type values are checked at start-up too.
+    let e = load(
+        &format!("{MINIMAL}[upstreams.account_types]\ncitizen = [\"1\"]\norganisation = [\"1\"]\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstreams[dvcqg].account_types.organisation"),
+        "{e}"
+    );
+}

@@ -298,6 +298,8 @@ fn hint(state: &AppState, app: &App, s: &AppSession) -> Result<String, ServiceEr
         birthdate: None,
         personal_id: None,
         account: None,
+        account_type: None,
+        organisation: None,
         at_hash: None,
     };
     state

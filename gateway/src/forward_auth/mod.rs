@@ -202,7 +202,7 @@ impl ForwardAuth {
 }
 
 /// The built-in client of a protected app: its id, redirect URI `{url}{prefix}/callback`, the
-/// scopes that release its claims, its `min_level`. Confidential; its secret is never used: the
+/// scopes that release its claims, its `min_level`, citizens only. Confidential; its secret is never used: the
 /// app's callback spends its codes inside the gateway, checking PKCE itself.
 pub fn client_settings(app: &ProtectedAppSettings) -> anyhow::Result<ClientSettings> {
     Ok(ClientSettings {
@@ -220,6 +220,9 @@ pub fn client_settings(app: &ProtectedAppSettings) -> anyhow::Result<ClientSetti
         jwks: None,
         subject_type: Default::default(),
         sector_identifier: None,
+        // A legacy app takes X-Vneid-Sub for a person: organisation accounts are refused with
+        // the citizens-only page.
+        account_types: vec![vneid_core::AccountType::Citizen.as_str().to_owned()],
         builtin: true,
     })
 }

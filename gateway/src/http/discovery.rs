@@ -10,11 +10,12 @@ use crate::state::AppState;
 type Data = web::Data<AppState>;
 
 /// Scopes the gateway serves now (discovery must be truthful).
-pub const SCOPES_SUPPORTED: [&str; 5] = [
+pub const SCOPES_SUPPORTED: [&str; 6] = [
     "openid",
     "profile",
     "personal_id",
     "account",
+    "organisation",
     "offline_access",
 ];
 
@@ -73,7 +74,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes_supported(state),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id", "account"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp", "login_idp", "name", "birthdate", "personal_id", "account", "account_type", "organisation"],
         "acr_values_supported": [AssuranceLevel::Level1.acr(), AssuranceLevel::Level2.acr()],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": true,

@@ -25,6 +25,28 @@ pub enum AuthorizeOutcome {
     UpstreamUnreachable,
 }
 
+/// Whether the client admits the account type of the session's person (read only for a client
+/// that does not admit every type).
+async fn admits_account_type(
+    state: &AppState,
+    client_id: &str,
+    person_id: &str,
+) -> Result<bool, ServiceError> {
+    let Some(client) = state.clients.get(client_id) else {
+        return Ok(false);
+    };
+    if vneid_core::AccountType::ALL
+        .iter()
+        .all(|t| client.account_types.contains(t))
+    {
+        return Ok(true);
+    }
+    let Some(person) = state.db.person(person_id).await? else {
+        return Ok(false);
+    };
+    Ok(vneid_policy::account_type_admitted(&client.account_types, person.account_type).is_ok())
+}
+
 /// Serves an authorization request: `raw` is its query string, `session_cookie` the browser's
 /// SSO cookie value, if any.
 pub async fn authorize(
@@ -38,10 +60,14 @@ pub async fn authorize(
         Err(Invalid::Redirect(url)) => return Ok(AuthorizeOutcome::Redirect(url)),
     };
 
-    // SSO: a live session that satisfies the request gets a code without a trip upstream.
+    // SSO: a live session that satisfies the request gets a code without a trip upstream. A
+    // session of an account type this client does not admit does not: the person logs in again
+    // (with another account, or to be refused with the page that says why).
     if let Some(cookie) = session_cookie {
         if let Some(s) = session::get(state, cookie).await? {
-            if session::satisfies(&s, &auth, state.clock.now()) {
+            if session::satisfies(&s, &auth, state.clock.now())
+                && admits_account_type(state, &auth.client_id, &s.auth.person_id).await?
+            {
                 session::remember_client(state, cookie, &s, &auth.client_id).await?;
                 return Ok(AuthorizeOutcome::Redirect(
                     codes::issue(state, &auth, &s.auth).await?,

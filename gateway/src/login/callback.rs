@@ -4,8 +4,9 @@
 //! outcome is audited and counted before the answer.
 
 use chrono::{DateTime, Utc};
-use vneid_core::UpstreamIdentity;
-use vneid_policy::{Admitted, Refusal};
+use serde_json::json;
+use vneid_core::{AccountType, UpstreamIdentity};
+use vneid_policy::{Admitted, Admittee, Refusal, Requirement};
 use vneid_store::{AuditEvent, LoginUpsert, StoreError};
 
 use super::upstream::NS_LOGIN_BINDING;
@@ -119,11 +120,16 @@ pub async fn finish(
     }
     let (code, upstream_error) = (callback.code, callback.error);
     let req = &pending.request;
-    let portal = state
-        .clients
-        .get(&req.client_id)
+    let client = state.clients.get(&req.client_id);
+    let portal = client
+        .as_ref()
         .map(|c| c.name.clone())
         .unwrap_or_else(|| req.client_id.clone());
+    // The client's current account types (none if it was removed meanwhile: fail closed).
+    let account_types = client
+        .as_ref()
+        .map(|c| c.account_types.clone())
+        .unwrap_or_default();
     let upstream = state
         .upstream(upstream_id)
         .ok_or(CallbackError::UnknownState)?;
@@ -196,10 +202,14 @@ pub async fn finish(
     };
 
     let now = state.clock.now();
+    let requirement = Requirement {
+        level: req.required_level,
+        account_types: &account_types,
+    };
     match vneid_policy::decide(
         &state.settings.policy,
         &identity,
-        req.required_level,
+        requirement,
         vneid_core::vietnam::date(now),
     ) {
         Err(refusal) => {
@@ -244,9 +254,20 @@ async fn refused(
     if let Some(l) = level {
         event = event.level(l);
     }
+    // Which account type was refused, or the value no `[upstreams.account_types]` lists (a code
+    // such as "3", never personal data).
+    let account_type = match refusal {
+        Refusal::AccountTypeUnknown { value } => Some(value.as_str()),
+        Refusal::AccountTypeNotAllowed { have } => Some(have.as_str()),
+        _ => None,
+    };
+    if let Some(t) = account_type {
+        event = event.detail(json!({ "account_type": t }));
+    }
     tracing::info!(
         upstream = %identity.upstream,
         login_idp = identity.login_idp.as_deref().unwrap_or(""),
+        account_type = account_type.unwrap_or(""),
         reason = refusal.code(),
         personal_id = %vneid_core::mask(identity.personal_id.as_deref().unwrap_or("")),
         "login refused"
@@ -262,39 +283,65 @@ async fn admit(
     event: AuditEvent,
     now: DateTime<Utc>,
 ) -> Result<(String, String), ServiceError> {
-    let pid = admitted.personal_id.expose();
-    let personal_id_hash = state.master.personal_id_hash(pid);
     let request_id = event.request_id.clone();
-    let mut event = event
-        .level(admitted.level.number())
-        .subject_masked(admitted.personal_id.masked());
+    let mut event = event.level(admitted.level.number());
     if let Some(idp) = &identity.login_idp {
         event = event.login_idp(idp);
     }
-    // The person and the login's audit event, in one transaction (the store fills in the
-    // event's person): the answer comes once both are durable.
-    let (person, _) = state
-        .db
-        .record_login(
-            LoginUpsert {
-                upstream: identity.upstream.clone(),
-                subject: identity.subject.clone(),
-                personal_id_hash: Some(personal_id_hash.clone()),
+    let sealing = |e: vneid_tokens::CryptoError| ServiceError::Internal(e.to_string());
+    let login = LoginUpsert {
+        upstream: identity.upstream.clone(),
+        subject: identity.subject.clone(),
+        personal_id_hash: None,
+        personal_id_sealed: None,
+        name: identity.name.clone(),
+        birthdate: None,
+        login_idp: identity.login_idp.clone(),
+        level: admitted.level.number(),
+        at: now,
+        account_type: admitted.account_type(),
+        organisation_key: None,
+        organisation_sealed: None,
+    };
+    // A citizen is keyed by their personal ID number (hashed, sealed); an organisation never
+    // is: by its upstream identity, or its own key (see `Database::upsert_person_on_login`).
+    let (login, personal_id_hash) = match &admitted.who {
+        Admittee::Citizen {
+            personal_id,
+            birthdate,
+        } => {
+            let hash = state.master.personal_id_hash(personal_id.expose());
+            event = event.subject_masked(personal_id.masked());
+            let login = LoginUpsert {
+                personal_id_hash: Some(hash.clone()),
                 personal_id_sealed: Some(
                     state
                         .master
-                        .seal_personal_id(pid)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                        .seal_personal_id(personal_id.expose())
+                        .map_err(sealing)?,
                 ),
-                name: identity.name.clone(),
-                birthdate: admitted.birthdate,
-                login_idp: identity.login_idp.clone(),
-                level: admitted.level.number(),
-                at: now,
-            },
-            event,
-        )
-        .await?;
+                birthdate: *birthdate,
+                ..login
+            };
+            (login, Some(hash))
+        }
+        Admittee::Organisation => {
+            let facts = identity.organisation.clone().unwrap_or_default();
+            event = event.detail(json!({ "account_type": AccountType::Organisation.as_str() }));
+            let login = LoginUpsert {
+                organisation_key: facts
+                    .id
+                    .as_deref()
+                    .map(|id| state.master.organisation_key(id)),
+                organisation_sealed: Some(state.master.seal_organisation(&facts).map_err(sealing)?),
+                ..login
+            };
+            (login, None)
+        }
+    };
+    // The person and the login's audit event, in one transaction (the store fills in the
+    // event's person): the answer comes once both are durable.
+    let (person, _) = state.db.record_login(login, event).await?;
     state.metrics.login(
         &identity.upstream,
         identity.login_idp.as_deref(),
@@ -302,23 +349,35 @@ async fn admit(
         "success",
         "",
     );
-    tracing::info!(
-        upstream = %identity.upstream,
-        person_id = %person.id,
-        personal_id = %admitted.personal_id,
-        assurance_level = admitted.level.number(),
-        "login admitted"
-    );
-    let facts = vneid_directory::link::LoginFacts {
-        person_id: &person.id,
-        personal_id_hash: &personal_id_hash,
-        level: admitted.level.number(),
-        login_idp: identity.login_idp.as_deref(),
-        vneid_login_idp: &state.settings.policy.vneid_login_idp,
-        request_id: request_id.as_deref(),
-        at: now,
-    };
-    link_account(state, &facts).await;
+    match admitted.personal_id() {
+        Some(pid) => tracing::info!(
+            upstream = %identity.upstream,
+            person_id = %person.id,
+            personal_id = %pid,
+            assurance_level = admitted.level.number(),
+            "login admitted"
+        ),
+        None => tracing::info!(
+            upstream = %identity.upstream,
+            person_id = %person.id,
+            account_type = admitted.account_type().as_str(),
+            assurance_level = admitted.level.number(),
+            "login admitted"
+        ),
+    }
+    // Linking to a one-stop-shop account goes by personal ID number: citizens only.
+    if let Some(personal_id_hash) = &personal_id_hash {
+        let facts = vneid_directory::link::LoginFacts {
+            person_id: &person.id,
+            personal_id_hash,
+            level: admitted.level.number(),
+            login_idp: identity.login_idp.as_deref(),
+            vneid_login_idp: &state.settings.policy.vneid_login_idp,
+            request_id: request_id.as_deref(),
+            at: now,
+        };
+        link_account(state, &facts).await;
+    }
 
     let auth = Authentication {
         sid: crate::secure::fresh_token(16)?,

@@ -234,6 +234,8 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthErro
         ("birthdate", released.birthdate.map(Value::from)),
         ("personal_id", released.personal_id.map(Value::from)),
         ("account", released.account),
+        ("account_type", released.account_type.map(Value::from)),
+        ("organisation", released.organisation),
     ] {
         if let Some(v) = value {
             out.insert(name.into(), v);

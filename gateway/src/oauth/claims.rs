@@ -1,6 +1,9 @@
 //! What a token releases about a person, under which scope — one rule for the ID token and for
 //! userinfo: `name` and `birthdate` with `profile`, `personal_id` with `personal_id`, `account`
-//! with `account` (a staff account only to a grant made through VNeID at level 2).
+//! with `account` (a staff account only to a grant made through VNeID at level 2),
+//! `account_type` always (with `openid`: a portal must know whether the subject is a person),
+//! `organisation` with `organisation` (organisation accounts only; they never get
+//! `personal_id`).
 
 use serde_json::{json, Value};
 
@@ -14,6 +17,9 @@ pub struct Released {
     pub birthdate: Option<String>,
     pub personal_id: Option<String>,
     pub account: Option<Value>,
+    /// `citizen` or `organisation`, whatever the scopes.
+    pub account_type: Option<String>,
+    pub organisation: Option<Value>,
 }
 
 /// The claims `scopes` release about `person`, for a grant at `level` through `login_idp`.
@@ -25,12 +31,19 @@ pub async fn released(
     login_idp: Option<&str>,
 ) -> Result<Released, OAuthError> {
     let has = |s: &str| scopes.contains(&s);
-    let mut out = Released::default();
+    let mut out = Released {
+        account_type: Some(person.account_type.as_str().to_owned()),
+        ..Released::default()
+    };
+    let organisation = person.account_type == vneid_core::AccountType::Organisation;
+    if has("organisation") && organisation {
+        out.organisation = organisation_claim(state, person);
+    }
     if has("profile") {
         out.name = person.name.clone();
         out.birthdate = person.birthdate.map(|d| d.format("%Y-%m-%d").to_string());
     }
-    if has("personal_id") {
+    if has("personal_id") && !organisation {
         out.personal_id = open_personal_id(state, person);
     }
     if has("account") {
@@ -45,6 +58,19 @@ fn open_personal_id(state: &AppState, person: &vneid_store::PersonRecord) -> Opt
         Ok(number) => Some(number),
         Err(e) => {
             tracing::error!(error = %e, person_id = %person.id, "cannot open a sealed personal ID number");
+            None
+        }
+    }
+}
+
+/// The `organisation` claim: `{id, name, representative}` as the upstream last sent them
+/// (absent ones `null`).
+fn organisation_claim(state: &AppState, person: &vneid_store::PersonRecord) -> Option<Value> {
+    let sealed = person.organisation_sealed.as_ref()?;
+    match state.master.open_organisation(sealed) {
+        Ok(o) => Some(json!({"id": o.id, "name": o.name, "representative": o.representative})),
+        Err(e) => {
+            tracing::error!(error = %e, person_id = %person.id, "cannot open an organisation's sealed facts");
             None
         }
     }

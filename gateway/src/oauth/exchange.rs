@@ -115,6 +115,7 @@ pub(super) async fn token_exchange(
         sid: subject.sid.clone(),
         idp: subject.idp.clone(),
         login_idp: subject.login_idp.clone(),
+        account_type: subject.account_type.clone(),
         // The subject token is this portal's own, so the portal is the one actor, however
         // often its tokens were exchanged.
         act: Some(Actor {

@@ -135,6 +135,7 @@ async fn client_credentials(
         idp: None,
         login_idp: None,
         act: None,
+        account_type: None,
     };
     let token = super::mint::sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
     state

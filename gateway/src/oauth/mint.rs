@@ -42,6 +42,9 @@ pub(super) async fn mint(
         .person(&grant.auth.person_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the person no longer exists"))?;
+    // A client that stopped admitting this account type since the grant began.
+    vneid_policy::account_type_admitted(&client.account_types, person.account_type)
+        .map_err(|r| OAuthError::invalid_grant(r.description()))?;
     // One audience per access token (RFC 8707): the resource the grant is for, with its scopes
     // only, or the client itself.
     let (audience, access_scopes) =
@@ -67,6 +70,7 @@ pub(super) async fn mint(
         idp: Some(grant.auth.idp.clone()),
         login_idp: grant.auth.login_idp.clone(),
         act: None,
+        account_type: Some(person.account_type.as_str().to_owned()),
     };
     let scopes: Vec<&str> = grant.scopes.iter().map(String::as_str).collect();
     let released = claims::released(
@@ -95,6 +99,8 @@ pub(super) async fn mint(
         birthdate: released.birthdate,
         personal_id: released.personal_id,
         account: released.account,
+        account_type: released.account_type,
+        organisation: released.organisation,
         at_hash: None,
     };
     let (access_token, id_token) = sign_pair(state, access, id)?;

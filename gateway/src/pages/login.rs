@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use maud::html;
+use vneid_core::AccountType;
 use vneid_policy::Refusal;
 
 use super::{error_page, page};
@@ -33,6 +34,32 @@ dịch vụ công trực tuyến. Vui lòng đăng nhập lại bằng tài kho�
                 ),
             )
         }
+        Refusal::AccountTypeNotAllowed {
+            have: AccountType::Organisation,
+        } => (
+            "Dịch vụ này chỉ dành cho công dân",
+            "Bạn vừa đăng nhập bằng tài khoản định danh điện tử của tổ chức, doanh nghiệp. \
+Dịch vụ này chỉ tiếp nhận hồ sơ của cá nhân, vì vậy bạn cần đăng nhập bằng tài khoản định danh \
+điện tử của chính mình (tài khoản công dân). Nếu cần làm thủ tục cho tổ chức, doanh nghiệp, vui \
+lòng sử dụng dịch vụ dành cho tổ chức, doanh nghiệp."
+                .to_owned(),
+        ),
+        Refusal::AccountTypeNotAllowed {
+            have: AccountType::Citizen,
+        } => (
+            "Dịch vụ này chỉ dành cho tổ chức, doanh nghiệp",
+            "Bạn vừa đăng nhập bằng tài khoản định danh điện tử của cá nhân. Dịch vụ này chỉ \
+tiếp nhận hồ sơ của tổ chức, doanh nghiệp, vì vậy bạn cần đăng nhập bằng tài khoản định danh \
+điện tử của tổ chức, doanh nghiệp."
+                .to_owned(),
+        ),
+        Refusal::AccountTypeMissing | Refusal::AccountTypeUnknown { .. } => (
+            "Không xác định được loại tài khoản",
+            "Hệ thống xác thực không cho biết tài khoản bạn vừa dùng là tài khoản của công dân \
+hay của tổ chức, doanh nghiệp, nên chúng tôi không thể cho phép đăng nhập. Vui lòng thử lại \
+sau ít phút; nếu vẫn không được, hãy liên hệ bộ phận hỗ trợ."
+                .to_owned(),
+        ),
         Refusal::LevelMissing | Refusal::LevelInvalid => (
             "Không xác định được mức độ tài khoản",
             "Hệ thống xác thực không cho biết tài khoản của bạn ở mức độ 1 hay mức độ 2, \

@@ -545,6 +545,7 @@ async fn clients_added_or_removed_by_another_replica_are_served_after_the_reload
             sector_identifier: None,
             created_at: chrono::Utc::now(),
             previous_secret: None,
+            account_types: None,
         })
         .await
         .unwrap();

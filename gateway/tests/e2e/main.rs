@@ -6,6 +6,7 @@
     clippy::disallowed_methods
 )]
 
+mod account_types;
 mod admin_clients;
 mod admin_patch;
 mod admin_problems;

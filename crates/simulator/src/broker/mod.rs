@@ -51,10 +51,14 @@ const MAX_PENDING: usize = 10_000;
 const MAX_SMS: usize = 50;
 
 /// Userinfo keys the broker sends, in the broker's spelling.
-pub(crate) const USERINFO_FIELDS: [&str; 11] = [
+pub(crate) const USERINFO_FIELDS: [&str; 15] = [
     "sub",
     "TechID",
     "LoaiTaiKhoan",
+    "MaSoDoanhNghiep",
+    "MaSoThue",
+    "TenDoanhNghiep",
+    "NguoiDaiDien",
     "HoVaTen",
     "SoDinhDanh",
     "NgayThangNamSinh",

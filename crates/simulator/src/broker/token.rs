@@ -228,6 +228,17 @@ impl Broker {
         put("sub", json!(person.sub));
         put("TechID", json!(person.tech_id));
         put("LoaiTaiKhoan", json!(person.account_type));
+        // An organisation's fields, for the records that have them.
+        for (field, value) in [
+            ("MaSoDoanhNghiep", &person.enterprise_code),
+            ("MaSoThue", &person.tax_code),
+            ("TenDoanhNghiep", &person.organisation_name),
+            ("NguoiDaiDien", &person.representative),
+        ] {
+            if let Some(v) = value {
+                put(field, json!(v));
+            }
+        }
         put("HoVaTen", json!(person.full_name));
         put("SoDinhDanh", json!(person.personal_id));
         put("NgayThangNamSinh", json!(person.birth_date));

@@ -36,6 +36,8 @@ pub struct ClientRow {
     pub created_at: DateTime<Utc>,
     /// During a secret rotation: the previous secret's keyed hash and when it stops working.
     pub previous_secret: Option<PreviousSecret>,
+    /// The account types this client admits (`citizen`, `organisation`); `None`: both.
+    pub account_types: Option<Vec<String>>,
 }
 
 /// A client's previous secret, still accepted until `until`.
@@ -81,6 +83,7 @@ impl std::fmt::Debug for ClientRow {
             .field("sector_identifier", &self.sector_identifier)
             .field("created_at", &self.created_at)
             .field("previous_secret", &self.previous_secret)
+            .field("account_types", &self.account_types)
             .finish()
     }
 }
@@ -89,9 +92,25 @@ impl std::fmt::Debug for ClientRow {
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_method, \
                               redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
                               grant_types, scopes, min_level, upstreams, jwks, subject_type, \
-                              sector_identifier, created_at, previous_secret";
+                              sector_identifier, created_at, previous_secret, account_types";
 
-type ClientDbRow = (
+/// A row of [`CLIENT_COLUMNS`]: the first sixteen columns (as many as sqlx reads into a tuple)
+/// and `account_types`.
+struct ClientDbRow(FirstColumns, Option<String>);
+
+impl<'r, R> sqlx::FromRow<'r, R> for ClientDbRow
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    FirstColumns: sqlx::FromRow<'r, R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self(FirstColumns::from_row(row)?, row.try_get(16)?))
+    }
+}
+
+type FirstColumns = (
     String,         // client_id
     Option<String>, // name
     Option<String>, // secret_hash
@@ -121,6 +140,7 @@ fn list_from_json(text: &str, column: &str) -> Result<Vec<String>, StoreError> {
 }
 
 fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
+    let ClientDbRow(row, account_types) = row;
     let (
         client_id,
         name,
@@ -166,6 +186,9 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
                     .map_err(|_| StoreError::Corrupt("clients.previous_secret".into()))
             })
             .transpose()?,
+        account_types: account_types
+            .map(|text| list_from_json(&text, "account_types"))
+            .transpose()?,
     })
 }
 
@@ -178,12 +201,18 @@ impl Database {
         let grant_types = list_to_json(&client.grant_types)?;
         let scopes = list_to_json(&client.scopes)?;
         let upstreams = list_to_json(&client.upstreams)?;
+        let account_types = client
+            .account_types
+            .as_deref()
+            .map(list_to_json)
+            .transpose()?;
         let result: Result<(), StoreError> = on_pool!(&self.pool, |pool| {
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                  redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, \
-                 scopes, min_level, upstreams, jwks, subject_type, sector_identifier, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 scopes, min_level, upstreams, jwks, subject_type, sector_identifier, created_at, \
+                 account_types) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -200,6 +229,7 @@ impl Database {
             .bind(&client.subject_type)
             .bind(client.sector_identifier.as_deref())
             .bind(to_unix(client.created_at))
+            .bind(account_types.as_deref())
             .execute(pool)
             .await
             .map(|_| ())
@@ -233,7 +263,7 @@ impl Database {
     }
 
     /// Replaces what may change of a stored client: its name, URIs, grants, scopes, level,
-    /// upstreams and keys. Its id, secret, authentication method, subject type, sector and
+    /// account types, upstreams and keys. Its id, secret, authentication method, subject type, sector and
     /// creation time stay. False when there is no such client.
     #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
     pub async fn update_client(&self, client: &ClientRow) -> Result<bool, StoreError> {
@@ -242,11 +272,16 @@ impl Database {
         let grant_types = list_to_json(&client.grant_types)?;
         let scopes = list_to_json(&client.scopes)?;
         let upstreams = list_to_json(&client.upstreams)?;
+        let account_types = client
+            .account_types
+            .as_deref()
+            .map(list_to_json)
+            .transpose()?;
         let affected: u64 = on_pool!(&self.pool, |pool| {
             sqlx::query(
                 "UPDATE clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
                  backchannel_logout_uri = $5, grant_types = $6, scopes = $7, min_level = $8, \
-                 upstreams = $9, jwks = $10 WHERE client_id = $1",
+                 upstreams = $9, jwks = $10, account_types = $11 WHERE client_id = $1",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -258,6 +293,7 @@ impl Database {
             .bind(client.min_level.map(i64::from))
             .bind(&upstreams)
             .bind(client.jwks.as_deref())
+            .bind(account_types.as_deref())
             .execute(pool)
             .await?
             .rows_affected()

@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "directory_sync",
         include_str!("../../migrations/sqlite/0007_directory_sync.sql"),
     ),
+    (
+        8,
+        "account_types",
+        include_str!("../../migrations/sqlite/0008_account_types.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -91,6 +96,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         7,
         "directory_sync",
         include_str!("../../migrations/postgres/0007_directory_sync.sql"),
+    ),
+    (
+        8,
+        "account_types",
+        include_str!("../../migrations/postgres/0008_account_types.sql"),
     ),
 ];
 

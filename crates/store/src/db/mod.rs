@@ -45,6 +45,7 @@ mod directory;
 mod group;
 mod keys;
 mod migrations;
+mod organisations;
 mod people;
 mod refresh;
 mod revocations;

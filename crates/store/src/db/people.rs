@@ -1,6 +1,7 @@
 //! People and their upstream identities.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use vneid_core::AccountType;
 
 use super::group::{mismatched_answer, Done, Work};
 use super::{from_date_text, to_date_text, to_unix, AuditEvent, Database, Tx};
@@ -25,6 +26,14 @@ pub struct LoginUpsert {
     /// Assurance level of this login (1 or 2).
     pub level: u8,
     pub at: DateTime<Utc>,
+    /// A citizen's account or an organisation's. An organisation has no personal ID number:
+    /// `personal_id_hash` and `personal_id_sealed` are `None` for it.
+    pub account_type: AccountType,
+    /// An organisation's keyed lookup hash of its identifier (enterprise or tax code), in a
+    /// namespace of its own: how another upstream account of the same organisation finds it.
+    pub organisation_key: Option<String>,
+    /// An organisation's identifier, name and representative, sealed with the master key.
+    pub organisation_sealed: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for LoginUpsert {
@@ -45,6 +54,15 @@ impl std::fmt::Debug for LoginUpsert {
             .field("login_idp", &self.login_idp)
             .field("level", &self.level)
             .field("at", &self.at)
+            .field("account_type", &self.account_type)
+            .field(
+                "organisation_key",
+                &self.organisation_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "organisation_sealed",
+                &self.organisation_sealed.as_ref().map(|_| "[sealed]"),
+            )
             .finish()
     }
 }
@@ -56,6 +74,10 @@ pub struct PersonRecord {
     pub personal_id_sealed: Option<Vec<u8>>,
     pub name: Option<String>,
     pub birthdate: Option<NaiveDate>,
+    /// A citizen or an organisation (rows of a build before account types: a citizen).
+    pub account_type: AccountType,
+    /// An organisation's identifier, name and representative, sealed with the master key.
+    pub organisation_sealed: Option<Vec<u8>>,
     /// True when this call created the person (first login of this human anywhere).
     pub created: bool,
 }
@@ -72,18 +94,31 @@ impl std::fmt::Debug for PersonRecord {
             )
             .field("name", &self.name.as_ref().map(|_| "[redacted]"))
             .field("birthdate", &self.birthdate.as_ref().map(|_| "[redacted]"))
+            .field("account_type", &self.account_type)
+            .field(
+                "organisation_sealed",
+                &self.organisation_sealed.as_ref().map(|_| "[sealed]"),
+            )
             .field("created", &self.created)
             .finish()
     }
 }
 
 /// Columns of `people` every query returns, in this order.
-const PERSON_COLUMNS: &str = "id, personal_id_sealed, name, birthdate";
+pub(super) const PERSON_COLUMNS: &str =
+    "id, personal_id_sealed, name, birthdate, account_type, organisation_sealed";
 
-type PersonRow = (String, Option<Vec<u8>>, Option<String>, Option<String>);
+pub(super) type PersonRow = (
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
-fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreError> {
-    let (id, personal_id_sealed, name, birthdate) = row;
+pub(super) fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreError> {
+    let (id, personal_id_sealed, name, birthdate, account_type, organisation_sealed) = row;
     Ok(PersonRecord {
         id,
         personal_id_sealed,
@@ -92,8 +127,21 @@ fn person_from_row(row: PersonRow, created: bool) -> Result<PersonRecord, StoreE
             .as_deref()
             .map(|b| from_date_text(b, "people.birthdate"))
             .transpose()?,
+        account_type: account_type_from_column(account_type.as_deref())?,
+        organisation_sealed,
         created,
     })
+}
+
+/// `people.account_type`: NULL on rows of a build before account types, which admitted
+/// citizens only (accounts with a valid personal ID number).
+pub(super) fn account_type_from_column(value: Option<&str>) -> Result<AccountType, StoreError> {
+    match value {
+        None => Ok(AccountType::Citizen),
+        Some(v) => {
+            AccountType::parse(v).ok_or_else(|| StoreError::Corrupt("people.account_type".into()))
+        }
+    }
 }
 
 impl Database {
@@ -120,6 +168,9 @@ impl Database {
     /// *different* personal ID number than this login reports: the account would otherwise be
     /// handed to someone else, so the login must be refused, not silently re-bound.
     #[tracing::instrument(skip_all, fields(upstream = %login.upstream))]
+    ///
+    /// An organisation ([`LoginUpsert::account_type`]) takes its own path
+    /// ([`super::organisations`]): it is never matched by, nor given, a personal ID number.
     pub async fn upsert_person_on_login(
         &self,
         login: &LoginUpsert,
@@ -203,6 +254,9 @@ pub(super) async fn upsert_in(
     tx: &mut Tx,
     login: &LoginUpsert,
 ) -> Result<Option<PersonRecord>, StoreError> {
+    if login.account_type == AccountType::Organisation {
+        return super::organisations::upsert_organisation_in(tx, login).await;
+    }
     let at = to_unix(login.at);
     let level = i64::from(login.level);
     let birthdate = login.birthdate.map(to_date_text);
@@ -223,17 +277,24 @@ pub(super) async fn upsert_in(
     });
 
     if let Some(person_id) = known {
-        let stored_hash: Option<Option<String>> = on_tx!(tx, |c| {
-            sqlx::query_scalar("SELECT personal_id_hash FROM people WHERE id = $1")
+        let stored: Option<(Option<String>, Option<String>)> = on_tx!(tx, |c| {
+            sqlx::query_as("SELECT personal_id_hash, account_type FROM people WHERE id = $1")
                 .bind(&person_id)
                 .fetch_optional(c)
                 .await?
         });
-        let Some(stored_hash) = stored_hash else {
+        let Some((stored_hash, stored_type)) = stored else {
             return Err(StoreError::Corrupt(
                 "upstream identity points at a missing person".into(),
             ));
         };
+        if account_type_from_column(stored_type.as_deref())? != AccountType::Citizen {
+            return Err(StoreError::Conflict(
+                "this upstream account belongs to an organisation on record and now reports a \
+                 citizen's account"
+                    .into(),
+            ));
+        }
         // Whether this login's (hash, sealed) pair is written to the person.
         let write_id = match (&stored_hash, &login.personal_id_hash) {
             (_, None) => false,
@@ -267,6 +328,7 @@ pub(super) async fn upsert_in(
         let row: Option<PersonRow> = if write_id {
             let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
+                 account_type = 'citizen', \
                  birthdate = COALESCE($3, birthdate), personal_id_hash = $4, \
                  personal_id_sealed = COALESCE($5, personal_id_sealed) \
                  WHERE id = $6 RETURNING {PERSON_COLUMNS}"
@@ -285,6 +347,7 @@ pub(super) async fn upsert_in(
         } else {
             let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
+                 account_type = 'citizen', \
                  birthdate = COALESCE($3, birthdate) WHERE id = $4 RETURNING {PERSON_COLUMNS}"
             );
             on_tx!(tx, |c| {
@@ -311,7 +374,8 @@ pub(super) async fn upsert_in(
         Some(_) => {
             let sql = format!(
                 "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
-                 personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, $3, $4, $5, $6) \
+                 personal_id_sealed, name, birthdate, account_type) \
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, 'citizen') \
                  ON CONFLICT (personal_id_hash) DO NOTHING RETURNING {PERSON_COLUMNS}"
             );
             on_tx!(tx, |c| {
@@ -330,7 +394,8 @@ pub(super) async fn upsert_in(
             // Without an ID number there is nothing to match on: always a new person.
             let sql = format!(
                 "INSERT INTO people (id, created_at, updated_at, personal_id_hash, \
-                 personal_id_sealed, name, birthdate) VALUES ($1, $2, $2, NULL, $3, $4, $5) \
+                 personal_id_sealed, name, birthdate, account_type) \
+                 VALUES ($1, $2, $2, NULL, $3, $4, $5, 'citizen') \
                  RETURNING {PERSON_COLUMNS}"
             );
             on_tx!(tx, |c| {
@@ -374,7 +439,7 @@ pub(super) async fn upsert_in(
             }
             let sql = format!(
                 "UPDATE people SET updated_at = $1, name = COALESCE($2, name), \
-                 birthdate = COALESCE($3, birthdate), \
+                 account_type = 'citizen', birthdate = COALESCE($3, birthdate), \
                  personal_id_sealed = COALESCE($4, personal_id_sealed) \
                  WHERE id = $5 RETURNING {PERSON_COLUMNS}"
             );
@@ -400,7 +465,7 @@ pub(super) async fn upsert_in(
 /// Inserts the login's upstream identity for `person_id`. False when a concurrent login
 /// created this identity first (on Postgres the INSERT waited for it to commit): the caller
 /// rolls back (with the person it may have made) and takes the known-identity path next try.
-async fn attach_identity(
+pub(super) async fn attach_identity(
     tx: &mut Tx,
     login: &LoginUpsert,
     person_id: &str,

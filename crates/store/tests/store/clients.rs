@@ -29,6 +29,7 @@ fn full_client(client_id: &str) -> ClientRow {
         sector_identifier: Some("portal.example".into()),
         created_at: t(0),
         previous_secret: None,
+        account_types: Some(vec!["citizen".into()]),
     }
 }
 
@@ -50,6 +51,7 @@ fn bare_client(client_id: &str) -> ClientRow {
         sector_identifier: None,
         created_at: t(60),
         previous_secret: None,
+        account_types: None,
     }
 }
 

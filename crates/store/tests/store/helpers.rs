@@ -280,6 +280,9 @@ pub fn login(upstream: &str, subject: &str, hash: Option<&str>) -> LoginUpsert {
         login_idp: Some("BCA".into()),
         level: 2,
         at: t(0),
+        account_type: vneid_core::AccountType::Citizen,
+        organisation_key: None,
+        organisation_sealed: None,
     }
 }
 

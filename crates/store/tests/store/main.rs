@@ -16,6 +16,7 @@ mod get_many;
 mod group_commit;
 mod helpers;
 mod keys;
+mod organisations;
 mod people;
 mod postgres;
 mod redis;

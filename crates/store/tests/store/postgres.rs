@@ -330,6 +330,11 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "revocations.reason:1",
         "revocations.created_at:1",
         "revocations.expires_at:1",
+        // Migration 0008.
+        "people.account_type:0",
+        "people.organisation_key:0",
+        "people.organisation_sealed:0",
+        "clients.account_types:0",
     ] {
         assert!(s_columns.contains(&column.to_string()), "{column}");
     }
@@ -338,6 +343,7 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "refresh_families_expires_at",
         "refresh_tokens_family_id",
         "revocations_expires_at",
+        "people_organisation_key_unique",
     ] {
         assert!(s_indexes.contains(&index.to_string()), "{index}");
     }

@@ -255,23 +255,27 @@ on_every_backend! {
 /// lacking 0004 and 0005 (every later migration), upgrades in place, and its data stays as it
 /// was: 0004 only adds a table, 0005 a nullable column.
 async fn a_database_of_the_previous_build_gains_the_revocations_table(backend: Backend) {
-    let (_dir, db, _raw) = crate::helpers::migrated_before(backend, "0004").await;
+    let (_dir, db, raw) = crate::helpers::migrated_before(backend, "0004").await;
     let err = db
         .check_schema()
         .await
         .expect_err("0004 and later are missing");
     assert!(
-        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6, 7; run `gateway migrate`")),
+        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6, 7, 8; run `gateway migrate`")),
         "{err:?}"
     );
-    let person = db
-        .upsert_person_on_login(&crate::helpers::login("dvcqg", "sub-1", Some("hash-1")))
-        .await
-        .unwrap();
+    // A person as that build wrote one.
+    raw.execute(
+        "INSERT INTO people (id, created_at, updated_at, personal_id_hash, name) \
+         VALUES ('p-old', 0, 0, 'hash-1', 'Nguyễn Văn An')",
+    )
+    .await
+    .unwrap();
 
     db.migrate().await.unwrap();
     db.check_schema().await.unwrap();
-    assert!(db.person(&person.id).await.unwrap().is_some());
+    let person = db.person("p-old").await.unwrap().unwrap();
+    assert_eq!(person.account_type, vneid_core::AccountType::Citizen);
     db.insert_revocation("jti:a", "logout", t(0), t(60))
         .await
         .unwrap();

@@ -44,6 +44,8 @@ fn every_algorithm_survives_generate_seal_open_sign_verify() {
             birthdate: None,
             personal_id: None,
             account: None,
+            account_type: None,
+            organisation: None,
             at_hash: Some(at_hash("access-token", alg)),
         };
         let token = set.sign(TYP_ID_TOKEN, &claims).unwrap();

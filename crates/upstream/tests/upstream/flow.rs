@@ -78,7 +78,8 @@ async fn good_id_token_and_userinfo_yield_the_mapped_identity() {
             birthdate: Claim::Valid(chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
             level: Claim::Valid(AssuranceLevel::Level2),
             login_idp: Some("BCA".into()),
-            account_type: Some("1".into()),
+            account_type: Claim::Valid(vneid_core::AccountType::Citizen),
+            organisation: None,
             tech_id: Some("tech-77".into()),
         }
     );

@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod account_types;
 mod config;
 mod flow;
 mod mapping;

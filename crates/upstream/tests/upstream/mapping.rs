@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use vneid_core::{AssuranceLevel, Claim, PersonalId};
+use vneid_core::{AccountType, AssuranceLevel, Claim, PersonalId};
 use vneid_upstream::{ClaimNames, Upstream, UpstreamConfig};
 
 use crate::provider::{upstream_from, userinfo};
@@ -62,7 +62,8 @@ fn national_broker_userinfo_maps_with_the_default_names() {
     );
     assert_eq!(identity.level, Claim::Valid(AssuranceLevel::Level2));
     assert_eq!(identity.login_idp.as_deref(), Some("BCA"));
-    assert_eq!(identity.account_type.as_deref(), Some("1"));
+    assert_eq!(identity.account_type, Claim::Valid(AccountType::Citizen));
+    assert_eq!(identity.organisation, None);
     assert_eq!(identity.tech_id.as_deref(), Some("tech-77"));
 }
 
@@ -78,10 +79,15 @@ fn renamed_fields_are_read_by_their_configured_names() {
         login_idp: "idp".into(),
         account_type: "kind".into(),
         tech_id: "tid".into(),
+        organisation_id: vec!["mst".into()],
+        organisation_name: "ten".into(),
+        organisation_representative: "dai_dien".into(),
     };
     let info = json!({
         "uid": "u-9", "cccd": "001203000001", "full_name": "Trần Thị Bình",
         "dob": "01/02/2003", "loa": 1, "idp": "VNPOST", "kind": "2", "tid": 42,
+        "mst": "0101234567", "ten": "Công ty A", "dai_dien": "Trần Thị Bình",
+        "MaSoDoanhNghiep": "ignored", "TenDoanhNghiep": "ignored",
         // The default names are ignored.
         "sub": "ignored", "IAL": 2, "SoDinhDanh": "052190012381",
     });
@@ -95,7 +101,17 @@ fn renamed_fields_are_read_by_their_configured_names() {
     );
     assert_eq!(identity.level, Claim::Valid(AssuranceLevel::Level1));
     assert_eq!(identity.login_idp.as_deref(), Some("VNPOST"));
-    assert_eq!(identity.account_type.as_deref(), Some("2"));
+    assert_eq!(
+        identity.account_type,
+        Claim::Valid(AccountType::Organisation)
+    );
+    let organisation = identity.organisation.unwrap();
+    assert_eq!(organisation.id.as_deref(), Some("0101234567"));
+    assert_eq!(organisation.name.as_deref(), Some("Công ty A"));
+    assert_eq!(
+        organisation.representative.as_deref(),
+        Some("Trần Thị Bình")
+    );
     assert_eq!(identity.tech_id.as_deref(), Some("42"));
 }
 
@@ -244,7 +260,8 @@ fn numbers_in_text_fields_become_their_digits() {
         .map_userinfo(&with("TechID", json!(123456)))
         .unwrap();
     assert_eq!(identity.tech_id.as_deref(), Some("123456"));
-    assert_eq!(identity.account_type.as_deref(), Some("1"));
+    // `LoaiTaiKhoan: 1` (a number) is the citizen's "1".
+    assert_eq!(identity.account_type, Claim::Valid(AccountType::Citizen));
     let identity = default_upstream()
         .map_userinfo(&with("HoVaTen", json!({"a": 1})))
         .unwrap();
