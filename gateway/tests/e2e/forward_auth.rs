@@ -421,3 +421,17 @@ async fn app_logout_and_gateway_logout_end_the_app_session() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn an_organisations_account_never_gets_an_app_session() {
+    // A legacy app takes X-Vneid-Sub for a person: its client admits citizens only.
+    let (_gw, origin) = gateway().await;
+    let b = browser();
+    let (_, res) = app_login(&b, &origin, people::ORGANISATION).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&res, COOKIE).is_none());
+    let html = res.text().await.unwrap();
+    assert!(html.contains("account_type_not_allowed"), "{html}");
+    assert!(html.contains("chỉ dành cho công dân"), "{html}");
+    assert_eq!(auth(&origin, None).await.status(), StatusCode::UNAUTHORIZED);
+}
