@@ -24,6 +24,7 @@ mod demo;
 mod directory;
 mod directory_sync;
 mod forward_auth;
+mod introspection;
 mod loadgen;
 mod login;
 mod logout;
