@@ -72,7 +72,16 @@ pub async fn parse(state: &AppState, raw: &[u8]) -> Result<(AuthRequest, Option<
                 super::par::TakeError::Service(e) => Invalid::Failed(e),
             })
             // The chooser's links add `idp_hint` to a request that named none.
-            .map(|(req, hint)| (req, hint.or_else(|| p.get("idp_hint").map(str::to_owned))));
+            .map(|(req, hint)| (req, hint.or_else(|| p.get("idp_hint").map(str::to_owned))))
+            // Checked when pushed (RFC 9126 §4 lets that stand); only a redirect URI removed
+            // from the client since then is looked at again.
+            .and_then(|(req, hint)| {
+                if client.has_redirect_uri(&req.redirect_uri) {
+                    Ok((req, hint))
+                } else {
+                    Err(bad(super::par::GONE_PAGE))
+                }
+            });
     }
     check(state, &client, &p, Via::FrontChannel).map_err(|e| match e {
         Refused::Untrusted { page, .. } => bad(page),
