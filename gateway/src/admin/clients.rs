@@ -54,6 +54,7 @@ pub fn client_json(c: &Client) -> Value {
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "subject_type": c.subject_type.as_str(),
         "sector_identifier": c.sector_identifier,
+        "require_pushed_authorization_requests": c.require_par,
         "created_at": c.created_at.map(|t| t.to_rfc3339()),
     })
 }
@@ -172,6 +173,7 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         jwks,
         subject_type: field(obj, "subject_type")?.unwrap_or_default(),
         sector_identifier: field(obj, "sector_identifier")?,
+        require_pushed_authorization_requests: false,
         builtin: false,
     })
 }

@@ -48,6 +48,7 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         jwks: None,
         subject_type: Default::default(),
         sector_identifier: None,
+        require_pushed_authorization_requests: false,
         builtin: true,
     })
 }

@@ -93,6 +93,7 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         jwks: None,
         subject_type,
         sector_identifier,
+        require_pushed_authorization_requests: false,
         builtin: false,
     };
     let client_id = client.client_id.clone();

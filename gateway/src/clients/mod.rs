@@ -66,6 +66,9 @@ pub struct Client {
     pub sector_identifier: Option<String>,
     /// The sector whose pairwise `sub` this client gets; `None` for a public client.
     pub sector: Option<String>,
+    /// `require_pushed_authorization_requests`: logins start only from a pushed request
+    /// (`/par`). Configuration-file clients only; always false for database clients.
+    pub require_par: bool,
     pub source: ClientSource,
     /// When it was registered (database clients).
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -104,6 +107,7 @@ impl Client {
                     c.redirect_uris.iter().map(Url::as_str),
                 ),
             },
+            require_par: c.require_pushed_authorization_requests,
             source: if c.builtin {
                 ClientSource::Builtin
             } else {
@@ -164,6 +168,7 @@ impl Client {
             subject_type,
             sector_identifier: r.sector_identifier.clone(),
             sector,
+            require_par: false,
             source: ClientSource::Database,
             created_at: Some(r.created_at),
         })

@@ -102,6 +102,10 @@ pub struct ClientSettings {
     /// (required when they span several hosts). Clients of one sector see the same `sub`.
     #[serde(default)]
     pub sector_identifier: Option<String>,
+    /// Only pushed authorization requests (RFC 9126, `POST /par`) start a login for this
+    /// client: a plain `/authorize` with the parameters in the URL is refused.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// Made by the gateway itself (the demo portal's, the IT centre's page's), not written in
     /// the configuration file.
     #[serde(skip)]
@@ -308,6 +312,12 @@ impl ClientSettings {
                 ))
             }
             _ => {}
+        }
+        if self.require_pushed_authorization_requests && !browser_client {
+            return Err(ConfigError::new(
+                field(key, "require_pushed_authorization_requests"),
+                "goes with the authorization_code grant",
+            ));
         }
         check_subject_type(key, self, browser_client)?;
         check_account_types(key, &self.account_types)?;

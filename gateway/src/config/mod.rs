@@ -200,6 +200,10 @@ pub struct TokenSettings {
     pub refresh_grace: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub code_ttl: Duration,
+    /// How long a pushed authorization request (`/par`, RFC 9126) may wait for its
+    /// `/authorize`: the `expires_in` of its `request_uri`.
+    #[serde(deserialize_with = "de_duration")]
+    pub par_ttl: Duration,
     /// How long a login may stay at the upstream before it is forgotten.
     #[serde(deserialize_with = "de_duration")]
     pub login_ttl: Duration,
@@ -228,6 +232,7 @@ impl Default for TokenSettings {
             refresh_token_ttl: Duration::from_secs(8 * 3600),
             refresh_grace: Duration::from_secs(10),
             code_ttl: Duration::from_secs(60),
+            par_ttl: Duration::from_secs(60),
             login_ttl: Duration::from_secs(600),
             session_ttl: Duration::from_secs(8 * 3600),
             key_prepublish: Duration::from_secs(600),

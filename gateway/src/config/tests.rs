@@ -355,3 +355,46 @@ fn client_account_types_default_to_both_and_unknown_ones_fail_naming_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn require_pushed_authorization_requests_is_parsed_checked_and_shown() {
+    let client = |extra: &str, grants: &str| {
+        format!("{MINIMAL}\n[[clients]]\nclient_id = \"p\"\nclient_secret = \"{}\"\nredirect_uris = [\"https://p.example/cb\"]\ngrant_types = [{grants}]\nscopes = [\"openid\", \"admin\"]\n{extra}\n", "s".repeat(32))
+    };
+    let code = "\"authorization_code\"";
+    let s = load(&client("", code), &[]).unwrap();
+    assert!(!s.clients[0].require_pushed_authorization_requests);
+    let s = load(
+        &client("require_pushed_authorization_requests = true", code),
+        &[],
+    )
+    .unwrap();
+    assert!(s.clients[0].require_pushed_authorization_requests);
+    // The admin API shows it.
+    let master = vneid_tokens::MasterKey::generate().unwrap();
+    let shown = crate::admin::clients::client_json(&crate::clients::Client::from_settings(
+        &s.clients[0],
+        &master,
+    ));
+    assert_eq!(shown["require_pushed_authorization_requests"], true);
+    // A machine client has no authorization request to push.
+    let e = load(
+        &client(
+            "require_pushed_authorization_requests = true",
+            "\"client_credentials\"",
+        ),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.key, "clients[0].require_pushed_authorization_requests",
+        "{e}"
+    );
+    // The pushed request's lifetime is a duration like the others, never zero.
+    assert_eq!(
+        load(MINIMAL, &[]).unwrap().tokens.par_ttl,
+        Duration::from_secs(60)
+    );
+    let e = load(&format!("{MINIMAL}[tokens]\npar_ttl = \"0s\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.par_ttl", "{e}");
+}

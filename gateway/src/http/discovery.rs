@@ -80,7 +80,12 @@ fn document(state: &AppState) -> serde_json::Value {
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
+        // `request_uri` of RFC 9101 (a request object at a URL the client hosts) is not
+        // supported; the `request_uri` of a pushed request (RFC 9126 §5) is advertised by the
+        // PAR endpoint alone.
         "request_uri_parameter_supported": false,
+        "pushed_authorization_request_endpoint": state.url("/par"),
+        "require_pushed_authorization_requests": false,
         "ui_locales_supported": ["vi"],
     })
 }

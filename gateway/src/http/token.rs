@@ -1,5 +1,5 @@
-//! `POST /token`, `/introspect` (RFC 7662) and `/revoke` (RFC 7009): the client-authenticated
-//! form endpoints, served by [`crate::oauth`].
+//! `POST /token`, `/introspect` (RFC 7662), `/revoke` (RFC 7009) and `/par` (RFC 9126): the
+//! client-authenticated form endpoints, served by [`crate::oauth`].
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -84,4 +84,16 @@ pub async fn revoke(
     let from = client_ip(&req, &state);
     oauth::revoke(&state, authorization.as_deref(), &p, &from).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// `POST /par` (RFC 9126): 201 with the `request_uri` of the pushed request.
+pub async fn par(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: Data,
+) -> Result<HttpResponse, OAuthError> {
+    let (p, authorization) = client_form(&req, &body)?;
+    let from = client_ip(&req, &state);
+    let pushed = oauth::push_request(&state, authorization.as_deref(), &p, &from).await?;
+    Ok(no_store(HttpResponse::Created()).json(pushed))
 }

@@ -54,10 +54,11 @@ pub async fn authorize(
     raw: &[u8],
     session_cookie: Option<&str>,
 ) -> Result<AuthorizeOutcome, ServiceError> {
-    let (auth, hint) = match request::parse(state, raw) {
+    let (auth, hint) = match request::parse(state, raw).await {
         Ok(a) => a,
         Err(Invalid::Page(message)) => return Ok(AuthorizeOutcome::Invalid(message)),
         Err(Invalid::Redirect(url)) => return Ok(AuthorizeOutcome::Redirect(url)),
+        Err(Invalid::Failed(e)) => return Err(e),
     };
 
     // SSO: a live session that satisfies the request gets a code without a trip upstream. A
@@ -107,7 +108,7 @@ pub async fn authorize(
             ))
         }
         None => {
-            let query = String::from_utf8_lossy(raw);
+            let query = choice_query(state, raw, &auth).await?;
             let choices = allowed
                 .iter()
                 .map(|u| {
@@ -132,4 +133,23 @@ pub async fn authorize(
         Err(StartError::Upstream) => Ok(AuthorizeOutcome::UpstreamUnreachable),
         Err(StartError::Service(e)) => Err(e),
     }
+}
+
+/// The query the chooser's links repeat (each adding its `idp_hint`): the request as it came,
+/// or — for a pushed request, whose `request_uri` was just spent — the request pushed again
+/// under a fresh `request_uri`.
+async fn choice_query(
+    state: &AppState,
+    raw: &[u8],
+    auth: &super::AuthRequest,
+) -> Result<String, ServiceError> {
+    let pushed = crate::params::Params::parse(raw).is_ok_and(|p| p.has("request_uri"));
+    if !pushed {
+        return Ok(String::from_utf8_lossy(raw).into_owned());
+    }
+    let (request_uri, _) = super::par::push(state, auth.clone(), None).await?;
+    Ok(url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &auth.client_id)
+        .append_pair("request_uri", &request_uri)
+        .finish())
 }

@@ -1,6 +1,7 @@
 //! The login service. A login's life, file by file:
 //!
-//! 1. [`request`]: the portal's `/authorize` parameters, checked (client and redirect URI first).
+//! 1. [`request`]: the portal's `/authorize` parameters, checked (client and redirect URI first);
+//!    or the request the portal pushed to `/par` beforehand, taken once ([`par`]).
 //! 2. [`authorize`]: a live SSO session that is enough gets a code at once ([`session`],
 //!    [`codes`]); otherwise the person is sent to an upstream ([`upstream`]), with the pending
 //!    login kept under the upstream `state` and bound to this browser by a cookie.
@@ -17,6 +18,7 @@ pub mod authorize;
 pub mod callback;
 pub mod codes;
 pub mod logout;
+pub mod par;
 pub mod request;
 pub mod session;
 pub mod upstream;

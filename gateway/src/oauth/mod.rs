@@ -1,4 +1,5 @@
-//! The provider's token side: who the client is ([`client_auth`]), the grants of `/token`
+//! The provider's token side: who the client is ([`client_auth`]), pushed authorization
+//! requests ([`par`]), the grants of `/token`
 //! ([`grants`], token exchange in [`exchange`]), minting the tokens ([`mint`]) and what they release ([`claims`]), and the life of
 //! an access token once issued ([`access`]: liveness, introspection, revocation, userinfo).
 
@@ -8,12 +9,14 @@ mod client_auth;
 mod exchange;
 mod grants;
 mod mint;
+mod par;
 
 pub use access::{introspect, live_access_token, revoke, userinfo};
 pub use claims::{released, Released};
 pub use client_auth::{authenticate_client, claimed_client_id};
 pub use exchange::{ACCESS_TOKEN_TYPE, EXCHANGED_TOKEN_TTL};
 pub use grants::{pkce_matches, token};
+pub use par::{push_request, PushedRequest};
 
 /// Domain of the keyed hash of refresh tokens.
 pub const NS_REFRESH: &str = "refresh";

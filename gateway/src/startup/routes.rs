@@ -124,6 +124,11 @@ pub fn app(
                 .route(web::post().to(token::token)),
         )
         .service(
+            web::resource("/par")
+                .wrap(from_fn(throttle::token))
+                .route(web::post().to(token::par)),
+        )
+        .service(
             web::resource("/introspect")
                 .wrap(from_fn(throttle::token))
                 .route(web::post().to(token::introspect)),

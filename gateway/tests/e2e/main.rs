@@ -30,6 +30,7 @@ mod login;
 mod logout;
 mod logs;
 mod openapi;
+mod par;
 mod process;
 mod provider;
 mod readiness;
