@@ -61,7 +61,7 @@ pub fn client_json(c: &Client) -> Value {
 
 /// The fields of a client registration: a `[[clients]]` entry of the configuration file without
 /// `client_secret` (the gateway makes it).
-const CLIENT_FIELDS: [&str; 14] = [
+const CLIENT_FIELDS: [&str; 15] = [
     "client_id",
     "name",
     "token_endpoint_auth_method",
@@ -76,6 +76,7 @@ const CLIENT_FIELDS: [&str; 14] = [
     "jwks",
     "subject_type",
     "sector_identifier",
+    "require_pushed_authorization_requests",
 ];
 
 /// A 400 about one field, in the words of RFC 7591 §3.2.2.
@@ -173,7 +174,8 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         jwks,
         subject_type: field(obj, "subject_type")?.unwrap_or_default(),
         sector_identifier: field(obj, "sector_identifier")?,
-        require_pushed_authorization_requests: false,
+        require_pushed_authorization_requests: field(obj, "require_pushed_authorization_requests")?
+            .unwrap_or_default(),
         builtin: false,
     })
 }

@@ -47,6 +47,7 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         scopes,
         min_level,
         account_types,
+        require_par,
         public,
         subject_type,
         sector_identifier,
@@ -93,7 +94,7 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         jwks: None,
         subject_type,
         sector_identifier,
-        require_pushed_authorization_requests: false,
+        require_pushed_authorization_requests: require_par,
         builtin: false,
     };
     let client_id = client.client_id.clone();

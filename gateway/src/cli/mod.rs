@@ -209,6 +209,10 @@ pub struct AddClient {
     /// The account types the portal admits: citizen, organisation (repeatable; default both).
     #[arg(long = "account-type")]
     pub account_types: Vec<String>,
+    /// Its authorization requests must come through `/par` (RFC 9126): a plain `/authorize`
+    /// is refused.
+    #[arg(long = "require-par")]
+    pub require_par: bool,
     /// A public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,

@@ -67,7 +67,7 @@ pub struct Client {
     /// The sector whose pairwise `sub` this client gets; `None` for a public client.
     pub sector: Option<String>,
     /// `require_pushed_authorization_requests`: logins start only from a pushed request
-    /// (`/par`). Configuration-file clients only; always false for database clients.
+    /// (`/par`). Set in the configuration file or stored with a database client.
     pub require_par: bool,
     pub source: ClientSource,
     /// When it was registered (database clients).
@@ -168,7 +168,7 @@ impl Client {
             subject_type,
             sector_identifier: r.sector_identifier.clone(),
             sector,
-            require_par: false,
+            require_par: r.require_pushed_authorization_requests,
             source: ClientSource::Database,
             created_at: Some(r.created_at),
         })

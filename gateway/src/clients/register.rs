@@ -142,6 +142,8 @@ pub async fn register_client(
                     "scopes": row.scopes,
                     "token_endpoint_auth_method": row.token_endpoint_auth_method,
                     "subject_type": row.subject_type,
+                    "require_pushed_authorization_requests":
+                        row.require_pushed_authorization_requests,
                 }))),
         ),
     )
@@ -182,11 +184,12 @@ fn row_of(
         sector_identifier: client.sector_identifier.clone(),
         created_at,
         previous_secret: None,
+        require_pushed_authorization_requests: client.require_pushed_authorization_requests,
     }
 }
 
 /// What `PATCH` may change of a client, by field name, for the audit of what changed.
-fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 10] {
+fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 11] {
     use serde_json::json;
     [
         ("name", json!(r.name)),
@@ -202,6 +205,10 @@ fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 10] {
         ("account_types", json!(r.account_types)),
         ("upstreams", json!(r.upstreams)),
         ("jwks", json!(r.jwks)),
+        (
+            "require_pushed_authorization_requests",
+            json!(r.require_pushed_authorization_requests),
+        ),
     ]
 }
 

@@ -31,6 +31,7 @@ fn row(id: &str, subject_type: &str, redirect: &[&str]) -> ClientRow {
         created_at: Utc::now(),
         previous_secret: None,
         account_types: None,
+        require_pushed_authorization_requests: false,
     }
 }
 

@@ -546,6 +546,7 @@ async fn clients_added_or_removed_by_another_replica_are_served_after_the_reload
             created_at: chrono::Utc::now(),
             previous_secret: None,
             account_types: None,
+            require_pushed_authorization_requests: false,
         })
         .await
         .unwrap();

@@ -326,3 +326,73 @@ async fn par_refusals_are_json_oauth_errors() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A database client registered through the admin API with
+/// `require_pushed_authorization_requests` is refused a plain `/authorize` and served through
+/// `/par`; a PATCH turns the requirement off (audited as a changed field).
+#[actix_web::test]
+async fn par_required_database_client_from_the_admin_api_and_patched_off() {
+    let gw = spawn_embedded(&crate::directory::extra()).await;
+    let token = crate::directory::admin_token(&gw.url, "admin").await;
+    let clients = format!("{}/admin/v1/clients", gw.url);
+    let res = reqwest::Client::new()
+        .post(&clients)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "client_id": "par-db",
+            "name": "Cổng chỉ nhận PAR",
+            "redirect_uris": [PORTAL_CB],
+            "require_pushed_authorization_requests": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["require_pushed_authorization_requests"], true);
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+    let p = pkce();
+    let plain =
+        authorize_url(&gw.url, &p, &[]).replace(&format!("client_id={PORTAL}"), "client_id=par-db");
+    let res = browser().get(&plain).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let to = location(&res);
+    assert!(to.starts_with(PORTAL_CB), "{to}");
+    assert_eq!(query(&to)["error"], "invalid_request");
+    let uri = pushed(&gw.url, ("par-db", &secret), &request(&p, &[])).await;
+    let res = browser()
+        .get(authorize_with(&gw.url, "par-db", &uri, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(location(&res).contains("/simulator/"), "{}", location(&res));
+
+    let res = reqwest::Client::new()
+        .patch(format!("{clients}/par-db"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"require_pushed_authorization_requests": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["require_pushed_authorization_requests"], false);
+    let res = browser().get(&plain).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(location(&res).contains("/simulator/"), "{}", location(&res));
+    let audit = gw
+        .app
+        .db
+        .list_audit(&vneid_store::AuditFilter {
+            kind: Some("client_updated".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        audit[0].detail["fields"],
+        serde_json::json!(["require_pushed_authorization_requests"])
+    );
+}

@@ -38,6 +38,9 @@ pub struct ClientRow {
     pub previous_secret: Option<PreviousSecret>,
     /// The account types this client admits (`citizen`, `organisation`); `None`: both.
     pub account_types: Option<Vec<String>>,
+    /// Its authorization requests must come through `/par` (RFC 9126); false on the rows of
+    /// builds before migration 0009.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client's previous secret, still accepted until `until`.
@@ -84,6 +87,10 @@ impl std::fmt::Debug for ClientRow {
             .field("created_at", &self.created_at)
             .field("previous_secret", &self.previous_secret)
             .field("account_types", &self.account_types)
+            .field(
+                "require_pushed_authorization_requests",
+                &self.require_pushed_authorization_requests,
+            )
             .finish()
     }
 }
@@ -92,11 +99,12 @@ impl std::fmt::Debug for ClientRow {
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_method, \
                               redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
                               grant_types, scopes, min_level, upstreams, jwks, subject_type, \
-                              sector_identifier, created_at, previous_secret, account_types";
+                              sector_identifier, created_at, previous_secret, account_types, \
+                              require_pushed_authorization_requests";
 
-/// A row of [`CLIENT_COLUMNS`]: the first sixteen columns (as many as sqlx reads into a tuple)
-/// and `account_types`.
-struct ClientDbRow(FirstColumns, Option<String>);
+/// A row of [`CLIENT_COLUMNS`]: the first sixteen columns (as many as sqlx reads into a tuple),
+/// `account_types` and `require_pushed_authorization_requests`.
+struct ClientDbRow(FirstColumns, Option<String>, bool);
 
 impl<'r, R> sqlx::FromRow<'r, R> for ClientDbRow
 where
@@ -104,9 +112,14 @@ where
     usize: sqlx::ColumnIndex<R>,
     FirstColumns: sqlx::FromRow<'r, R>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(Self(FirstColumns::from_row(row)?, row.try_get(16)?))
+        Ok(Self(
+            FirstColumns::from_row(row)?,
+            row.try_get(16)?,
+            row.try_get(17)?,
+        ))
     }
 }
 
@@ -140,7 +153,7 @@ fn list_from_json(text: &str, column: &str) -> Result<Vec<String>, StoreError> {
 }
 
 fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
-    let ClientDbRow(row, account_types) = row;
+    let ClientDbRow(row, account_types, require_pushed_authorization_requests) = row;
     let (
         client_id,
         name,
@@ -189,6 +202,7 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
         account_types: account_types
             .map(|text| list_from_json(&text, "account_types"))
             .transpose()?,
+        require_pushed_authorization_requests,
     })
 }
 
@@ -211,8 +225,9 @@ impl Database {
                 "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                  redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, \
                  scopes, min_level, upstreams, jwks, subject_type, sector_identifier, created_at, \
-                 account_types) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 account_types, require_pushed_authorization_requests) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17)",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -230,6 +245,7 @@ impl Database {
             .bind(client.sector_identifier.as_deref())
             .bind(to_unix(client.created_at))
             .bind(account_types.as_deref())
+            .bind(client.require_pushed_authorization_requests)
             .execute(pool)
             .await
             .map(|_| ())
@@ -263,8 +279,9 @@ impl Database {
     }
 
     /// Replaces what may change of a stored client: its name, URIs, grants, scopes, level,
-    /// account types, upstreams and keys. Its id, secret, authentication method, subject type, sector and
-    /// creation time stay. False when there is no such client.
+    /// account types, upstreams, keys and whether it must push its authorization requests. Its
+    /// id, secret, authentication method, subject type, sector and creation time stay. False
+    /// when there is no such client.
     #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
     pub async fn update_client(&self, client: &ClientRow) -> Result<bool, StoreError> {
         let redirect_uris = list_to_json(&client.redirect_uris)?;
@@ -281,7 +298,8 @@ impl Database {
             sqlx::query(
                 "UPDATE clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
                  backchannel_logout_uri = $5, grant_types = $6, scopes = $7, min_level = $8, \
-                 upstreams = $9, jwks = $10, account_types = $11 WHERE client_id = $1",
+                 upstreams = $9, jwks = $10, account_types = $11, \
+                 require_pushed_authorization_requests = $12 WHERE client_id = $1",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -294,6 +312,7 @@ impl Database {
             .bind(&upstreams)
             .bind(client.jwks.as_deref())
             .bind(account_types.as_deref())
+            .bind(client.require_pushed_authorization_requests)
             .execute(pool)
             .await?
             .rows_affected()

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "account_types",
         include_str!("../../migrations/sqlite/0008_account_types.sql"),
     ),
+    (
+        9,
+        "client_require_par",
+        include_str!("../../migrations/sqlite/0009_client_require_par.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -101,6 +106,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         8,
         "account_types",
         include_str!("../../migrations/postgres/0008_account_types.sql"),
+    ),
+    (
+        9,
+        "client_require_par",
+        include_str!("../../migrations/postgres/0009_client_require_par.sql"),
     ),
 ];
 

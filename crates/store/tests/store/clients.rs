@@ -30,6 +30,7 @@ fn full_client(client_id: &str) -> ClientRow {
         created_at: t(0),
         previous_secret: None,
         account_types: Some(vec!["citizen".into()]),
+        require_pushed_authorization_requests: true,
     }
 }
 
@@ -52,6 +53,7 @@ fn bare_client(client_id: &str) -> ClientRow {
         created_at: t(60),
         previous_secret: None,
         account_types: None,
+        require_pushed_authorization_requests: false,
     }
 }
 
@@ -231,6 +233,56 @@ async fn a_rotation_keeps_the_previous_hash_until_its_time_and_changes_only_the_
         .unwrap());
 }
 
+/// Whether a client must push its authorization requests (migration 0009) is stored, read
+/// back and changed by an update, in both directions.
+async fn the_pushed_authorization_requirement_round_trips_and_updates(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    let mut portal = bare_client("portal");
+    portal.require_pushed_authorization_requests = true;
+    db.insert_client(&portal).await.unwrap();
+    db.insert_client(&bare_client("spa")).await.unwrap();
+    let read = db.client("portal").await.unwrap().unwrap();
+    assert!(read.require_pushed_authorization_requests);
+    assert!(
+        !db.client("spa")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_pushed_authorization_requests
+    );
+    let listed: Vec<bool> = db
+        .list_clients()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.require_pushed_authorization_requests)
+        .collect();
+    assert_eq!(listed, [true, false]);
+
+    portal.require_pushed_authorization_requests = false;
+    assert!(db.update_client(&portal).await.unwrap());
+    assert_eq!(db.client("portal").await.unwrap(), Some(portal.clone()));
+    portal.require_pushed_authorization_requests = true;
+    assert!(db.update_client(&portal).await.unwrap());
+    assert_eq!(db.client("portal").await.unwrap(), Some(portal));
+}
+
+/// A client a build before migration 0009 stored (which knows nothing of the column) reads
+/// back as not requiring pushed authorization requests.
+async fn a_client_of_an_earlier_build_does_not_require_pushed_requests(backend: Backend) {
+    let (_dir, db, raw) = crate::helpers::migrated_before(backend, "0009").await;
+    raw.execute(
+        "INSERT INTO clients (client_id, token_endpoint_auth_method, created_at) \
+         VALUES ('old-portal', 'client_secret_basic', 0)",
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    db.check_schema().await.unwrap();
+    let old = db.client("old-portal").await.unwrap().unwrap();
+    assert!(!old.require_pushed_authorization_requests);
+}
+
 #[tokio::test]
 async fn client_debug_output_hides_the_secret_hash() {
     let shown = format!("{:?}", full_client("portal"));
@@ -247,4 +299,6 @@ on_every_backend! {
     a_client_whose_stored_list_is_not_json_reads_back_as_corrupt,
     removing_a_client_revokes_its_families_in_the_same_transaction,
     a_rotation_keeps_the_previous_hash_until_its_time_and_changes_only_the_secret,
+    the_pushed_authorization_requirement_round_trips_and_updates,
+    a_client_of_an_earlier_build_does_not_require_pushed_requests,
 }

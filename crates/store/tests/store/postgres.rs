@@ -335,6 +335,8 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "people.organisation_key:0",
         "people.organisation_sealed:0",
         "clients.account_types:0",
+        // Migration 0009.
+        "clients.require_pushed_authorization_requests:1",
     ] {
         assert!(s_columns.contains(&column.to_string()), "{column}");
     }

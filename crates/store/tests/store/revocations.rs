@@ -261,7 +261,7 @@ async fn a_database_of_the_previous_build_gains_the_revocations_table(backend: B
         .await
         .expect_err("0004 and later are missing");
     assert!(
-        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6, 7, 8; run `gateway migrate`")),
+        matches!(&err, vneid_store::StoreError::Schema(m) if m.ends_with("not applied: 4, 5, 6, 7, 8, 9; run `gateway migrate`")),
         "{err:?}"
     );
     // A person as that build wrote one.
