@@ -62,6 +62,37 @@ pub struct OAuthError {
     pub www_authenticate: Option<String>,
     /// `Retry-After` in seconds (429).
     pub retry_after: Option<u64>,
+    /// `DPoP-Nonce`: the nonce a DPoP proof must carry (RFC 9449 §8, `use_dpop_nonce`).
+    pub dpop_nonce: Option<String>,
+}
+
+/// How a resource request presented its access token (`Authorization: Bearer|DPoP …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScheme {
+    Bearer,
+    Dpop,
+}
+
+/// Where a DPoP proof was refused: at the authorization server a JSON 400 (RFC 9449 §5.2), at a
+/// resource a 401 with a `WWW-Authenticate: DPoP` challenge (§7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofAt {
+    AuthorizationServer,
+    Resource,
+}
+
+/// The `WWW-Authenticate` challenge of `scheme` with an error code and its description.
+fn challenge(scheme: TokenScheme, error: &str, description: &str) -> String {
+    let description = description.replace(['"', '\\'], "'");
+    match scheme {
+        TokenScheme::Bearer => format!(
+            "Bearer realm=\"vneid-gateway\", error=\"{error}\", error_description=\"{description}\""
+        ),
+        TokenScheme::Dpop => format!(
+            "DPoP algs=\"{}\", error=\"{error}\", error_description=\"{description}\"",
+            vneid_tokens::DPOP_ALGS.join(" ")
+        ),
+    }
 }
 
 impl OAuthError {
@@ -72,6 +103,7 @@ impl OAuthError {
             description: description.into(),
             www_authenticate: None,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -88,12 +120,41 @@ impl OAuthError {
         e
     }
     pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self::invalid_token_for(TokenScheme::Bearer, d)
+    }
+    /// `invalid_token` with the challenge of the scheme the token should have come with.
+    pub fn invalid_token_for(scheme: TokenScheme, d: impl Into<String>) -> Self {
         let d = d.into();
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", d.clone());
-        e.www_authenticate = Some(format!(
-            "Bearer realm=\"vneid-gateway\", error=\"invalid_token\", error_description=\"{}\"",
-            d.replace(['"', '\\'], "'")
-        ));
+        e.www_authenticate = Some(challenge(scheme, "invalid_token", &d));
+        e
+    }
+    /// RFC 9449 §5.2, §7.1: the DPoP proof is missing, malformed, replayed or of another key.
+    pub fn invalid_dpop_proof(at: ProofAt, d: impl Into<String>) -> Self {
+        let d = d.into();
+        match at {
+            ProofAt::AuthorizationServer => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", d)
+            }
+            ProofAt::Resource => {
+                let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", d.clone());
+                e.www_authenticate = Some(challenge(TokenScheme::Dpop, "invalid_dpop_proof", &d));
+                e
+            }
+        }
+    }
+    /// RFC 9449 §8, §9: the proof must carry the server's nonce, sent in `DPoP-Nonce`.
+    pub fn use_dpop_nonce(at: ProofAt, nonce: String) -> Self {
+        let d = "the DPoP proof must carry the nonce in the DPoP-Nonce header";
+        let mut e = match at {
+            ProofAt::AuthorizationServer => Self::new(StatusCode::BAD_REQUEST, "use_dpop_nonce", d),
+            ProofAt::Resource => {
+                let mut e = Self::new(StatusCode::UNAUTHORIZED, "use_dpop_nonce", d);
+                e.www_authenticate = Some(challenge(TokenScheme::Dpop, "use_dpop_nonce", d));
+                e
+            }
+        };
+        e.dpop_nonce = Some(nonce);
         e
     }
     /// RFC 6750 §3.1: no bearer token at all gets a challenge without an error code.
@@ -180,6 +241,9 @@ impl ResponseError for OAuthError {
         }
         if let Some(s) = self.retry_after {
             b.insert_header(("Retry-After", s.to_string()));
+        }
+        if let Some(n) = &self.dpop_nonce {
+            b.insert_header(("DPoP-Nonce", n.as_str()));
         }
         b.json(json!({"error": self.error, "error_description": self.description}))
     }

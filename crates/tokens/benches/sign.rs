@@ -89,6 +89,7 @@ fn access_claims(now: i64) -> AccessTokenClaims {
         idp: Some("dvcqg".into()),
         login_idp: Some("BCA".into()),
         act: None,
+        cnf: None,
         account_type: Some("citizen".into()),
     }
 }

@@ -165,6 +165,22 @@ pub struct AccessTokenClaims {
     /// exchange, naming the portal that exchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The key the token is bound to (RFC 9449 §6.1: `{"jkt": thumbprint}`): only a request
+    /// with a DPoP proof signed by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800), here the DPoP key's thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+impl Confirmation {
+    pub fn of(jkt: Option<&str>) -> Option<Self> {
+        jkt.map(|j| Self { jkt: j.to_owned() })
+    }
 }
 
 /// The `act` claim (RFC 8693 §4.1): the acting party, and who acted before it.
@@ -318,6 +334,7 @@ mod tests {
             idp: None,
             login_idp: None,
             act: None,
+            cnf: None,
             account_type: None,
         };
         assert!(claims.has_scope("personal_id"));

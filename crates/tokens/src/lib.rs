@@ -9,11 +9,13 @@
 //!   RFC 7638 kid and public JWK, and the sealed form the store persists.
 //! - [`KeySet`]: the keys in force at a time: JWKS, the signing key, `sign` and `verify`.
 //! - [`IdTokenClaims`], [`AccessTokenClaims`] (RFC 9068), [`at_hash`].
+//! - [`verify_dpop_proof`]: DPoP proofs (RFC 9449) and the key thumbprint they bind tokens to.
 //!
 //! Nothing here does I/O or reads the clock: times are arguments.
 
 mod assertion;
 mod claims;
+mod dpop;
 mod error;
 mod keys;
 mod keyset;
@@ -21,8 +23,12 @@ mod master;
 
 pub use assertion::{verify_client_assertion, ClientAssertion, MAX_ASSERTION_LIFETIME_SECS};
 pub use claims::{
-    at_hash, AccessTokenClaims, Actor, AppAssertionClaims, Audience, IdTokenClaims,
+    at_hash, AccessTokenClaims, Actor, AppAssertionClaims, Audience, Confirmation, IdTokenClaims,
     LogoutTokenClaims, BACKCHANNEL_LOGOUT_EVENT,
+};
+pub use dpop::{
+    access_token_hash, make_proof, verify_dpop_proof, DpopProof, ProofCheck, ProofClaimsOut,
+    DPOP_ALGS, TYP_DPOP_PROOF,
 };
 pub use error::{CryptoError, TokenError};
 pub use keys::{

@@ -176,6 +176,8 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         sector_identifier: field(obj, "sector_identifier")?,
         require_pushed_authorization_requests: field(obj, "require_pushed_authorization_requests")?
             .unwrap_or_default(),
+        dpop_bound_access_tokens: false,
+        profile: Default::default(),
         builtin: false,
     })
 }

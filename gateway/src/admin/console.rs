@@ -49,6 +49,8 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         subject_type: Default::default(),
         sector_identifier: None,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: Default::default(),
         builtin: true,
     })
 }

@@ -20,7 +20,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 
 use crate::clients::Actor;
-use crate::errors::OAuthError;
+use crate::errors::{OAuthError, ProofAt};
+use crate::oauth::dpop::{presented_token, Presented, ProofRequest};
 
 use crate::state::AppState;
 use crate::telemetry::RequestId;
@@ -48,12 +49,24 @@ pub struct AdminCaller {
 /// removed client is 401 `invalid_token`; a person's token, or a client token without the
 /// `admin` scope, is 403 `insufficient_scope`.
 pub async fn authorize(req: &HttpRequest, state: &AppState) -> Result<AdminCaller, AdminError> {
-    let token = crate::http::bearer_token(req).ok_or_else(OAuthError::bearer_required)?;
-    let claims = crate::oauth::live_access_token(state, token)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the access token is invalid, expired or revoked")
-        })?;
+    let (scheme, token) = crate::http::access_token(req).ok_or_else(OAuthError::bearer_required)?;
+    let proof = crate::http::dpop_proof(req, ProofAt::Resource)?;
+    // The admin API may be on the management port, which has no public URL: the proof names
+    // the URL the request was sent to.
+    let htu = {
+        let info = req.connection_info();
+        format!("{}://{}{}", info.scheme(), info.host(), req.path())
+    };
+    let presented = Presented {
+        scheme,
+        token,
+        proof: ProofRequest {
+            proof,
+            method: req.method().as_str(),
+            htu: &htu,
+        },
+    };
+    let claims = presented_token(state, &presented).await?;
     if claims.sid.is_some() || claims.sub != claims.client_id || !claims.is_for_client() {
         return Err(OAuthError::insufficient_scope(
             ADMIN_SCOPE,

@@ -95,6 +95,8 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         subject_type,
         sector_identifier,
         require_pushed_authorization_requests: require_par,
+        dpop_bound_access_tokens: false,
+        profile: Default::default(),
         builtin: false,
     };
     let client_id = client.client_id.clone();

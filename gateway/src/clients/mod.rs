@@ -12,7 +12,9 @@ use url::Url;
 use vneid_core::{AccountType, AssuranceLevel};
 use vneid_tokens::MasterKey;
 
-use crate::config::{pairwise_sector, ClientAuthMethod, ClientSettings, SubjectType};
+use crate::config::{
+    pairwise_sector, ClientAuthMethod, ClientProfile, ClientSettings, SubjectType,
+};
 
 pub use register::{
     database_client, new_client_secret, register_client, remove_client, rotate_secret,
@@ -69,6 +71,9 @@ pub struct Client {
     /// `require_pushed_authorization_requests`: logins start only from a pushed request
     /// (`/par`). Set in the configuration file or stored with a database client.
     pub require_par: bool,
+    /// `dpop_bound_access_tokens`: every token request carries a DPoP proof (RFC 9449).
+    pub dpop_bound: bool,
+    pub profile: ClientProfile,
     pub source: ClientSource,
     /// When it was registered (database clients).
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -108,6 +113,8 @@ impl Client {
                 ),
             },
             require_par: c.require_pushed_authorization_requests,
+            dpop_bound: c.dpop_bound_access_tokens,
+            profile: c.profile,
             source: if c.builtin {
                 ClientSource::Builtin
             } else {
@@ -169,6 +176,8 @@ impl Client {
             sector_identifier: r.sector_identifier.clone(),
             sector,
             require_par: r.require_pushed_authorization_requests,
+            dpop_bound: false,
+            profile: ClientProfile::Standard,
             source: ClientSource::Database,
             created_at: Some(r.created_at),
         })
@@ -176,6 +185,12 @@ impl Client {
 
     pub fn is_public(&self) -> bool {
         self.auth_method == ClientAuthMethod::None
+    }
+
+    /// Whether every token of this client is bound to a DPoP key (its own setting, or the
+    /// FAPI 2.0 profile).
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound || self.profile == ClientProfile::Fapi2
     }
 
     pub fn has_grant(&self, grant: &str) -> bool {

@@ -59,6 +59,26 @@ impl SubjectType {
     }
 }
 
+/// A rule set a client follows as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProfile {
+    /// The gateway's own rules.
+    #[default]
+    Standard,
+    /// The OpenID Foundation's FAPI 2.0 Security Profile.
+    Fapi2,
+}
+
+impl ClientProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Fapi2 => "fapi2",
+        }
+    }
+}
+
 /// A downstream portal (`[[clients]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +126,13 @@ pub struct ClientSettings {
     /// client: a plain `/authorize` with the parameters in the URL is refused.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Access tokens only bound to a key the client holds (RFC 9449 DPoP): `/token` refuses a
+    /// request without a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile's rules, enforced at once.
+    #[serde(default)]
+    pub profile: ClientProfile,
     /// Made by the gateway itself (the demo portal's, the IT centre's page's), not written in
     /// the configuration file.
     #[serde(skip)]

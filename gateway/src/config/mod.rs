@@ -4,6 +4,7 @@
 mod audit;
 mod branding;
 mod client;
+mod dpop;
 mod duration;
 mod env;
 mod protected_app;
@@ -27,9 +28,10 @@ pub use audit::{AuditSettings, DEFAULT_RETAIN as DEFAULT_AUDIT_RETAIN};
 pub use branding::{BrandingSettings, SupportSettings};
 pub use client::{
     check_sector, default_account_types, default_client_scopes, default_grants, pairwise_sector,
-    ClientAuthMethod, ClientSettings, SubjectType, ADMIN_SCOPE, GRANT_TYPES, KNOWN_SCOPES,
-    PERSON_SCOPES, TOKEN_EXCHANGE,
+    ClientAuthMethod, ClientProfile, ClientSettings, SubjectType, ADMIN_SCOPE, GRANT_TYPES,
+    KNOWN_SCOPES, PERSON_SCOPES, TOKEN_EXCHANGE,
 };
+pub use dpop::DpopSettings;
 pub(crate) use duration::de_duration;
 pub use duration::parse_duration;
 use env::{apply_env, locate};
@@ -65,6 +67,9 @@ pub struct Settings {
     pub branding: BrandingSettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    /// DPoP proofs (RFC 9449): their window and the server nonce.
+    #[serde(default)]
+    pub dpop: DpopSettings,
     #[serde(default)]
     pub limits: crate::ratelimit::LimitSettings,
     #[serde(default)]

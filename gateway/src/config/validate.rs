@@ -104,6 +104,7 @@ impl Settings {
         self.limits
             .check()
             .map_err(|(key, message)| ConfigError::new(key, message))?;
+        self.dpop.check()?;
         if self.simulator.enabled
             && self.uses_production_backends()
             && !self.simulator.allow_with_production_backends

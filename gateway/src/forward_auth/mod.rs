@@ -221,6 +221,8 @@ pub fn client_settings(app: &ProtectedAppSettings) -> anyhow::Result<ClientSetti
         subject_type: Default::default(),
         sector_identifier: None,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: Default::default(),
         // A legacy app takes X-Vneid-Sub for a person: organisation accounts are refused with
         // the citizens-only page.
         account_types: vec![vneid_core::AccountType::Citizen.as_str().to_owned()],

@@ -86,6 +86,7 @@ fn document(state: &AppState) -> serde_json::Value {
         "request_uri_parameter_supported": false,
         "pushed_authorization_request_endpoint": state.url("/par"),
         "require_pushed_authorization_requests": false,
+        "dpop_signing_alg_values_supported": vneid_tokens::DPOP_ALGS,
         "ui_locales_supported": ["vi"],
     })
 }

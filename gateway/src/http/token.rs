@@ -4,8 +4,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{client_ip, no_store, request_id};
-use crate::errors::OAuthError;
+use super::{client_ip, dpop_proof, no_store, request_id, with_nonce};
+use crate::errors::{OAuthError, ProofAt};
 use crate::oauth;
 use crate::params::Params;
 use crate::state::AppState;
@@ -51,15 +51,17 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let (p, authorization) = client_form(&req, &body)?;
     let from = client_ip(&req, &state);
+    let proof = dpop_proof(&req, ProofAt::AuthorizationServer)?;
     let response = oauth::token(
         &state,
         authorization.as_deref(),
         &p,
         &from,
         &request_id(&req),
+        proof,
     )
     .await?;
-    Ok(no_store(HttpResponse::Ok()).json(response))
+    Ok(with_nonce(no_store(HttpResponse::Ok()), &state, proof).json(response))
 }
 
 /// `POST /introspect` (RFC 7662)
@@ -94,6 +96,7 @@ pub async fn par(
 ) -> Result<HttpResponse, OAuthError> {
     let (p, authorization) = client_form(&req, &body)?;
     let from = client_ip(&req, &state);
-    let pushed = oauth::push_request(&state, authorization.as_deref(), &p, &from).await?;
-    Ok(no_store(HttpResponse::Created()).json(pushed))
+    let proof = dpop_proof(&req, ProofAt::AuthorizationServer)?;
+    let pushed = oauth::push_request(&state, authorization.as_deref(), &p, &from, proof).await?;
+    Ok(with_nonce(no_store(HttpResponse::Created()), &state, proof).json(pushed))
 }

@@ -3,20 +3,32 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::bearer_token;
-use crate::errors::OAuthError;
-use crate::oauth;
+use super::{access_token, dpop_proof, with_nonce};
+use crate::errors::{OAuthError, ProofAt};
+use crate::oauth::{self, dpop};
 use crate::state::AppState;
 
 type Data = web::Data<AppState>;
 
 /// `GET|POST /userinfo`
 pub async fn userinfo(req: HttpRequest, state: Data) -> Result<HttpResponse, OAuthError> {
-    let Some(bearer) = bearer_token(&req) else {
+    let Some((scheme, token)) = access_token(&req) else {
         return Err(OAuthError::bearer_required());
     };
-    let claims = oauth::userinfo(&state, bearer).await?;
-    Ok(HttpResponse::Ok()
+    let proof = dpop_proof(&req, ProofAt::Resource)?;
+    let htu = state.url("/userinfo");
+    let presented = dpop::Presented {
+        scheme,
+        token,
+        proof: dpop::ProofRequest {
+            proof,
+            method: req.method().as_str(),
+            htu: &htu,
+        },
+    };
+    let claims = oauth::userinfo(&state, &presented).await?;
+    let mut ok = with_nonce(HttpResponse::Ok(), &state, proof);
+    Ok(ok
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(claims))
 }

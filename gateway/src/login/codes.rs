@@ -24,6 +24,9 @@ pub struct CodeData {
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt` of the authorization request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     #[serde(flatten)]
     pub auth: Authentication,
 }
@@ -42,6 +45,7 @@ pub async fn issue(
         scopes: req.scopes.clone(),
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
+        dpop_jkt: req.dpop_jkt.clone(),
         auth: auth.clone(),
     };
     state

@@ -70,6 +70,10 @@ pub struct AuthRequest {
     pub prompt_login: bool,
     pub prompt_none: bool,
     pub max_age: Option<i64>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10: `dpop_jkt`, or the
+    /// key of a proof sent to `/par`); the token request must prove that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Kept in the ephemeral store while the person is at the upstream, keyed by the upstream

@@ -122,6 +122,7 @@ pub fn check(
         prompt_login: false,
         prompt_none: false,
         max_age: None,
+        dpop_jkt: None,
     };
     let fail = |req: &AuthRequest, error: &'static str, d: &str| Refused::Request {
         req: Box::new(req.clone()),
@@ -246,6 +247,21 @@ pub fn check(
                 "max_age must be a whole number of seconds",
             )
         })?);
+    }
+    if let Some(jkt) = p.get("dpop_jkt") {
+        // A JWK SHA-256 thumbprint, base64url without padding (RFC 9449 §10).
+        if jkt.len() != 43
+            || !jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(fail(
+                &req,
+                "invalid_request",
+                "dpop_jkt is not a JWK SHA-256 thumbprint",
+            ));
+        }
+        req.dpop_jkt = Some(jkt.to_owned());
     }
     req.required_level = vneid_policy::required_level(
         &state.settings.policy,

@@ -95,7 +95,7 @@ pub async fn introspect(
         let f = &record.family;
         // The family's client must still be registered; `sub` is the one that client sees.
         let owner = state.clients.get(&f.client_id);
-        return Ok(match owner {
+        let mut answer = match owner {
             Some(owner)
                 if record.is_active(state.clock.now())
                     && may_introspect(state, &client, &f.client_id, None) =>
@@ -110,10 +110,15 @@ pub async fn introspect(
                 "iss": state.issuer,
                 "exp": f.expires_at.timestamp(),
                 "iat": record.created_at.timestamp(),
+                "cnf": f.dpop_jkt.as_ref().map(|jkt| json!({"jkt": jkt})),
                 })
             }
             _ => json!({"active": false}),
-        });
+        };
+        if let Some(members) = answer.as_object_mut() {
+            members.retain(|_, v| !v.is_null());
+        }
+        return Ok(answer);
     }
     let live = live_access_token(state, token).await?.filter(|c| {
         let audience = match &c.aud {
@@ -133,7 +138,8 @@ pub async fn introspect(
             "exp": c.exp,
             "iat": c.iat,
             "jti": c.jti,
-            "token_type": "Bearer",
+            "token_type": super::grants::token_type(c.cnf.as_ref().map(|k| k.jkt.as_str())),
+            "cnf": c.cnf,
             "acr": c.acr,
             "auth_time": c.auth_time,
             "act": c.act,
@@ -188,10 +194,11 @@ pub async fn revoke(
 }
 
 /// `/userinfo`: the claims the access token's scopes release.
-pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Value, OAuthError> {
-    let claims = live_access_token(state, bearer).await?.ok_or_else(|| {
-        OAuthError::invalid_token("the access token is invalid, expired or revoked")
-    })?;
+pub async fn userinfo(
+    state: &AppState,
+    presented: &super::dpop::Presented<'_>,
+) -> Result<Value, OAuthError> {
+    let claims = super::dpop::presented_token(state, presented).await?;
     if claims.sid.is_none() {
         return Err(OAuthError::invalid_token(
             "this access token is not about a person",

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
-use vneid_tokens::{AccessTokenClaims, Actor, Audience, TYP_ACCESS_TOKEN};
+use vneid_tokens::{AccessTokenClaims, Actor, Audience, Confirmation, TYP_ACCESS_TOKEN};
 
 use super::live_access_token;
 use super::mint::{secs, sign};
@@ -42,6 +42,7 @@ pub(super) async fn token_exchange(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let subject_token = p
         .get("subject_token")
@@ -81,6 +82,15 @@ pub(super) async fn token_exchange(
         return Err(OAuthError::invalid_request(
             "the subject_token was issued to another client",
         ));
+    }
+    // A bound subject token is exchanged only by the holder of its key (RFC 9449 §5: the
+    // exchange request's proof).
+    if let Some(cnf) = &subject.cnf {
+        if jkt != Some(cnf.jkt.as_str()) {
+            return Err(OAuthError::invalid_request(
+                "the subject_token is DPoP-bound: send a DPoP proof signed by its key",
+            ));
+        }
     }
     if subject.sid.is_none() {
         return Err(OAuthError::invalid_request(
@@ -122,6 +132,8 @@ pub(super) async fn token_exchange(
             sub: client.id.clone(),
             act: None,
         }),
+        // Bound to the key of this request's proof, if it sent one.
+        cnf: Confirmation::of(jkt),
     };
     let token = sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
     state
@@ -133,7 +145,7 @@ pub(super) async fn token_exchange(
     Ok(json!({
         "access_token": token,
         "issued_token_type": ACCESS_TOKEN_TYPE,
-        "token_type": "Bearer",
+        "token_type": super::grants::token_type(jkt),
         "expires_in": ttl,
         "scope": scope,
     }))

@@ -7,8 +7,9 @@ use actix_web::http::StatusCode;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use vneid_store::{AuditEvent, NewRefreshFamily, RotateOutcome};
-use vneid_tokens::{AccessTokenClaims, Audience, TYP_ACCESS_TOKEN};
+use vneid_tokens::{AccessTokenClaims, Audience, Confirmation, TYP_ACCESS_TOKEN};
 
+use super::dpop::{self, At, ProofRequest};
 use super::mint::{mint, secs, Grant};
 use super::{authenticate_client, NS_REFRESH};
 use crate::client_ip::ClientIp;
@@ -47,7 +48,17 @@ pub async fn token(
     p: &Params,
     from: &ClientIp,
     request_id: &str,
+    proof: Option<&str>,
 ) -> Result<Value, OAuthError> {
+    // The proof is judged before the client authenticates: a client told to fetch a nonce
+    // (`use_dpop_nonce`) retries with the same code and a fresh assertion, having spent nothing.
+    let htu = state.url("/token");
+    let proof_request = ProofRequest {
+        proof,
+        method: "POST",
+        htu: &htu,
+    };
+    let checked = dpop::check(state, &proof_request, None, At::AuthorizationServer)?;
     let client = authenticate_client(state, authorization, p, from).await?;
     let grant = p
         .get("grant_type")
@@ -66,11 +77,34 @@ pub async fn token(
             format!("this client may not use the {grant} grant"),
         ));
     }
+    let jkt = match checked {
+        Some(proof) => {
+            dpop::remember(state, &proof, At::AuthorizationServer).await?;
+            Some(proof.jkt)
+        }
+        None if client.requires_dpop() => {
+            return Err(OAuthError::invalid_dpop_proof(
+                At::AuthorizationServer,
+                "this client's access tokens are DPoP-bound: send a DPoP proof",
+            ))
+        }
+        None => None,
+    };
+    let jkt = jkt.as_deref();
     match grant {
-        "client_credentials" => client_credentials(state, &client, p).await,
-        TOKEN_EXCHANGE => super::exchange::token_exchange(state, &client, p).await,
-        "refresh_token" => refresh(state, &client, p, request_id).await,
-        _ => authorization_code(state, &client, p, request_id).await,
+        "client_credentials" => client_credentials(state, &client, p, jkt).await,
+        TOKEN_EXCHANGE => super::exchange::token_exchange(state, &client, p, jkt).await,
+        "refresh_token" => refresh(state, &client, p, request_id, jkt).await,
+        _ => authorization_code(state, &client, p, request_id, jkt).await,
+    }
+}
+
+/// `token_type` of a token response: `DPoP` for a token bound to a key (RFC 9449 §5).
+pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
     }
 }
 
@@ -82,6 +116,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let resources = Resources(&state.settings.resources);
     let resource = resources.requested(p)?;
@@ -135,6 +170,7 @@ async fn client_credentials(
         idp: None,
         login_idp: None,
         act: None,
+        cnf: Confirmation::of(jkt),
         account_type: None,
     };
     let token = super::mint::sign(state, |keys| keys.sign(TYP_ACCESS_TOKEN, &claims))?;
@@ -145,7 +181,7 @@ async fn client_credentials(
         .inc();
     Ok(json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": token_type(jkt),
         "expires_in": ttl,
         "scope": scope,
     }))
@@ -156,6 +192,7 @@ async fn authorization_code(
     client: &Client,
     p: &Params,
     request_id: &str,
+    jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let code = p
         .get("code")
@@ -190,13 +227,21 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
+    // A code bound to a key (`dpop_jkt`, RFC 9449 §10) is redeemed only with a proof by it.
+    if let Some(bound) = &data.dpop_jkt {
+        if jkt != Some(bound.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "the code is bound to another DPoP key (dpop_jkt): prove that key",
+            ));
+        }
+    }
 
     same_resource(state, p, &data.scopes)?;
     let grant = Grant {
         auth: data.auth,
         scopes: data.scopes,
     };
-    let (mut response, jti) = mint(state, client, &grant, data.nonce).await?;
+    let (mut response, jti) = mint(state, client, &grant, data.nonce, jkt).await?;
     let mut family_id = None;
     if client.has_grant("refresh_token") {
         let token = crate::secure::fresh_token(32).map_err(|_| OAuthError::server_error())?;
@@ -211,6 +256,9 @@ async fn authorization_code(
             level: grant.auth.level.number(),
             idp: grant.auth.idp.clone(),
             login_idp: grant.auth.login_idp.clone(),
+            // RFC 9449 §5: a public client's refresh tokens are bound to its key; a
+            // confidential client proves itself at every refresh anyway.
+            dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
             created_at: now,
             expires_at: now
                 + chrono::Duration::from_std(state.settings.tokens.refresh_token_ttl)
@@ -251,16 +299,19 @@ async fn refresh(
     client: &Client,
     p: &Params,
     request_id: &str,
+    jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let presented = p
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let old_hash = state.master.lookup_hash(NS_REFRESH, presented);
-    if p.has("scope") || p.has("resource") {
-        // Refused before the rotation, so that a wrong parameter does not spend the token.
+    // Refused before the rotation, so that a wrong parameter or key does not spend the token
+    // (nor make the holder of a stolen token look like a reuse of it).
+    if p.has("scope") || p.has("resource") || client.is_public() {
         if let Some(f) = state.db.refresh_family_by_token(&old_hash).await? {
             if f.client_id == client.id {
                 narrowed(state, p, &f.scopes)?;
+                same_key(f.dpop_jkt.as_deref(), jkt)?;
             }
         }
     }
@@ -313,7 +364,8 @@ async fn refresh(
         },
         scopes,
     };
-    let (mut response, _) = mint(state, client, &grant, None).await?;
+    same_key(family.dpop_jkt.as_deref(), jkt)?;
+    let (mut response, _) = mint(state, client, &grant, None, jkt).await?;
     response["refresh_token"] = json!(new_token);
     // Keep the answer for the grace window, sealed: the same spent token sent again by a second
     // tab gets this very pair.
@@ -336,6 +388,16 @@ async fn refresh(
         .with_label_values(&["refresh_token"])
         .inc();
     Ok(response)
+}
+
+/// A refresh of a family bound to a DPoP key proves that key (RFC 9449 §5).
+fn same_key(bound: Option<&str>, jkt: Option<&str>) -> Result<(), OAuthError> {
+    match bound {
+        Some(b) if jkt != Some(b) => Err(OAuthError::invalid_grant(
+            "the refresh token is bound to another DPoP key: prove the key it was issued to",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The scopes of a refresh: the family's, or a narrower set asked with `scope` (RFC 6749 §6),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use vneid_tokens::{
-    at_hash, AccessTokenClaims, Audience, IdTokenClaims, KeySet, TokenError, TYP_ACCESS_TOKEN,
-    TYP_ID_TOKEN,
+    at_hash, AccessTokenClaims, Audience, Confirmation, IdTokenClaims, KeySet, TokenError,
+    TYP_ACCESS_TOKEN, TYP_ID_TOKEN,
 };
 
 use super::claims;
@@ -34,6 +34,7 @@ pub(super) async fn mint(
     client: &Client,
     grant: &Grant,
     nonce: Option<String>,
+    jkt: Option<&str>,
 ) -> Result<(Value, String), OAuthError> {
     let now = state.clock.now().timestamp();
     let settings = &state.settings.tokens;
@@ -70,6 +71,7 @@ pub(super) async fn mint(
         idp: Some(grant.auth.idp.clone()),
         login_idp: grant.auth.login_idp.clone(),
         act: None,
+        cnf: Confirmation::of(jkt),
         account_type: Some(person.account_type.as_str().to_owned()),
     };
     let scopes: Vec<&str> = grant.scopes.iter().map(String::as_str).collect();
@@ -107,7 +109,7 @@ pub(super) async fn mint(
     Ok((
         json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": super::grants::token_type(jkt),
             "expires_in": secs(settings.access_token_ttl),
             "id_token": id_token,
             "scope": scope,

@@ -1,4 +1,5 @@
-//! The provider's token side: who the client is ([`client_auth`]), pushed authorization
+//! The provider's token side: who the client is ([`client_auth`]), the key it holds ([`dpop`],
+//! RFC 9449), pushed authorization
 //! requests ([`par`]), the grants of `/token`
 //! ([`grants`], token exchange in [`exchange`]), minting the tokens ([`mint`]) and what they release ([`claims`]), and the life of
 //! an access token once issued ([`access`]: liveness, introspection, revocation, userinfo).
@@ -6,6 +7,7 @@
 mod access;
 mod claims;
 mod client_auth;
+pub mod dpop;
 mod exchange;
 mod grants;
 mod mint;

@@ -1,12 +1,14 @@
 //! `POST /par` (RFC 9126): the client, authenticated exactly as at `/token`, pushes its
 //! authorization request; it is checked by the same rules as at `/authorize`
 //! ([`crate::login::request::check`]) and kept for one `/authorize`
-//! ([`crate::login::par`]). Every refusal is a JSON OAuth error, never a redirect.
+//! ([`crate::login::par`]). Every refusal is a JSON OAuth error, never a redirect. A DPoP proof
+//! sent here binds the code to its key (RFC 9449 §10.1).
 
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
 use super::client_auth::authenticate_client;
+use super::dpop::{self, At, ProofRequest};
 use crate::client_ip::ClientIp;
 use crate::errors::OAuthError;
 use crate::login::par;
@@ -27,7 +29,16 @@ pub async fn push_request(
     authorization: Option<&str>,
     p: &Params,
     from: &ClientIp,
+    proof: Option<&str>,
 ) -> Result<PushedRequest, OAuthError> {
+    let htu = state.url("/par");
+    let proof_request = ProofRequest {
+        proof,
+        method: "POST",
+        htu: &htu,
+    };
+    // Before the client authenticates, as at `/token`: `use_dpop_nonce` spends nothing.
+    let checked = dpop::check(state, &proof_request, None, At::AuthorizationServer)?;
     let client = authenticate_client(state, authorization, p, from).await?;
     // `authenticate_client` has already refused a `client_id` that differs from Basic
     // credentials or an assertion; said again here so that the rule has one visible home.
@@ -36,12 +47,24 @@ pub async fn push_request(
             "client_id is not the authenticated client",
         ));
     }
-    let (req, hint) = request::check(state, &client, p, Via::Pushed).map_err(|e| match e {
+    let (mut req, hint) = request::check(state, &client, p, Via::Pushed).map_err(|e| match e {
         Refused::Untrusted { description, .. } => OAuthError::invalid_request(description),
         Refused::Request {
             error, description, ..
         } => OAuthError::new(StatusCode::BAD_REQUEST, error, description),
     })?;
+    // A proof sent to `/par` binds the code to its key (RFC 9449 §10.1), as `dpop_jkt` does;
+    // both at once must name the same key.
+    if let Some(proof) = checked {
+        dpop::remember(state, &proof, At::AuthorizationServer).await?;
+        if req.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
+            return Err(OAuthError::invalid_dpop_proof(
+                At::AuthorizationServer,
+                "dpop_jkt is not the thumbprint of the proof's key",
+            ));
+        }
+        req.dpop_jkt = Some(proof.jkt);
+    }
     let (request_uri, expires_in) = par::push(state, req, hint).await?;
     Ok(PushedRequest {
         request_uri,

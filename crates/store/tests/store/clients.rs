@@ -153,6 +153,7 @@ async fn removing_a_client_revokes_its_families_in_the_same_transaction(backend:
                 level: 2,
                 idp: "dvcqg".into(),
                 login_idp: Some("BCA".into()),
+                dpop_jkt: None,
                 created_at: t(0),
                 expires_at: t(3600),
             },

@@ -28,6 +28,7 @@ fn new_family(family_id: &str, person_id: &str, sid: &str) -> NewRefreshFamily {
         level: 2,
         idp: "dvcqg".into(),
         login_idp: Some("BCA".into()),
+        dpop_jkt: None,
         created_at: t(0),
         expires_at: t(EXPIRES),
     }
@@ -45,6 +46,7 @@ fn stored(new: &NewRefreshFamily) -> RefreshFamily {
         level: new.level,
         idp: new.idp.clone(),
         login_idp: new.login_idp.clone(),
+        dpop_jkt: new.dpop_jkt.clone(),
         created_at: new.created_at,
         expires_at: new.expires_at,
         revoked_at: None,

@@ -210,6 +210,7 @@ async fn a_database_of_the_previous_build_upgrades_in_place_and_keeps_its_data(b
             level: 2,
             idp: "dvcqg".into(),
             login_idp: Some("BCA".into()),
+            dpop_jkt: None,
             created_at: t(0),
             expires_at: t(3600),
         },

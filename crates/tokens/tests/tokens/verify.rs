@@ -45,6 +45,7 @@ fn access_token_round_trips_with_at_jwt_type() {
         idp: Some("dvcqg".into()),
         login_idp: Some("BCA".into()),
         act: None,
+        cnf: None,
         account_type: Some("citizen".into()),
     };
     let token = set.sign(TYP_ACCESS_TOKEN, &claims).unwrap();

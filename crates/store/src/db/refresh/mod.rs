@@ -43,6 +43,9 @@ pub struct NewRefreshFamily {
     pub idp: String,
     /// The account system the person used (`"BCA"` = VNeID).
     pub login_idp: Option<String>,
+    /// The thumbprint of the DPoP key the family is bound to (RFC 9449 §5: a public client's
+    /// refresh tokens): every refresh must prove that key.
+    pub dpop_jkt: Option<String>,
     pub created_at: DateTime<Utc>,
     /// The family and all its tokens are invalid from this instant on.
     pub expires_at: DateTime<Utc>,
@@ -60,6 +63,8 @@ pub struct RefreshFamily {
     pub level: u8,
     pub idp: String,
     pub login_idp: Option<String>,
+    /// See [`NewRefreshFamily::dpop_jkt`].
+    pub dpop_jkt: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// When the family was revoked, if it was; the first revocation is kept.
@@ -206,6 +211,7 @@ fn family_from_row(row: FamilyRow) -> Result<RefreshFamily, StoreError> {
             .map_err(|_| StoreError::Corrupt("refresh_families.level".into()))?,
         idp,
         login_idp,
+        dpop_jkt: None,
         created_at: from_unix(created_at, "refresh_families.created_at")?,
         expires_at: from_unix(expires_at, "refresh_families.expires_at")?,
         revoked_at: revoked_at
