@@ -23,6 +23,7 @@ mod console;
 mod demo;
 mod directory;
 mod directory_sync;
+mod dpop;
 mod forward_auth;
 mod introspection;
 mod loadgen;
