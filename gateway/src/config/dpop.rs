@@ -56,3 +56,32 @@ impl DpopSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_and_out_of_range_windows_are_refused_naming_the_key() {
+        assert!(DpopSettings::default().check().is_ok());
+        let short = DpopSettings {
+            proof_max_age: Duration::from_secs(1),
+            ..DpopSettings::default()
+        };
+        assert!(short
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("dpop.proof_max_age"));
+        let fast = DpopSettings {
+            nonce_rotation: Duration::from_secs(1),
+            ..DpopSettings::default()
+        };
+        assert!(fast
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("dpop.nonce_rotation"));
+    }
+}

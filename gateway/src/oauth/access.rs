@@ -95,7 +95,7 @@ pub async fn introspect(
         let f = &record.family;
         // The family's client must still be registered; `sub` is the one that client sees.
         let owner = state.clients.get(&f.client_id);
-        let mut answer = match owner {
+        let answer = match owner {
             Some(owner)
                 if record.is_active(state.clock.now())
                     && may_introspect(state, &client, &f.client_id, None) =>
@@ -115,10 +115,7 @@ pub async fn introspect(
             }
             _ => json!({"active": false}),
         };
-        if let Some(members) = answer.as_object_mut() {
-            members.retain(|_, v| !v.is_null());
-        }
-        return Ok(answer);
+        return Ok(without_nulls(answer));
     }
     let live = live_access_token(state, token).await?.filter(|c| {
         let audience = match &c.aud {
@@ -127,7 +124,7 @@ pub async fn introspect(
         };
         may_introspect(state, &client, &c.client_id, audience)
     });
-    let mut answer = match live {
+    let answer = match live {
         Some(c) => json!({
             "active": true,
             "scope": c.scope,
@@ -146,10 +143,15 @@ pub async fn introspect(
         }),
         None => json!({"active": false}),
     };
+    Ok(without_nulls(answer))
+}
+
+/// An introspection answer without the members that have no value.
+fn without_nulls(mut answer: Value) -> Value {
     if let Some(members) = answer.as_object_mut() {
         members.retain(|_, v| !v.is_null());
     }
-    Ok(answer)
+    answer
 }
 
 /// `POST /revoke` (RFC 7009). Revokes an access token issued to the calling client: it becomes
