@@ -48,8 +48,8 @@ pub fn client_settings(issuer: &str) -> anyhow::Result<ClientSettings> {
         jwks: None,
         subject_type: Default::default(),
         sector_identifier: None,
-        require_pushed_authorization_requests: false,
-        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: None,
+        dpop_bound_access_tokens: None,
         profile: Default::default(),
         builtin: true,
     })

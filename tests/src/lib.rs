@@ -467,6 +467,7 @@ pub async fn verify(gw: &str, token: &str, audience: &str) -> Value {
         .claims
 }
 
+pub mod client_keys;
 pub mod pki;
 pub mod services;
 

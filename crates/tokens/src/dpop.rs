@@ -50,6 +50,8 @@ pub struct ProofCheck<'a> {
 pub struct DpopProof {
     /// RFC 7638 thumbprint of the proof's key.
     pub jkt: String,
+    /// The proof's `alg` (`ES256`, `PS256`, `EdDSA` or `RS256`).
+    pub alg: &'static str,
     pub jti: String,
     pub iat: i64,
     /// The server nonce the proof carries, if any (the caller decides whether it is current).
@@ -103,11 +105,11 @@ pub fn verify_dpop_proof(proof: &str, check: &ProofCheck<'_>) -> Result<DpopProo
             found: header.typ,
         });
     }
-    let alg = match header.alg.as_str() {
-        "ES256" => Algorithm::ES256,
-        "PS256" => Algorithm::PS256,
-        "EdDSA" => Algorithm::EdDSA,
-        "RS256" => Algorithm::RS256,
+    let (alg, alg_name) = match header.alg.as_str() {
+        "ES256" => (Algorithm::ES256, "ES256"),
+        "PS256" => (Algorithm::PS256, "PS256"),
+        "EdDSA" => (Algorithm::EdDSA, "EdDSA"),
+        "RS256" => (Algorithm::RS256, "RS256"),
         _ => return Err(TokenError::WrongAlgorithm),
     };
     let jwk_value = header.jwk.ok_or(TokenError::MissingClaim("jwk"))?;
@@ -165,6 +167,7 @@ pub fn verify_dpop_proof(proof: &str, check: &ProofCheck<'_>) -> Result<DpopProo
     }
     Ok(DpopProof {
         jkt: key.thumbprint(),
+        alg: alg_name,
         jti,
         iat,
         nonce: claims.nonce,

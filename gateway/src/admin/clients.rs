@@ -54,14 +54,16 @@ pub fn client_json(c: &Client) -> Value {
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "subject_type": c.subject_type.as_str(),
         "sector_identifier": c.sector_identifier,
-        "require_pushed_authorization_requests": c.require_par,
+        "require_pushed_authorization_requests": c.requires_par(),
+        "dpop_bound_access_tokens": c.requires_dpop(),
+        "profile": c.profile.as_str(),
         "created_at": c.created_at.map(|t| t.to_rfc3339()),
     })
 }
 
 /// The fields of a client registration: a `[[clients]]` entry of the configuration file without
 /// `client_secret` (the gateway makes it).
-const CLIENT_FIELDS: [&str; 15] = [
+const CLIENT_FIELDS: [&str; 17] = [
     "client_id",
     "name",
     "token_endpoint_auth_method",
@@ -77,6 +79,8 @@ const CLIENT_FIELDS: [&str; 15] = [
     "subject_type",
     "sector_identifier",
     "require_pushed_authorization_requests",
+    "dpop_bound_access_tokens",
+    "profile",
 ];
 
 /// A 400 about one field, in the words of RFC 7591 §3.2.2.
@@ -174,10 +178,9 @@ pub fn client_from_json(body: &Value) -> Result<ClientSettings, AdminError> {
         jwks,
         subject_type: field(obj, "subject_type")?.unwrap_or_default(),
         sector_identifier: field(obj, "sector_identifier")?,
-        require_pushed_authorization_requests: field(obj, "require_pushed_authorization_requests")?
-            .unwrap_or_default(),
-        dpop_bound_access_tokens: false,
-        profile: Default::default(),
+        require_pushed_authorization_requests: field(obj, "require_pushed_authorization_requests")?,
+        dpop_bound_access_tokens: field(obj, "dpop_bound_access_tokens")?,
+        profile: field(obj, "profile")?.unwrap_or_default(),
         builtin: false,
     })
 }

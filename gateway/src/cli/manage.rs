@@ -48,6 +48,9 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         min_level,
         account_types,
         require_par,
+        dpop_bound,
+        profile,
+        jwks,
         public,
         subject_type,
         sector_identifier,
@@ -55,6 +58,18 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
     let settings = load(config.as_ref())?;
     let subject_type = crate::config::SubjectType::parse(&subject_type)
         .map_err(|e| format!("--subject-type {e}"))?;
+    let profile =
+        crate::config::ClientProfile::parse(&profile).map_err(|e| format!("--profile {e}"))?;
+    let jwks = match jwks {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("--jwks {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    if public && jwks.is_some() {
+        return Err("--public and --jwks: a public client has no keys to authenticate with".into());
+    }
     let min_level = match min_level {
         Some(n) => Some(
             vneid_core::AssuranceLevel::from_number(i64::from(n))
@@ -67,6 +82,8 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         client_secret: None,
         token_endpoint_auth_method: Some(if public {
             crate::config::ClientAuthMethod::None
+        } else if jwks.is_some() {
+            crate::config::ClientAuthMethod::PrivateKeyJwt
         } else {
             crate::config::ClientAuthMethod::ClientSecretBasic
         }),
@@ -91,12 +108,12 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
         },
         upstreams: vec![],
         name,
-        jwks: None,
+        jwks,
         subject_type,
         sector_identifier,
-        require_pushed_authorization_requests: require_par,
-        dpop_bound_access_tokens: false,
-        profile: Default::default(),
+        require_pushed_authorization_requests: require_par.then_some(true),
+        dpop_bound_access_tokens: dpop_bound.then_some(true),
+        profile,
         builtin: false,
     };
     let client_id = client.client_id.clone();
@@ -108,7 +125,8 @@ pub fn add_client(args: AddClient) -> Result<(), String> {
                 println!("client_secret: {s}");
                 println!("(the secret is shown this once; the gateway keeps only a keyed hash. Running gateways serve the client within tokens.key_reload_interval.)");
             }
-            None => println!("(a public client: no secret; PKCE is required. Running gateways serve the client within tokens.key_reload_interval.)"),
+            None if public => println!("(a public client: no secret; PKCE is required. Running gateways serve the client within tokens.key_reload_interval.)"),
+            None => println!("(private_key_jwt: no secret; the client signs its assertions with a key of --jwks. Running gateways serve the client within tokens.key_reload_interval.)"),
         }
         Ok(())
     })

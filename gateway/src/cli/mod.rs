@@ -213,6 +213,17 @@ pub struct AddClient {
     /// is refused.
     #[arg(long = "require-par")]
     pub require_par: bool,
+    /// Its access tokens must be DPoP-bound (RFC 9449): a token request without a proof is
+    /// refused.
+    #[arg(long = "dpop-bound")]
+    pub dpop_bound: bool,
+    /// `standard` (default) or `fapi2` (the FAPI 2.0 Security Profile: needs --jwks).
+    #[arg(long, default_value = "standard")]
+    pub profile: String,
+    /// A file with the client's public keys (a JWKS): the client authenticates with
+    /// private_key_jwt, and has no secret.
+    #[arg(long)]
+    pub jwks: Option<PathBuf>,
     /// A public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,

@@ -69,10 +69,14 @@ pub struct Client {
     /// The sector whose pairwise `sub` this client gets; `None` for a public client.
     pub sector: Option<String>,
     /// `require_pushed_authorization_requests`: logins start only from a pushed request
-    /// (`/par`). Set in the configuration file or stored with a database client.
+    /// (`/par`). Set in the configuration file or stored with a database client; always with
+    /// the `fapi2` profile.
     pub require_par: bool,
-    /// `dpop_bound_access_tokens`: every token request carries a DPoP proof (RFC 9449).
+    /// `dpop_bound_access_tokens`: every token request carries a DPoP proof (RFC 9449); always
+    /// with the `fapi2` profile.
     pub dpop_bound: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile (`config/fapi2.rs`); its per-request rules are
+    /// the methods below.
     pub profile: ClientProfile,
     pub source: ClientSource,
     /// When it was registered (database clients).
@@ -112,8 +116,8 @@ impl Client {
                     c.redirect_uris.iter().map(Url::as_str),
                 ),
             },
-            require_par: c.require_pushed_authorization_requests,
-            dpop_bound: c.dpop_bound_access_tokens,
+            require_par: c.requires_par(),
+            dpop_bound: c.dpop_bound(),
             profile: c.profile,
             source: if c.builtin {
                 ClientSource::Builtin
@@ -176,8 +180,8 @@ impl Client {
             sector_identifier: r.sector_identifier.clone(),
             sector,
             require_par: r.require_pushed_authorization_requests,
-            dpop_bound: false,
-            profile: ClientProfile::Standard,
+            dpop_bound: r.dpop_bound_access_tokens,
+            profile: ClientProfile::parse(&r.profile).map_err(|e| format!("profile {e}"))?,
             source: ClientSource::Database,
             created_at: Some(r.created_at),
         })
@@ -190,7 +194,37 @@ impl Client {
     /// Whether every token of this client is bound to a DPoP key (its own setting, or the
     /// FAPI 2.0 profile).
     pub fn requires_dpop(&self) -> bool {
-        self.dpop_bound || self.profile == ClientProfile::Fapi2
+        self.dpop_bound || self.is_fapi2()
+    }
+
+    /// Whether its logins start only from a pushed request (its own setting, or the profile).
+    pub fn requires_par(&self) -> bool {
+        self.require_par || self.is_fapi2()
+    }
+
+    /// Whether its authorization requests carry PKCE (S256): public clients, and the profile
+    /// (FAPI 2.0 Security Profile §5.3.2.2).
+    pub fn requires_pkce(&self) -> bool {
+        self.is_public() || self.is_fapi2()
+    }
+
+    /// How long its authorization codes live: `configured`, at most 60 s under the profile.
+    pub fn code_ttl(&self, configured: std::time::Duration) -> std::time::Duration {
+        if self.is_fapi2() {
+            configured.min(crate::config::fapi2::MAX_CODE_TTL)
+        } else {
+            configured
+        }
+    }
+
+    /// Whether it may sign a client assertion or a DPoP proof with `alg`: any algorithm the
+    /// gateway verifies, only ES256, PS256 and EdDSA under the profile.
+    pub fn allows_alg(&self, alg: &str) -> bool {
+        !self.is_fapi2() || crate::config::fapi2::ALGS.contains(&alg)
+    }
+
+    fn is_fapi2(&self) -> bool {
+        self.profile == ClientProfile::Fapi2
     }
 
     pub fn has_grant(&self, grant: &str) -> bool {

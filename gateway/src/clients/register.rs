@@ -144,6 +144,8 @@ pub async fn register_client(
                     "subject_type": row.subject_type,
                     "require_pushed_authorization_requests":
                         row.require_pushed_authorization_requests,
+                    "dpop_bound_access_tokens": row.dpop_bound_access_tokens,
+                    "profile": row.profile,
                 }))),
         ),
     )
@@ -184,12 +186,15 @@ fn row_of(
         sector_identifier: client.sector_identifier.clone(),
         created_at,
         previous_secret: None,
-        require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+        // What the client's profile implies is stored as set: the row says what is enforced.
+        require_pushed_authorization_requests: client.requires_par(),
+        dpop_bound_access_tokens: client.dpop_bound(),
+        profile: client.profile.as_str().to_owned(),
     }
 }
 
 /// What `PATCH` may change of a client, by field name, for the audit of what changed.
-fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 11] {
+fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 13] {
     use serde_json::json;
     [
         ("name", json!(r.name)),
@@ -209,6 +214,11 @@ fn changeable(r: &ClientRow) -> [(&'static str, serde_json::Value); 11] {
             "require_pushed_authorization_requests",
             json!(r.require_pushed_authorization_requests),
         ),
+        (
+            "dpop_bound_access_tokens",
+            json!(r.dpop_bound_access_tokens),
+        ),
+        ("profile", json!(r.profile)),
     ]
 }
 

@@ -32,6 +32,8 @@ fn row(id: &str, subject_type: &str, redirect: &[&str]) -> ClientRow {
         previous_secret: None,
         account_types: None,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: "standard".into(),
     }
 }
 
@@ -126,4 +128,42 @@ fn a_row_of_an_earlier_build_admits_both_account_types_and_an_unknown_one_is_ref
     );
     r.account_types = Some(vec!["company".into()]);
     assert!(Client::from_row(&r).unwrap_err().contains("company"));
+}
+
+#[test]
+fn the_fapi2_profile_of_a_stored_client_sets_its_rules_per_request() {
+    use std::time::Duration;
+    let mut r = row("bank", "public", &["https://bank.example/cb"]);
+    r.token_endpoint_auth_method = "private_key_jwt".into();
+    let standard = Client::from_row(&r).unwrap();
+    assert!(!standard.requires_par() && !standard.requires_dpop() && !standard.requires_pkce());
+    assert_eq!(
+        standard.code_ttl(Duration::from_secs(300)),
+        Duration::from_secs(300)
+    );
+    assert!(standard.allows_alg("RS256"));
+
+    r.profile = "fapi2".into();
+    let fapi = Client::from_row(&r).unwrap();
+    assert!(fapi.requires_par() && fapi.requires_dpop() && fapi.requires_pkce());
+    assert_eq!(
+        fapi.code_ttl(Duration::from_secs(300)),
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        fapi.code_ttl(Duration::from_secs(30)),
+        Duration::from_secs(30)
+    );
+    for alg in ["ES256", "PS256", "EdDSA"] {
+        assert!(fapi.allows_alg(alg), "{alg}");
+    }
+    for alg in ["RS256", "HS256", "none", ""] {
+        assert!(!fapi.allows_alg(alg), "{alg}");
+    }
+    // Its own DPoP setting, without the profile.
+    r.profile = "standard".into();
+    r.dpop_bound_access_tokens = true;
+    assert!(Client::from_row(&r).unwrap().requires_dpop());
+    r.profile = "fapi3".into();
+    assert!(Client::from_row(&r).unwrap_err().contains("fapi3"));
 }

@@ -77,6 +77,14 @@ impl ClientProfile {
             Self::Fapi2 => "fapi2",
         }
     }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "standard" => Ok(Self::Standard),
+            "fapi2" => Ok(Self::Fapi2),
+            other => Err(format!("{other:?}: use \"standard\" or \"fapi2\"")),
+        }
+    }
 }
 
 /// A downstream portal (`[[clients]]`).
@@ -123,14 +131,16 @@ pub struct ClientSettings {
     #[serde(default)]
     pub sector_identifier: Option<String>,
     /// Only pushed authorization requests (RFC 9126, `POST /par`) start a login for this
-    /// client: a plain `/authorize` with the parameters in the URL is refused.
+    /// client: a plain `/authorize` with the parameters in the URL is refused. Absent: only
+    /// with the `fapi2` profile ([`ClientSettings::requires_par`]).
     #[serde(default)]
-    pub require_pushed_authorization_requests: bool,
+    pub require_pushed_authorization_requests: Option<bool>,
     /// Access tokens only bound to a key the client holds (RFC 9449 DPoP): `/token` refuses a
-    /// request without a DPoP proof.
+    /// request without a DPoP proof. Absent: only with the `fapi2` profile
+    /// ([`ClientSettings::dpop_bound`]).
     #[serde(default)]
-    pub dpop_bound_access_tokens: bool,
-    /// `fapi2`: the FAPI 2.0 Security Profile's rules, enforced at once.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// `fapi2`: the FAPI 2.0 Security Profile's rules, enforced at once (`config/fapi2.rs`).
     #[serde(default)]
     pub profile: ClientProfile,
     /// Made by the gateway itself (the demo portal's, the IT centre's page's), not written in
@@ -192,7 +202,7 @@ pub const GRANT_TYPES: [&str; 4] = [
 
 /// `key.name`, or `name` alone when `key` is empty (a client checked on its own, as the admin
 /// API does: its errors name the request's fields).
-fn field(key: &str, name: &str) -> String {
+pub(super) fn field(key: &str, name: &str) -> String {
     if key.is_empty() {
         name.to_owned()
     } else {
@@ -208,6 +218,18 @@ impl ClientSettings {
             } else {
                 ClientAuthMethod::None
             })
+    }
+
+    /// Whether its logins start only from a pushed request: as set, or as its profile has it.
+    pub fn requires_par(&self) -> bool {
+        self.require_pushed_authorization_requests
+            .unwrap_or(self.profile == ClientProfile::Fapi2)
+    }
+
+    /// Whether its access tokens are DPoP-bound: as set, or as its profile has it.
+    pub fn dpop_bound(&self) -> bool {
+        self.dpop_bound_access_tokens
+            .unwrap_or(self.profile == ClientProfile::Fapi2)
     }
 
     /// The account types this client admits, as [`ClientSettings::check`] accepted them (an
@@ -340,13 +362,16 @@ impl ClientSettings {
             }
             _ => {}
         }
-        if self.require_pushed_authorization_requests && !browser_client {
+        if self.requires_par() && !browser_client {
             return Err(ConfigError::new(
                 field(key, "require_pushed_authorization_requests"),
                 "goes with the authorization_code grant",
             ));
         }
         check_subject_type(key, self, browser_client)?;
+        if self.profile == ClientProfile::Fapi2 {
+            super::fapi2::check(key, self)?;
+        }
         check_account_types(key, &self.account_types)?;
         for u in &self.upstreams {
             if !upstream_ids.contains(&u.as_str()) && !simulator_enabled {

@@ -7,6 +7,7 @@ mod client;
 mod dpop;
 mod duration;
 mod env;
+pub mod fapi2;
 mod protected_app;
 mod resource;
 #[cfg(test)]

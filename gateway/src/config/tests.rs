@@ -363,13 +363,13 @@ fn require_pushed_authorization_requests_is_parsed_checked_and_shown() {
     };
     let code = "\"authorization_code\"";
     let s = load(&client("", code), &[]).unwrap();
-    assert!(!s.clients[0].require_pushed_authorization_requests);
+    assert!(!s.clients[0].requires_par());
     let s = load(
         &client("require_pushed_authorization_requests = true", code),
         &[],
     )
     .unwrap();
-    assert!(s.clients[0].require_pushed_authorization_requests);
+    assert!(s.clients[0].requires_par());
     // The admin API shows it.
     let master = vneid_tokens::MasterKey::generate().unwrap();
     let shown = crate::admin::clients::client_json(&crate::clients::Client::from_settings(

@@ -220,8 +220,8 @@ pub fn client_settings(app: &ProtectedAppSettings) -> anyhow::Result<ClientSetti
         jwks: None,
         subject_type: Default::default(),
         sector_identifier: None,
-        require_pushed_authorization_requests: false,
-        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: None,
+        dpop_bound_access_tokens: None,
         profile: Default::default(),
         // A legacy app takes X-Vneid-Sub for a person: organisation accounts are refused with
         // the citizens-only page.

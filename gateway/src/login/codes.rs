@@ -39,6 +39,12 @@ pub async fn issue(
     auth: &Authentication,
 ) -> Result<String, ServiceError> {
     let code = crate::secure::fresh_token(32)?;
+    // A FAPI 2.0 client's codes live at most 60 s.
+    let configured = state.settings.tokens.code_ttl;
+    let lifetime = state
+        .clients
+        .get(&req.client_id)
+        .map_or(configured, |c| c.code_ttl(configured));
     let data = CodeData {
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
@@ -54,7 +60,7 @@ pub async fn issue(
             NS_CODE,
             &state.master.lookup_hash(NS_CODE, &code),
             &to_json(&data)?,
-            ttl(state.settings.tokens.code_ttl),
+            ttl(lifetime),
         )
         .await?;
     let mut p = vec![("code", code.as_str())];

@@ -136,7 +136,7 @@ pub fn check(
             "this client may not use the authorization code flow",
         ));
     }
-    if via == Via::FrontChannel && client.require_par {
+    if via == Via::FrontChannel && client.requires_par() {
         return Err(fail(
             &req,
             "invalid_request",
@@ -218,11 +218,15 @@ pub fn check(
             ))
         }
         (None, Some(_)) => return Err(fail(&req, "invalid_request", "code_challenge is missing")),
-        (None, None) if client.is_public() => {
+        (None, None) if client.requires_pkce() => {
             return Err(fail(
                 &req,
                 "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
+                if client.is_public() {
+                    "PKCE (code_challenge with S256) is required for public clients"
+                } else {
+                    "PKCE (code_challenge with S256) is required by the FAPI 2.0 profile"
+                },
             ))
         }
         (None, None) => {}

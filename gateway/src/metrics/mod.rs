@@ -29,6 +29,21 @@ const LOGOUT_OUTCOMES: [&str; 2] = ["delivered", "failed"];
 /// app's `min_level`, or a store that did not answer (503).
 pub const FORWARD_AUTH_RESULTS: [&str; 4] = ["allowed", "unauthenticated", "level", "error"];
 
+/// Reasons of `vneid_dpop_refused_total`: a proof that does not verify (`invalid`) or is too old
+/// (`too_old`); one without the current nonce (`nonce_needed`, a normal step: the client fetches
+/// it and retries); one seen before (`replayed`); none where one is required (`missing`); one by
+/// another key than the token, code or refresh token is bound to (`wrong_key`); a bound token
+/// sent as `Bearer` (`bearer`).
+pub const DPOP_REFUSALS: [&str; 7] = [
+    "invalid",
+    "too_old",
+    "nonce_needed",
+    "replayed",
+    "missing",
+    "wrong_key",
+    "bearer",
+];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +72,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Whether each upstream's discovery and keys answer (1) or not (0), by `upstream`.
     pub upstream_up: IntGaugeVec,
+    /// DPoP proofs refused, by reason ([`DPOP_REFUSALS`]).
+    pub dpop_refused: IntCounterVec,
     /// Entries held by the in-memory ephemeral store (absent with Redis).
     pub ephemeral_entries: IntGauge,
     /// Writes the ephemeral store refused because it was full (the request got a 503).
@@ -172,6 +189,17 @@ impl Metrics {
         for limit in crate::ratelimit::Limit::ALL {
             rate_limited.with_label_values(&[limit.name()]);
         }
+        let dpop_refused = IntCounterVec::new(
+            Opts::new(
+                "dpop_refused_total",
+                "DPoP proofs refused, by reason (nonce_needed is a normal step: the client fetches the nonce and retries)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(dpop_refused.clone()))?;
+        for reason in DPOP_REFUSALS {
+            dpop_refused.with_label_values(&[reason]);
+        }
         let upstream_up = IntGaugeVec::new(
             Opts::new(
                 "upstream_up",
@@ -229,6 +257,7 @@ impl Metrics {
             account_links,
             rate_limited,
             upstream_up,
+            dpop_refused,
             ephemeral_entries,
             ephemeral_full,
             audit_chain_broken,

@@ -51,7 +51,19 @@ pub async fn authenticate_client(
             return Err(OAuthError::too_many_requests(limited.retry_after));
         }
     }
-    let result = authenticate(state, authorization, p).await;
+    let mut result = authenticate(state, authorization, p).await;
+    // RFC 6749 §5.2: the `Basic` challenge answers a client that tried the `Authorization`
+    // header; one that authenticated in the body (a secret, an assertion) gets none, which
+    // RP libraries would otherwise take for a challenge to answer.
+    if let Err(e) = &mut result {
+        let tried_header = authorization.is_some_and(|a| {
+            a.get(..6)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
+        });
+        if e.error == "invalid_client" && !tried_header {
+            e.www_authenticate = None;
+        }
+    }
     if let (Err(e), Some(who)) = (&result, &who) {
         if e.error == "invalid_client" {
             if let Err(e) = state.limiter.hit(Limit::ClientAuthFailures, who).await {
@@ -104,9 +116,14 @@ pub fn claimed_client_id(authorization: Option<&str>, p: &Params) -> Option<Stri
 
 /// The payload of a JWT, decoded without any check (to find which client it names).
 fn unverified_claims(jwt: &str) -> Option<Value> {
-    let payload = jwt.split('.').nth(1)?;
+    unverified_part(jwt, 1)
+}
+
+/// The JSON of part `n` of a JWT (0: the header, 1: the claims), not verified.
+fn unverified_part(jwt: &str, n: usize) -> Option<Value> {
+    let part = jwt.split('.').nth(n)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
+        .decode(part)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -216,20 +233,28 @@ async fn authenticate_assertion(
     if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
         return Err(bad("this client does not use private_key_jwt"));
     }
+    let alg = unverified_part(assertion, 0)
+        .and_then(|h| h["alg"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if !client.allows_alg(&alg) {
+        return Err(bad(&format!(
+            "alg {:?} is not allowed for this client (FAPI 2.0: ES256, PS256, EdDSA)",
+            alg.chars().take(16).collect::<String>()
+        )));
+    }
     let jwks = client
         .jwks
         .as_deref()
         .ok_or_else(|| bad("no registered keys"))?;
-    let token_endpoint = state.url("/token");
+    // The audiences that name this server (RFC 7523 §3, RFC 9126 §2, FAPI 2.0 §5.3.2.1): the
+    // issuer and every endpoint that authenticates clients, wherever the assertion is sent (a
+    // client may reuse one audience; the `jti` is still single-use).
+    let endpoints = ["/token", "/par", "/introspect", "/revoke"].map(|p| state.url(p));
+    let mut audiences: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+    audiences.push(state.issuer.as_str());
     let now = state.clock.now();
-    let claims = verify_client_assertion(
-        jwks,
-        assertion,
-        &client.id,
-        &[token_endpoint.as_str(), state.issuer.as_str()],
-        now,
-    )
-    .map_err(|e| bad(&e.to_string()))?;
+    let claims = verify_client_assertion(jwks, assertion, &client.id, &audiences, now)
+        .map_err(|e| bad(&e.to_string()))?;
     let ttl = Duration::from_secs((claims.exp - now.timestamp()).max(1).unsigned_abs());
     let first = state
         .ephemeral

@@ -89,14 +89,29 @@ pub fn check(
             access_token,
         },
     )
-    .map_err(|e| OAuthError::invalid_dpop_proof(at, describe(&e)))?;
+    .map_err(|e| {
+        let reason = if matches!(e, TokenError::Expired) {
+            "too_old"
+        } else {
+            "invalid"
+        };
+        refused(
+            state,
+            reason,
+            OAuthError::invalid_dpop_proof(at, describe(&e)),
+        )
+    })?;
     if state.settings.dpop.require_nonce
         && !verified.nonce.as_deref().is_some_and(|n| {
             let (now, rotation) = nonce_clock(state);
             nonce_is_current(&state.master, now, rotation, n)
         })
     {
-        return Err(OAuthError::use_dpop_nonce(at, current_nonce(state)));
+        return Err(refused(
+            state,
+            "nonce_needed",
+            OAuthError::use_dpop_nonce(at, current_nonce(state)),
+        ));
     }
     Ok(Some(verified))
 }
@@ -114,9 +129,13 @@ pub async fn remember(state: &AppState, proof: &DpopProof, at: At) -> Result<(),
         .put_if_absent(NS_DPOP_JTI, &key, "1", ttl)
         .await?;
     if !first {
-        return Err(OAuthError::invalid_dpop_proof(
-            at,
-            "the proof was used before (its jti was seen): make a new proof for each request",
+        return Err(refused(
+            state,
+            "replayed",
+            OAuthError::invalid_dpop_proof(
+                at,
+                "the proof was used before (its jti was seen): make a new proof for each request",
+            ),
         ));
     }
     Ok(())
@@ -166,28 +185,73 @@ pub async fn presented_token(
             TokenScheme::Dpop,
             "this access token is not DPoP-bound: send it as Bearer",
         )),
-        (Some(_), TokenScheme::Bearer) => Err(OAuthError::invalid_token_for(
-            TokenScheme::Dpop,
-            "this access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof",
+        (Some(_), TokenScheme::Bearer) => Err(refused(
+            state,
+            "bearer",
+            OAuthError::invalid_token_for(
+                TokenScheme::Dpop,
+                "this access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof",
+            ),
         )),
         (Some(cnf), TokenScheme::Dpop) => {
             let jkt = verify(state, &presented.proof, Some(presented.token), At::Resource)
                 .await?
                 .ok_or_else(|| {
-                    OAuthError::invalid_dpop_proof(
-                        At::Resource,
-                        "a DPoP proof is required with a DPoP-bound access token",
+                    refused(
+                        state,
+                        "missing",
+                        OAuthError::invalid_dpop_proof(
+                            At::Resource,
+                            "a DPoP proof is required with a DPoP-bound access token",
+                        ),
                     )
                 })?;
             if !crate::secure::constant_time_eq(jkt.as_bytes(), cnf.jkt.as_bytes()) {
-                return Err(OAuthError::invalid_dpop_proof(
-                    At::Resource,
-                    "the proof is not signed by the key the access token is bound to",
+                return Err(refused(
+                    state,
+                    "wrong_key",
+                    OAuthError::invalid_dpop_proof(
+                        At::Resource,
+                        "the proof is not signed by the key the access token is bound to",
+                    ),
                 ));
             }
             Ok(claims)
         }
     }
+}
+
+/// Refuses a proof whose algorithm the client's profile does not allow (FAPI 2.0: ES256, PS256,
+/// EdDSA), once the client is known.
+pub fn allowed_for(
+    state: &AppState,
+    client: &crate::clients::Client,
+    proof: &DpopProof,
+) -> Result<(), OAuthError> {
+    if client.allows_alg(proof.alg) {
+        return Ok(());
+    }
+    Err(refused(
+        state,
+        "invalid",
+        OAuthError::invalid_dpop_proof(
+            At::AuthorizationServer,
+            format!(
+                "alg {} is not allowed for this client (FAPI 2.0: ES256, PS256, EdDSA)",
+                proof.alg
+            ),
+        ),
+    ))
+}
+
+/// Counts a refusal in `vneid_dpop_refused_total{reason}` and returns its error.
+pub fn refused(state: &AppState, reason: &'static str, e: OAuthError) -> OAuthError {
+    state
+        .metrics
+        .dpop_refused
+        .with_label_values(&[reason])
+        .inc();
+    e
 }
 
 /// A proof's refusal in words for `error_description` (never the proof itself).

@@ -87,8 +87,12 @@ pub(super) async fn token_exchange(
     // exchange request's proof).
     if let Some(cnf) = &subject.cnf {
         if jkt != Some(cnf.jkt.as_str()) {
-            return Err(OAuthError::invalid_request(
-                "the subject_token is DPoP-bound: send a DPoP proof signed by its key",
+            return Err(super::dpop::refused(
+                state,
+                "wrong_key",
+                OAuthError::invalid_request(
+                    "the subject_token is DPoP-bound: send a DPoP proof signed by its key",
+                ),
             ));
         }
     }

@@ -79,13 +79,18 @@ pub async fn token(
     }
     let jkt = match checked {
         Some(proof) => {
+            dpop::allowed_for(state, &client, &proof)?;
             dpop::remember(state, &proof, At::AuthorizationServer).await?;
             Some(proof.jkt)
         }
         None if client.requires_dpop() => {
-            return Err(OAuthError::invalid_dpop_proof(
-                At::AuthorizationServer,
-                "this client's access tokens are DPoP-bound: send a DPoP proof",
+            return Err(dpop::refused(
+                state,
+                "missing",
+                OAuthError::invalid_dpop_proof(
+                    At::AuthorizationServer,
+                    "this client's access tokens are DPoP-bound: send a DPoP proof",
+                ),
             ))
         }
         None => None,
@@ -230,8 +235,12 @@ async fn authorization_code(
     // A code bound to a key (`dpop_jkt`, RFC 9449 §10) is redeemed only with a proof by it.
     if let Some(bound) = &data.dpop_jkt {
         if jkt != Some(bound.as_str()) {
-            return Err(OAuthError::invalid_grant(
-                "the code is bound to another DPoP key (dpop_jkt): prove that key",
+            return Err(dpop::refused(
+                state,
+                "wrong_key",
+                OAuthError::invalid_grant(
+                    "the code is bound to another DPoP key (dpop_jkt): prove that key",
+                ),
             ));
         }
     }
@@ -311,7 +320,7 @@ async fn refresh(
         if let Some(f) = state.db.refresh_family_by_token(&old_hash).await? {
             if f.client_id == client.id {
                 narrowed(state, p, &f.scopes)?;
-                same_key(f.dpop_jkt.as_deref(), jkt)?;
+                same_key(state, f.dpop_jkt.as_deref(), jkt)?;
             }
         }
     }
@@ -364,7 +373,7 @@ async fn refresh(
         },
         scopes,
     };
-    same_key(family.dpop_jkt.as_deref(), jkt)?;
+    same_key(state, family.dpop_jkt.as_deref(), jkt)?;
     let (mut response, _) = mint(state, client, &grant, None, jkt).await?;
     response["refresh_token"] = json!(new_token);
     // Keep the answer for the grace window, sealed: the same spent token sent again by a second
@@ -391,10 +400,14 @@ async fn refresh(
 }
 
 /// A refresh of a family bound to a DPoP key proves that key (RFC 9449 §5).
-fn same_key(bound: Option<&str>, jkt: Option<&str>) -> Result<(), OAuthError> {
+fn same_key(state: &AppState, bound: Option<&str>, jkt: Option<&str>) -> Result<(), OAuthError> {
     match bound {
-        Some(b) if jkt != Some(b) => Err(OAuthError::invalid_grant(
-            "the refresh token is bound to another DPoP key: prove the key it was issued to",
+        Some(b) if jkt != Some(b) => Err(dpop::refused(
+            state,
+            "wrong_key",
+            OAuthError::invalid_grant(
+                "the refresh token is bound to another DPoP key: prove the key it was issued to",
+            ),
         )),
         _ => Ok(()),
     }

@@ -56,11 +56,16 @@ pub async fn push_request(
     // A proof sent to `/par` binds the code to its key (RFC 9449 §10.1), as `dpop_jkt` does;
     // both at once must name the same key.
     if let Some(proof) = checked {
+        dpop::allowed_for(state, &client, &proof)?;
         dpop::remember(state, &proof, At::AuthorizationServer).await?;
         if req.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
-            return Err(OAuthError::invalid_dpop_proof(
-                At::AuthorizationServer,
-                "dpop_jkt is not the thumbprint of the proof's key",
+            return Err(dpop::refused(
+                state,
+                "wrong_key",
+                OAuthError::invalid_dpop_proof(
+                    At::AuthorizationServer,
+                    "dpop_jkt is not the thumbprint of the proof's key",
+                ),
             ));
         }
         req.dpop_jkt = Some(proof.jkt);

@@ -547,6 +547,8 @@ async fn clients_added_or_removed_by_another_replica_are_served_after_the_reload
             previous_secret: None,
             account_types: None,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
+            profile: "standard".into(),
         })
         .await
         .unwrap();

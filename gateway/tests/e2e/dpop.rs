@@ -26,13 +26,13 @@ dpop_bound_access_tokens = true
 "#;
 
 /// A client's DPoP key and the last nonce the gateway gave it.
-struct Holder {
-    key: SigningKey,
-    nonce: Option<String>,
+pub(crate) struct Holder {
+    pub(crate) key: SigningKey,
+    pub(crate) nonce: Option<String>,
 }
 
 impl Holder {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             key: generate_signing_key(SigningAlg::ES256, chrono::Utc::now()).unwrap(),
             nonce: None,
@@ -40,7 +40,7 @@ impl Holder {
     }
 
     /// A fresh proof for `htm htu`, with the current nonce, made `age` seconds ago.
-    fn proof_aged(&self, htm: &str, htu: &str, token: Option<&str>, age: i64) -> String {
+    pub(crate) fn proof_aged(&self, htm: &str, htu: &str, token: Option<&str>, age: i64) -> String {
         let jti = rand_hex();
         make_proof(
             &self.key,
@@ -56,19 +56,19 @@ impl Holder {
         .unwrap()
     }
 
-    fn proof(&self, htm: &str, htu: &str, token: Option<&str>) -> String {
+    pub(crate) fn proof(&self, htm: &str, htu: &str, token: Option<&str>) -> String {
         self.proof_aged(htm, htu, token, 0)
     }
 
     /// Keeps the nonce of an answer, if it carries one.
-    fn keep_nonce(&mut self, res: &reqwest::Response) {
+    pub(crate) fn keep_nonce(&mut self, res: &reqwest::Response) {
         if let Some(n) = res.headers().get("dpop-nonce") {
             self.nonce = Some(n.to_str().unwrap().to_owned());
         }
     }
 }
 
-async fn error_of(res: reqwest::Response) -> (StatusCode, String, String) {
+pub(crate) async fn error_of(res: reqwest::Response) -> (StatusCode, String, String) {
     let status = res.status();
     let challenge = res
         .headers()
@@ -252,6 +252,24 @@ async fn dpop_binds_the_tokens_and_userinfo_takes_them_only_with_a_fresh_proof_b
         if error == "use_dpop_nonce" {
             assert!(nonce.is_some(), "{what}: DPoP-Nonce");
         }
+    }
+
+    // Operators see why proofs fail.
+    for (reason, at_least) in [
+        ("nonce_needed", 2.0),
+        ("bearer", 1.0),
+        ("missing", 1.0),
+        ("invalid", 3.0),
+        ("too_old", 1.0),
+        ("replayed", 1.0),
+        ("wrong_key", 1.0),
+    ] {
+        let v = metric_value(
+            &gw.url,
+            &format!("vneid_dpop_refused_total{{reason=\"{reason}\"}}"),
+        )
+        .await;
+        assert!(v >= at_least, "{reason}: {v}");
     }
 
     // The owner's introspection names the key.

@@ -24,6 +24,8 @@ mod demo;
 mod directory;
 mod directory_sync;
 mod dpop;
+mod dpop_refresh;
+mod fapi2;
 mod forward_auth;
 mod introspection;
 mod loadgen;

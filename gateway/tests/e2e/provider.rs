@@ -1,6 +1,7 @@
 //! Machine clients, introspection (RFC 7662) and revocation (RFC 7009).
 use reqwest::StatusCode;
 use serde_json::Value;
+use vneid_e2e::client_keys::{assertion, es256_client};
 use vneid_e2e::*;
 
 const ROBOT: &str = "ops-robot";
@@ -268,35 +269,6 @@ async fn discovery_advertises_introspection_revocation_and_machine_clients() {
         .contains(&serde_json::json!("private_key_jwt")));
 }
 
-/// A private_key_jwt client: an ES256 key pair made here, its public half registered as JWKS.
-fn es256_client() -> (String, jsonwebtoken::EncodingKey) {
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-    use base64::Engine as _;
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
-    let point = pair.public_key().as_ref(); // 0x04 ‖ x ‖ y
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]), "kid": "k1", "alg": "ES256", "use": "sig"}]});
-    (
-        jwks.to_string(),
-        jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
-    )
-}
-
-fn assertion(
-    key: &jsonwebtoken::EncodingKey,
-    client: &str,
-    aud: &str,
-    jti: &str,
-    exp_in: i64,
-) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    h.kid = Some("k1".into());
-    jsonwebtoken::encode(&h, &serde_json::json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in}), key).unwrap()
-}
-
 #[actix_web::test]
 async fn private_key_jwt_authenticates_once_per_assertion() {
     let (jwks, key) = es256_client();
@@ -372,17 +344,31 @@ async fn private_key_jwt_authenticates_once_per_assertion() {
     ] {
         let res = ask(a).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+        // No `Basic` challenge: the client did not try the Authorization header.
+        assert!(
+            res.headers().get("www-authenticate").is_none(),
+            "{what}: {:?}",
+            res.headers().get("www-authenticate")
+        );
         assert_eq!(
             res.json::<Value>().await.unwrap()["error"],
             "invalid_client",
             "{what}"
         );
     }
-    // The issuer is an accepted audience too.
-    assert_eq!(
-        ask(assertion(&key, "jwt-robot", &gw.url, "jti-7", 60))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    // The issuer and every endpoint that authenticates clients name this server too (RFC 9126
+    // §2: one audience for /par and /token; Authlib sends the URL it posts to).
+    for (aud, jti) in [
+        (gw.url.clone(), "jti-7"),
+        (format!("{}/par", gw.url), "jti-8"),
+        (format!("{}/introspect", gw.url), "jti-9"),
+    ] {
+        assert_eq!(
+            ask(assertion(&key, "jwt-robot", &aud, jti, 60))
+                .await
+                .status(),
+            StatusCode::OK,
+            "{aud}"
+        );
+    }
 }

@@ -41,6 +41,12 @@ pub struct ClientRow {
     /// Its authorization requests must come through `/par` (RFC 9126); false on the rows of
     /// builds before migration 0009.
     pub require_pushed_authorization_requests: bool,
+    /// Its access tokens are only bound to a key it holds (RFC 9449 DPoP): a token request
+    /// without a proof is refused; false on the rows of builds before migration 0010.
+    pub dpop_bound_access_tokens: bool,
+    /// The rule set it follows as a whole: `standard` or `fapi2`; `standard` on the rows of
+    /// builds before migration 0010.
+    pub profile: String,
 }
 
 /// A client's previous secret, still accepted until `until`.
@@ -91,6 +97,8 @@ impl std::fmt::Debug for ClientRow {
                 "require_pushed_authorization_requests",
                 &self.require_pushed_authorization_requests,
             )
+            .field("dpop_bound_access_tokens", &self.dpop_bound_access_tokens)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -100,11 +108,13 @@ const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, token_endpoint_auth_
                               redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, \
                               grant_types, scopes, min_level, upstreams, jwks, subject_type, \
                               sector_identifier, created_at, previous_secret, account_types, \
-                              require_pushed_authorization_requests";
+                              require_pushed_authorization_requests, dpop_bound_access_tokens, \
+                              profile";
 
 /// A row of [`CLIENT_COLUMNS`]: the first sixteen columns (as many as sqlx reads into a tuple),
-/// `account_types` and `require_pushed_authorization_requests`.
-struct ClientDbRow(FirstColumns, Option<String>, bool);
+/// then `account_types`, `require_pushed_authorization_requests`, `dpop_bound_access_tokens`
+/// and `profile`.
+struct ClientDbRow(FirstColumns, Option<String>, bool, bool, String);
 
 impl<'r, R> sqlx::FromRow<'r, R> for ClientDbRow
 where
@@ -112,6 +122,7 @@ where
     usize: sqlx::ColumnIndex<R>,
     FirstColumns: sqlx::FromRow<'r, R>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
@@ -119,6 +130,8 @@ where
             FirstColumns::from_row(row)?,
             row.try_get(16)?,
             row.try_get(17)?,
+            row.try_get(18)?,
+            row.try_get(19)?,
         ))
     }
 }
@@ -153,7 +166,13 @@ fn list_from_json(text: &str, column: &str) -> Result<Vec<String>, StoreError> {
 }
 
 fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
-    let ClientDbRow(row, account_types, require_pushed_authorization_requests) = row;
+    let ClientDbRow(
+        row,
+        account_types,
+        require_pushed_authorization_requests,
+        dpop_bound_access_tokens,
+        profile,
+    ) = row;
     let (
         client_id,
         name,
@@ -203,6 +222,8 @@ fn client_from_row(row: ClientDbRow) -> Result<ClientRow, StoreError> {
             .map(|text| list_from_json(&text, "account_types"))
             .transpose()?,
         require_pushed_authorization_requests,
+        dpop_bound_access_tokens,
+        profile,
     })
 }
 
@@ -225,9 +246,10 @@ impl Database {
                 "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                  redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, \
                  scopes, min_level, upstreams, jwks, subject_type, sector_identifier, created_at, \
-                 account_types, require_pushed_authorization_requests) \
+                 account_types, require_pushed_authorization_requests, dpop_bound_access_tokens, \
+                 profile) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17)",
+                 $17, $18, $19)",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -246,6 +268,8 @@ impl Database {
             .bind(to_unix(client.created_at))
             .bind(account_types.as_deref())
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
+            .bind(&client.profile)
             .execute(pool)
             .await
             .map(|_| ())
@@ -279,7 +303,8 @@ impl Database {
     }
 
     /// Replaces what may change of a stored client: its name, URIs, grants, scopes, level,
-    /// account types, upstreams, keys and whether it must push its authorization requests. Its
+    /// account types, upstreams, keys, whether it must push its authorization requests, whether
+    /// its tokens are DPoP-bound and its profile. Its
     /// id, secret, authentication method, subject type, sector and creation time stay. False
     /// when there is no such client.
     #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
@@ -299,7 +324,8 @@ impl Database {
                 "UPDATE clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
                  backchannel_logout_uri = $5, grant_types = $6, scopes = $7, min_level = $8, \
                  upstreams = $9, jwks = $10, account_types = $11, \
-                 require_pushed_authorization_requests = $12 WHERE client_id = $1",
+                 require_pushed_authorization_requests = $12, dpop_bound_access_tokens = $13, \
+                 profile = $14 WHERE client_id = $1",
             )
             .bind(&client.client_id)
             .bind(client.name.as_deref())
@@ -313,6 +339,8 @@ impl Database {
             .bind(client.jwks.as_deref())
             .bind(account_types.as_deref())
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
+            .bind(&client.profile)
             .execute(pool)
             .await?
             .rows_affected()

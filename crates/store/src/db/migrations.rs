@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[Embedded] = &[
         "client_require_par",
         include_str!("../../migrations/sqlite/0009_client_require_par.sql"),
     ),
+    (
+        10,
+        "dpop_and_profiles",
+        include_str!("../../migrations/sqlite/0010_dpop_and_profiles.sql"),
+    ),
 ];
 
 /// Postgres migrations, in version order, the twins of [`SQLITE`] (same versions, same
@@ -111,6 +116,11 @@ pub(crate) const POSTGRES: &[Embedded] = &[
         9,
         "client_require_par",
         include_str!("../../migrations/postgres/0009_client_require_par.sql"),
+    ),
+    (
+        10,
+        "dpop_and_profiles",
+        include_str!("../../migrations/postgres/0010_dpop_and_profiles.sql"),
     ),
 ];
 

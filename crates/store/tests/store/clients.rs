@@ -31,6 +31,8 @@ fn full_client(client_id: &str) -> ClientRow {
         previous_secret: None,
         account_types: Some(vec!["citizen".into()]),
         require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: true,
+        profile: "fapi2".into(),
     }
 }
 
@@ -54,6 +56,8 @@ fn bare_client(client_id: &str) -> ClientRow {
         previous_secret: None,
         account_types: None,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: "standard".into(),
     }
 }
 
@@ -282,6 +286,36 @@ async fn a_client_of_an_earlier_build_does_not_require_pushed_requests(backend: 
     db.check_schema().await.unwrap();
     let old = db.client("old-portal").await.unwrap().unwrap();
     assert!(!old.require_pushed_authorization_requests);
+    assert!(!old.dpop_bound_access_tokens);
+    assert_eq!(old.profile, "standard");
+}
+
+/// DPoP binding and the profile (migration 0010) are stored, read back and changed by an
+/// update; a client an earlier build stored reads back unbound and `standard`.
+async fn dpop_binding_and_profile_round_trip_and_default_for_older_rows(backend: Backend) {
+    let (_dir, db, raw) = crate::helpers::migrated_before(backend, "0010").await;
+    raw.execute(
+        "INSERT INTO clients (client_id, token_endpoint_auth_method, created_at, \
+         require_pushed_authorization_requests) VALUES ('old-bank', 'private_key_jwt', 0, 1 = 1)",
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    db.check_schema().await.unwrap();
+    let old = db.client("old-bank").await.unwrap().unwrap();
+    assert!(old.require_pushed_authorization_requests);
+    assert!(!old.dpop_bound_access_tokens);
+    assert_eq!(old.profile, "standard");
+
+    let mut bank = bare_client("bank");
+    bank.dpop_bound_access_tokens = true;
+    bank.profile = "fapi2".into();
+    db.insert_client(&bank).await.unwrap();
+    assert_eq!(db.client("bank").await.unwrap(), Some(bank.clone()));
+    bank.dpop_bound_access_tokens = false;
+    bank.profile = "standard".into();
+    assert!(db.update_client(&bank).await.unwrap());
+    assert_eq!(db.client("bank").await.unwrap(), Some(bank));
 }
 
 #[tokio::test]
@@ -302,4 +336,5 @@ on_every_backend! {
     a_rotation_keeps_the_previous_hash_until_its_time_and_changes_only_the_secret,
     the_pushed_authorization_requirement_round_trips_and_updates,
     a_client_of_an_earlier_build_does_not_require_pushed_requests,
+    dpop_binding_and_profile_round_trip_and_default_for_older_rows,
 }

@@ -337,6 +337,10 @@ async fn both_backends_have_the_same_tables_columns_indexes_and_triggers() {
         "clients.account_types:0",
         // Migration 0009.
         "clients.require_pushed_authorization_requests:1",
+        // Migration 0010.
+        "refresh_families.dpop_jkt:0",
+        "clients.dpop_bound_access_tokens:1",
+        "clients.profile:1",
     ] {
         assert!(s_columns.contains(&column.to_string()), "{column}");
     }

@@ -105,6 +105,31 @@ async fn a_created_family_is_found_by_its_first_token(backend: Backend) {
     );
 }
 
+/// A family bound to a DPoP key (a public client's, RFC 9449 §5) keeps the key's thumbprint
+/// through rotation: every read of it, and the rotation's answer, name the key.
+async fn a_bound_family_keeps_its_dpop_key_through_rotation(backend: Backend) {
+    let (_dir, db) = migrated_db(backend).await;
+    let person_id = person(&db, "sub-1").await;
+    let mut bound = new_family("fam-bound", &person_id, "sid-1");
+    let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    bound.dpop_jkt = Some(jkt.into());
+    db.create_refresh_family(&bound, "b0").await.unwrap();
+    let read = db.refresh_family_by_token("b0").await.unwrap().unwrap();
+    assert_eq!(read, stored(&bound));
+    match rotate(&db, "b0", "b1", 10).await {
+        RotateOutcome::Rotated(f) => assert_eq!(f.dpop_jkt.as_deref(), Some(jkt)),
+        other => panic!("{other:?}"),
+    }
+    let record = db.refresh_token("b1").await.unwrap().unwrap();
+    assert_eq!(record.family.dpop_jkt.as_deref(), Some(jkt));
+    match rotate(&db, "b0", "b2", 11).await {
+        RotateOutcome::WithinGrace { family, .. } => {
+            assert_eq!(family.dpop_jkt.as_deref(), Some(jkt))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 async fn a_rotation_chain_of_five_keeps_one_family_with_only_the_newest_token_current(
     backend: Backend,
 ) {
@@ -536,6 +561,7 @@ async fn ten_concurrent_rotations_without_grace_yield_one_rotation_one_reuse_and
 
 on_every_backend! {
     a_created_family_is_found_by_its_first_token,
+    a_bound_family_keeps_its_dpop_key_through_rotation,
     a_rotation_chain_of_five_keeps_one_family_with_only_the_newest_token_current,
     an_old_token_presented_within_grace_names_its_replacement_and_changes_nothing,
     reuse_after_grace_revokes_the_family_and_its_newest_token_is_then_invalid,

@@ -158,8 +158,8 @@ pub(in crate::db) async fn create_family_in(
     let inserted: Result<(), StoreError> = on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO refresh_families (family_id, client_id, person_id, scopes, sid, \
-                 auth_time, level, idp, login_idp, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 auth_time, level, idp, login_idp, created_at, expires_at, dpop_jkt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&family.family_id)
         .bind(&family.client_id)
@@ -172,6 +172,7 @@ pub(in crate::db) async fn create_family_in(
         .bind(family.login_idp.as_deref())
         .bind(to_unix(family.created_at))
         .bind(to_unix(family.expires_at))
+        .bind(family.dpop_jkt.as_deref())
         .execute(c)
         .await
         .map(|_| ())

@@ -127,7 +127,7 @@ pub enum RotateOutcome {
 }
 
 /// The columns of `refresh_families` every query returns, in this order ([`FamilyRow`]).
-const FAMILY_COLUMN_NAMES: [&str; 13] = [
+const FAMILY_COLUMN_NAMES: [&str; 14] = [
     "family_id",
     "client_id",
     "person_id",
@@ -141,6 +141,7 @@ const FAMILY_COLUMN_NAMES: [&str; 13] = [
     "expires_at",
     "revoked_at",
     "revoked_reason",
+    "dpop_jkt",
 ];
 
 /// [`FAMILY_COLUMN_NAMES`] as a select list, each prefixed with `prefix` (`""` or `"f."`).
@@ -148,76 +149,106 @@ fn family_columns(prefix: &str) -> String {
     column_list(&FAMILY_COLUMN_NAMES, prefix)
 }
 
-type FamilyRow = (
-    String,         // family_id
-    String,         // client_id
-    String,         // person_id
-    String,         // scopes
-    String,         // sid
-    i64,            // auth_time
-    i64,            // level
-    String,         // idp
-    Option<String>, // login_idp
-    i64,            // created_at
-    i64,            // expires_at
-    Option<i64>,    // revoked_at
-    Option<String>, // revoked_reason
-);
+/// The columns of [`FAMILY_COLUMN_NAMES`] as read, before decoding.
+struct FamilyRow {
+    family_id: String,
+    client_id: String,
+    person_id: String,
+    scopes: String,
+    sid: String,
+    auth_time: i64,
+    level: i64,
+    idp: String,
+    login_idp: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    revoked_reason: Option<String>,
+    dpop_jkt: Option<String>,
+}
 
 /// `refresh_tokens.created_at, used_at, replaced_by`, then the family's columns.
-type TokenFamilyRow = (
-    i64,            // refresh_tokens.created_at
-    Option<i64>,    // refresh_tokens.used_at
-    Option<String>, // refresh_tokens.replaced_by
-    String,         // family_id
-    String,         // client_id
-    String,         // person_id
-    String,         // scopes
-    String,         // sid
-    i64,            // auth_time
-    i64,            // level
-    String,         // idp
-    Option<String>, // login_idp
-    i64,            // created_at
-    i64,            // expires_at
-    Option<i64>,    // revoked_at
-    Option<String>, // revoked_reason
-);
+struct TokenFamilyRow {
+    created_at: i64,
+    used_at: Option<i64>,
+    replaced_by: Option<String>,
+    family: FamilyRow,
+}
+
+/// Reads the rows of this module on either backend: a row's columns by position (more than the
+/// sixteen sqlx reads into a tuple).
+macro_rules! impl_from_row {
+    ($row:ty, |$r:ident| $body:expr) => {
+        impl<'r, R> sqlx::FromRow<'r, R> for $row
+        where
+            R: sqlx::Row,
+            usize: sqlx::ColumnIndex<R>,
+            String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        {
+            fn from_row($r: &'r R) -> Result<Self, sqlx::Error> {
+                $body
+            }
+        }
+    };
+}
+
+impl FamilyRow {
+    /// The family's columns, from column `at` on.
+    fn read<'r, R>(r: &'r R, at: usize) -> Result<Self, sqlx::Error>
+    where
+        R: sqlx::Row,
+        usize: sqlx::ColumnIndex<R>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(Self {
+            family_id: r.try_get(at)?,
+            client_id: r.try_get(at + 1)?,
+            person_id: r.try_get(at + 2)?,
+            scopes: r.try_get(at + 3)?,
+            sid: r.try_get(at + 4)?,
+            auth_time: r.try_get(at + 5)?,
+            level: r.try_get(at + 6)?,
+            idp: r.try_get(at + 7)?,
+            login_idp: r.try_get(at + 8)?,
+            created_at: r.try_get(at + 9)?,
+            expires_at: r.try_get(at + 10)?,
+            revoked_at: r.try_get(at + 11)?,
+            revoked_reason: r.try_get(at + 12)?,
+            dpop_jkt: r.try_get(at + 13)?,
+        })
+    }
+}
+
+impl_from_row!(FamilyRow, |r| FamilyRow::read(r, 0));
+impl_from_row!(TokenFamilyRow, |r| Ok(TokenFamilyRow {
+    created_at: r.try_get(0)?,
+    used_at: r.try_get(1)?,
+    replaced_by: r.try_get(2)?,
+    family: FamilyRow::read(r, 3)?,
+}));
 
 fn family_from_row(row: FamilyRow) -> Result<RefreshFamily, StoreError> {
-    let (
-        family_id,
-        client_id,
-        person_id,
-        scopes,
-        sid,
-        auth_time,
-        level,
-        idp,
-        login_idp,
-        created_at,
-        expires_at,
-        revoked_at,
-        revoked_reason,
-    ) = row;
     Ok(RefreshFamily {
-        family_id,
-        client_id,
-        person_id,
-        scopes: scopes_from_text(&scopes),
-        sid,
-        auth_time: from_unix(auth_time, "refresh_families.auth_time")?,
-        level: u8::try_from(level)
+        family_id: row.family_id,
+        client_id: row.client_id,
+        person_id: row.person_id,
+        scopes: scopes_from_text(&row.scopes),
+        sid: row.sid,
+        auth_time: from_unix(row.auth_time, "refresh_families.auth_time")?,
+        level: u8::try_from(row.level)
             .map_err(|_| StoreError::Corrupt("refresh_families.level".into()))?,
-        idp,
-        login_idp,
-        dpop_jkt: None,
-        created_at: from_unix(created_at, "refresh_families.created_at")?,
-        expires_at: from_unix(expires_at, "refresh_families.expires_at")?,
-        revoked_at: revoked_at
+        idp: row.idp,
+        login_idp: row.login_idp,
+        dpop_jkt: row.dpop_jkt,
+        created_at: from_unix(row.created_at, "refresh_families.created_at")?,
+        expires_at: from_unix(row.expires_at, "refresh_families.expires_at")?,
+        revoked_at: row
+            .revoked_at
             .map(|r| from_unix(r, "refresh_families.revoked_at"))
             .transpose()?,
-        revoked_reason,
+        revoked_reason: row.revoked_reason,
     })
 }
 
@@ -225,46 +256,15 @@ fn record_from_row(
     token_hash: &str,
     row: TokenFamilyRow,
 ) -> Result<RefreshTokenRecord, StoreError> {
-    let (
-        created_at,
-        used_at,
-        replaced_by,
-        family_id,
-        client_id,
-        person_id,
-        scopes,
-        sid,
-        auth_time,
-        level,
-        idp,
-        login_idp,
-        f_created_at,
-        expires_at,
-        revoked_at,
-        revoked_reason,
-    ) = row;
     Ok(RefreshTokenRecord {
         token_hash: token_hash.to_owned(),
-        created_at: from_unix(created_at, "refresh_tokens.created_at")?,
-        used_at: used_at
+        created_at: from_unix(row.created_at, "refresh_tokens.created_at")?,
+        used_at: row
+            .used_at
             .map(|u| from_unix(u, "refresh_tokens.used_at"))
             .transpose()?,
-        replaced_by,
-        family: family_from_row((
-            family_id,
-            client_id,
-            person_id,
-            scopes,
-            sid,
-            auth_time,
-            level,
-            idp,
-            login_idp,
-            f_created_at,
-            expires_at,
-            revoked_at,
-            revoked_reason,
-        ))?,
+        replaced_by: row.replaced_by,
+        family: family_from_row(row.family)?,
     })
 }
 
