@@ -51,13 +51,20 @@ async function freePort() {
   });
 }
 
-function clientToml(id, secret, { authMethod, refresh, resources }) {
-  const lines = [
-    '[[clients]]',
-    `client_id = "${id}"`,
-    `client_secret = "${secret}"`,
-  ];
+/**
+ * One `[[clients]]` entry. `secret`: null for a client without one (public, private_key_jwt);
+ * `jwks`: the client's public keys (a JWKS object, written as TOML literal text);
+ * `requirePar`, `dpopBound`, `profile`: the PAR / DPoP / FAPI 2.0 settings.
+ */
+function clientToml(id, secret, { authMethod, refresh, resources, jwks, requirePar, dpopBound, profile }) {
+  const lines = ['[[clients]]', `client_id = "${id}"`];
+  if (secret) lines.push(`client_secret = "${secret}"`);
   if (authMethod) lines.push(`token_endpoint_auth_method = "${authMethod}"`);
+  // JSON has no single quote: a TOML literal string holds it as is.
+  if (jwks) lines.push(`jwks = '${JSON.stringify(jwks)}'`);
+  if (requirePar) lines.push('require_pushed_authorization_requests = true');
+  if (dpopBound) lines.push('dpop_bound_access_tokens = true');
+  if (profile) lines.push(`profile = "${profile}"`);
   const scopes = ['openid', 'profile', 'personal_id', 'offline_access'];
   if (resources) scopes.push('hoso.read');
   lines.push(
@@ -89,7 +96,7 @@ const RESOURCES_TOML = [
   'scopes = ["hoso.read", "hoso.write"]',
 ].join('\n');
 
-function configToml(port, dir, features) {
+function configToml(port, dir, features, clients) {
   return [
     '[server]',
     `bind = "127.0.0.1:${port}"`,
@@ -108,6 +115,10 @@ function configToml(port, dir, features) {
       ...features,
     }),
     ...(features.resources ? [RESOURCES_TOML] : []),
+    // A suite's own clients (the FAPI suite's): the refresh grant as the feature set says.
+    ...clients.map(({ id, secret = null, ...settings }) =>
+      clientToml(id, secret, { ...settings, refresh: features.refresh, resources: false }),
+    ),
     '',
   ].join('\n');
 }
@@ -125,8 +136,10 @@ const FEATURE_SETS = [
  * gateway build accepts them (`check-config`), so the same harness works before and after
  * those features land; the tests of each decide on discovery (and fail when discovery has the
  * feature but the configuration was refused: `configRejected` says why).
+ * `clients`: more `[[clients]]` a suite needs, `{ id, secret?, authMethod?, jwks?, requirePar?,
+ * dpopBound?, profile? }` (each gets the refresh grant when the feature set has it).
  */
-export async function startGateway() {
+export async function startGateway({ clients = [] } = {}) {
   const bin = gatewayBin();
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -136,41 +149,13 @@ export async function startGateway() {
     let features;
     const rejected = [];
     for (features of FEATURE_SETS) {
-      writeFileSync(cfg, configToml(port, dir, features));
+      writeFileSync(cfg, configToml(port, dir, features, clients));
       const check = spawnSync(bin, ['check-config', '--config', cfg], { cwd: dir, encoding: 'utf8' });
       if (check.status === 0) break;
       rejected.push(`${JSON.stringify(features)}: ${(check.stderr || check.stdout).trim()}`);
     }
     const logPath = join(dir, 'gateway.log');
-    const logFd = openSync(logPath, 'w');
-    const child = spawn(bin, ['serve', '--config', cfg], {
-      cwd: dir,
-      stdio: ['ignore', logFd, logFd],
-    });
-    closeSync(logFd);
-    let exited = null;
-    // If this test process dies without running its after() hooks, take the gateway along.
-    const reap = () => child.kill('SIGKILL');
-    process.once('exit', reap);
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      process.off('exit', reap);
-    });
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
-    let up = false;
-    while (Date.now() < deadline && exited === null) {
-      try {
-        const r = await fetch(`${url}/healthz`);
-        if (r.ok) {
-          up = true;
-          break;
-        }
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const log = () => {
       try {
         return readFileSync(logPath, 'utf8');
@@ -178,7 +163,8 @@ export async function startGateway() {
         return '';
       }
     };
-    if (up) {
+    let proc = await serve(bin, dir, cfg, logPath, url, 'w');
+    if (proc.up) {
       return {
         url,
         issuer: url,
@@ -187,25 +173,71 @@ export async function startGateway() {
         resourcesConfigured: features.resources,
         configRejected: rejected.join('\n'),
         log,
-        async stop() {
-          if (exited === null) {
-            const done = new Promise((r) => child.once('exit', r));
-            child.kill('SIGTERM');
-            const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-            await done;
-            clearTimeout(t);
+        /** Stops the gateway and starts it again on the same port, database and master key. */
+        async restart() {
+          await proc.stop();
+          proc = await serve(bin, dir, cfg, logPath, url, 'a');
+          if (!proc.up) {
+            throw new Error(`the restarted gateway did not become healthy (exit ${JSON.stringify(proc.exited())}):\n${log()}`);
           }
+        },
+        async stop() {
+          await proc.stop();
           if (!process.env.KEEP_GATEWAY_DIR) rmSync(dir, { recursive: true, force: true });
         },
       };
     }
     lastError = new Error(
-      `gateway did not become healthy on ${url} (exit ${JSON.stringify(exited)}):\n${log()}`,
+      `gateway did not become healthy on ${url} (exit ${JSON.stringify(proc.exited())}):\n${log()}`,
     );
-    if (exited === null) child.kill('SIGKILL');
+    await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   throw lastError;
+}
+
+/** One `gateway serve` process, its log appended to `logPath` (`flags` 'w' or 'a'), once healthy. */
+async function serve(bin, dir, cfg, logPath, url, flags) {
+  const logFd = openSync(logPath, flags);
+  const child = spawn(bin, ['serve', '--config', cfg], {
+    cwd: dir,
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  let exited = null;
+  // If this test process dies without running its after() hooks, take the gateway along.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+    process.off('exit', reap);
+  });
+  const deadline = Date.now() + 60_000;
+  let up = false;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) {
+        up = true;
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    up,
+    exited: () => exited,
+    async stop() {
+      if (exited !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(t);
+    },
+  };
 }
 
 // ---- a minimal browser: cookie jar, no automatic redirects -----------------------------------

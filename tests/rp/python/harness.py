@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import html
+import json
 import os
 import re
 import shutil
@@ -71,11 +72,33 @@ def _toml_list(items) -> str:
 
 
 def _client_toml(
-    client_id: str, secret: str, auth_method: str | None, refresh: bool, resources: bool
+    client_id: str,
+    secret: str | None,
+    auth_method: str | None,
+    refresh: bool,
+    resources: bool,
+    jwks: dict | None = None,
+    require_par: bool = False,
+    dpop_bound: bool = False,
+    profile: str | None = None,
 ) -> str:
-    lines = ["[[clients]]", f'client_id = "{client_id}"', f'client_secret = "{secret}"']
+    """One ``[[clients]]`` entry. ``secret``: None for a client without one (public,
+    private_key_jwt); ``jwks``: the client's public keys; ``require_par``, ``dpop_bound``,
+    ``profile``: the PAR / DPoP / FAPI 2.0 settings."""
+    lines = ["[[clients]]", f'client_id = "{client_id}"']
+    if secret:
+        lines.append(f'client_secret = "{secret}"')
     if auth_method:
         lines.append(f'token_endpoint_auth_method = "{auth_method}"')
+    if jwks:
+        # JSON has no single quote: a TOML literal string holds it as is.
+        lines.append(f"jwks = '{json.dumps(jwks, separators=(',', ':'))}'")
+    if require_par:
+        lines.append("require_pushed_authorization_requests = true")
+    if dpop_bound:
+        lines.append("dpop_bound_access_tokens = true")
+    if profile:
+        lines.append(f'profile = "{profile}"')
     scopes = ["openid", "profile", "personal_id", "offline_access"]
     if resources:
         scopes.append("hoso.read")
@@ -114,7 +137,7 @@ _RESOURCES_TOML = "\n".join(
 )
 
 
-def _config_toml(port: int, tmp: str, refresh: bool, resources: bool) -> str:
+def _config_toml(port: int, tmp: str, refresh: bool, resources: bool, clients=()) -> str:
     return "\n".join(
         [
             "[server]",
@@ -133,6 +156,21 @@ def _config_toml(port: int, tmp: str, refresh: bool, resources: bool) -> str:
             ),
             _client_toml(CLIENT_ID, CLIENT_SECRET, "client_secret_post", refresh, resources),
             *([_RESOURCES_TOML] if resources else []),
+            # A suite's own clients (the FAPI suite's): the refresh grant as the feature set says.
+            *(
+                _client_toml(
+                    c["id"],
+                    c.get("secret"),
+                    c.get("auth_method"),
+                    refresh,
+                    False,
+                    c.get("jwks"),
+                    c.get("require_par", False),
+                    c.get("dpop_bound", False),
+                    c.get("profile"),
+                )
+                for c in clients
+            ),
             "",
         ]
     )
@@ -175,14 +213,16 @@ class Gateway:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_gateway() -> Gateway:
+def start_gateway(clients=()) -> Gateway:
     """Starts ``gateway serve`` and waits for /healthz.
 
     The clients get the refresh_token grant, and the ``[[resources]]`` with the token-exchange
     grant and the machine client, only when this gateway build accepts them (``check-config``),
     so the same harness works before and after those features land; the tests of each decide on
     discovery (and fail when discovery has the feature but the configuration was refused:
-    ``config_rejected`` says why).
+    ``config_rejected`` says why). ``clients``: more ``[[clients]]`` a suite needs, dicts with
+    ``id`` and optionally ``secret``, ``auth_method``, ``jwks``, ``require_par``, ``dpop_bound``,
+    ``profile`` (each gets the refresh grant when the feature set has it).
     """
     binary = gateway_bin()
     last = None
@@ -192,7 +232,7 @@ def start_gateway() -> Gateway:
         cfg = os.path.join(tmp, "gateway.toml")
         rejected = []
         for refresh, resources in _FEATURE_SETS:
-            Path(cfg).write_text(_config_toml(port, tmp, refresh, resources))
+            Path(cfg).write_text(_config_toml(port, tmp, refresh, resources, clients))
             check = subprocess.run(
                 [binary, "check-config", "--config", cfg], cwd=tmp, capture_output=True, text=True
             )
