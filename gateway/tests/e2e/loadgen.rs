@@ -39,9 +39,28 @@ scopes = []
 
 #[actix_web::test]
 async fn every_mode_runs_without_errors_against_the_embedded_gateway() {
+    every_mode_runs(false).await;
+}
+
+/// The same with `--dpop`: the tokens are bound (a bound token at `/userinfo` goes as `DPoP`
+/// with a proof, which the gateway would refuse for an unbound one) and the nonce is fetched.
+#[actix_web::test]
+async fn every_mode_runs_with_dpop_proofs() {
+    let gw = every_mode_runs(true).await;
+    assert!(
+        metric_value(&gw.url, "vneid_dpop_refused_total{reason=\"nonce_needed\"}").await >= 1.0
+    );
+    assert_eq!(
+        metric_value(&gw.url, "vneid_dpop_refused_total{reason=\"replayed\"}").await,
+        0.0
+    );
+}
+
+async fn every_mode_runs(dpop: bool) -> TestGateway {
     let gw = spawn_embedded(&extra()).await;
     for mode in Mode::ALL {
         let mut o = Options::new(vec![gw.url.clone()], mode);
+        o.dpop = dpop;
         o.users = 3;
         o.warmup = Duration::from_millis(200);
         o.duration = Duration::from_millis(1200);
@@ -63,8 +82,10 @@ async fn every_mode_runs_without_errors_against_the_embedded_gateway() {
         assert!(cpu.memory[0].peak_kib >= cpu.memory[0].rss_kib, "{name}");
         let json = r.to_json();
         assert_eq!(json["mode"], name);
+        assert_eq!(json["dpop"], dpop);
         assert_eq!(json["ops"], r.ops);
     }
+    gw
 }
 
 /// A gateway that is not there: every operation is an error with its message, nothing panics.
@@ -123,6 +144,7 @@ fn loadgen_arguments_are_parsed_and_mistakes_name_the_argument() {
         "portal:se:cret",
         "--pid",
         "42",
+        "--dpop",
         "--json",
     ]) else {
         panic!("valid arguments refused")
@@ -138,6 +160,7 @@ fn loadgen_arguments_are_parsed_and_mistakes_name_the_argument() {
     assert_eq!(options.warmup, Duration::ZERO);
     assert_eq!(options.client, Some(("portal".into(), "se:cret".into())));
     assert_eq!(options.pids, [42]);
+    assert!(options.dpop);
     assert_eq!(options.person, people::LEVEL2_CITIZEN);
     assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
 

@@ -33,6 +33,8 @@ OPTIONS:
   --person PERSONAL_ID  simulator person who logs in (default 052090000123, level 2)
   --password PASSWORD   that person's password (default matkhau123)
   --pid PID             gateway process whose CPU time and memory are measured (repeatable)
+  --dpop                token requests and /userinfo carry DPoP proofs of one ES256 key
+                        (the tokens are bound; the nonce is fetched and kept)
   --json                print one JSON object instead of text
   --help                this text
 ";
@@ -85,6 +87,10 @@ where
             "--help" | "-h" => return Ok(Parsed::Help),
             "--json" => {
                 json = true;
+                continue;
+            }
+            "--dpop" => {
+                o.dpop = true;
                 continue;
             }
             _ => {}

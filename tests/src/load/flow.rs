@@ -38,6 +38,8 @@ pub(crate) struct LoginParams {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// With `--dpop`: the run's DPoP key; token requests and `/userinfo` then carry proofs.
+    dpop: Option<std::sync::Arc<super::dpop::DpopKey>>,
 }
 
 impl Client {
@@ -48,7 +50,35 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Client { http })
+        Ok(Client { http, dpop: None })
+    }
+
+    /// The same client proving a DPoP key of its own at `/token` and `/userinfo`.
+    pub fn with_dpop(mut self) -> anyhow::Result<Client> {
+        self.dpop = Some(std::sync::Arc::new(super::dpop::DpopKey::generate()?));
+        Ok(self)
+    }
+
+    /// POSTs `form` to the gateway's `/token` as `client` (HTTP Basic), with a proof under
+    /// `--dpop`.
+    async fn token(
+        &self,
+        what: &str,
+        gw: &Gateway,
+        client: &(String, String),
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<Response> {
+        let url = format!("{}/token", gw.url);
+        let build = || {
+            self.http
+                .post(&url)
+                .basic_auth(&client.0, Some(&client.1))
+                .form(form)
+        };
+        match &self.dpop {
+            Some(key) => key.send(what, "POST", &url, None, build).await,
+            None => send(what, build()).await,
+        }
     }
 
     /// The gateway at `url` with the issuer of its discovery document (`None` if unreachable:
@@ -166,12 +196,8 @@ impl Client {
             ("redirect_uri", p.redirect_uri.as_str()),
             ("code_verifier", verifier.as_str()),
         ];
-        let req = self
-            .http
-            .post(format!("{}/token", gw.url))
-            .basic_auth(&p.client.0, Some(&p.client.1))
-            .form(&form);
-        let tokens = json_if("POST /token (code)", send("POST /token (code)", req).await?).await?;
+        let what = "POST /token (code)";
+        let tokens = json_if(what, self.token(what, gw, &p.client, &form).await?).await?;
         if tokens["access_token"].as_str().is_none() {
             bail!("POST /token (code): no access_token");
         }
@@ -201,12 +227,8 @@ impl Client {
         machine: &(String, String),
     ) -> anyhow::Result<()> {
         let what = "POST /token (client_credentials)";
-        let req = self
-            .http
-            .post(format!("{}/token", gw.url))
-            .basic_auth(&machine.0, Some(&machine.1))
-            .form(&[("grant_type", "client_credentials")]);
-        let body = json_if(what, send(what, req).await?).await?;
+        let form = [("grant_type", "client_credentials")];
+        let body = json_if(what, self.token(what, gw, machine, &form).await?).await?;
         match body["access_token"].as_str() {
             Some(_) => Ok(()),
             None => bail!("{what}: no access_token"),
@@ -233,14 +255,22 @@ impl Client {
         }
     }
 
-    /// `/userinfo` with `token` as Bearer.
+    /// `/userinfo` with `token` as Bearer, or under `--dpop` as `DPoP` with a proof.
     pub(crate) async fn userinfo(&self, gw: &Gateway, token: &str) -> anyhow::Result<()> {
         let what = "GET /userinfo";
-        let req = self
-            .http
-            .get(format!("{}/userinfo", gw.url))
-            .bearer_auth(token);
-        let body = json_if(what, send(what, req).await?).await?;
+        let url = format!("{}/userinfo", gw.url);
+        let res = match &self.dpop {
+            Some(key) => {
+                let build = || {
+                    self.http
+                        .get(&url)
+                        .header("Authorization", format!("DPoP {token}"))
+                };
+                key.send(what, "GET", &url, Some(token), build).await?
+            }
+            None => send(what, self.http.get(&url).bearer_auth(token)).await?,
+        };
+        let body = json_if(what, res).await?;
         match body["sub"].as_str() {
             Some(_) => Ok(()),
             None => bail!("{what}: no sub"),
@@ -255,15 +285,11 @@ impl Client {
         refresh_token: &str,
     ) -> anyhow::Result<String> {
         let what = "POST /token (refresh_token)";
-        let req = self
-            .http
-            .post(format!("{}/token", gw.url))
-            .basic_auth(&client.0, Some(&client.1))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-            ]);
-        let body = json_if(what, send(what, req).await?).await?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let body = json_if(what, self.token(what, gw, client, &form).await?).await?;
         body["refresh_token"]
             .as_str()
             .map(str::to_owned)
@@ -302,7 +328,7 @@ impl Jar {
     }
 }
 
-async fn send(what: &str, req: RequestBuilder) -> anyhow::Result<Response> {
+pub(crate) async fn send(what: &str, req: RequestBuilder) -> anyhow::Result<Response> {
     req.send()
         .await
         .map_err(|e| anyhow!("{what}: {}", short_error(&e)))

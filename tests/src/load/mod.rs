@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod args;
+mod dpop;
 mod flow;
 mod ops;
 mod procfs;
@@ -94,6 +95,9 @@ pub struct Options {
     pub password: String,
     /// Gateway process ids whose CPU time and memory are measured.
     pub pids: Vec<u32>,
+    /// Token requests and `/userinfo` carry DPoP proofs (RFC 9449) of one ES256 key: the
+    /// tokens are bound, and every request costs the gateway a proof verification.
+    pub dpop: bool,
 }
 
 impl Options {
@@ -111,6 +115,7 @@ impl Options {
             person: crate::people::LEVEL2_CITIZEN.into(),
             password: crate::PASSWORD.into(),
             pids: Vec::new(),
+            dpop: false,
         }
     }
 }

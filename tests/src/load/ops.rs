@@ -34,7 +34,11 @@ struct User {
 
 pub(crate) async fn run(o: &Options) -> anyhow::Result<Report> {
     check(o)?;
-    let client = Client::new()?;
+    let client = if o.dpop {
+        Client::new()?.with_dpop()?
+    } else {
+        Client::new()?
+    };
     let mut gateways = Vec::new();
     for url in &o.gateways {
         gateways.push(client.gateway(url.trim_end_matches('/')).await);
@@ -97,6 +101,7 @@ pub(crate) async fn run(o: &Options) -> anyhow::Result<Report> {
     };
     Ok(Report {
         mode: o.mode,
+        dpop: o.dpop,
         gateways: gateways.into_iter().map(|g| g.url).collect(),
         users: o.users,
         seconds,

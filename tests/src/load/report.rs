@@ -13,6 +13,8 @@ use super::Mode;
 pub struct Report {
     /// What the users did.
     pub mode: Mode,
+    /// Whether their requests carried DPoP proofs (`--dpop`).
+    pub dpop: bool,
     /// The gateways' base URLs.
     pub gateways: Vec<String>,
     /// Concurrent virtual users.
@@ -83,6 +85,7 @@ impl Report {
         });
         json!({
             "mode": self.mode.as_str(),
+            "dpop": self.dpop,
             "gateways": self.gateways,
             "users": self.users,
             "seconds": round(self.seconds, 3),
@@ -102,8 +105,9 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{}: {} users on {} for {:.1} s",
+            "{}{}: {} users on {} for {:.1} s",
             self.mode.as_str(),
+            if self.dpop { " (DPoP)" } else { "" },
             self.users,
             self.gateways.join(", "),
             self.seconds
