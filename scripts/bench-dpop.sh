@@ -47,6 +47,11 @@ enabled = true
 [limits]
 token = { requests = 0, per = "1m" }
 userinfo = { requests = 0, per = "1m" }
+# Every proof's jti is remembered for proof_max_age (60 s): at ~5,000 proofs/s that is ~300,000
+# entries, beyond the in-memory store's default 200,000 (then 503, fail closed). Sized up here;
+# README "DPoP" says how to size it.
+[ephemeral]
+max_entries = 1000000
 [dpop]
 require_nonce = $1
 [[clients]]
@@ -74,7 +79,7 @@ row() {
       --machine "machine:$machine_secret" --json "$@" > "$work/results/$name.$i.json"
     python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"  {sys.argv[2]} run {sys.argv[3]}: {r[\"ops_per_s\"]} ops/s, {r[\"errors\"]} errors", file=sys.stderr)' \
+print("  %s run %s: %s ops/s, %s errors" % (sys.argv[2], sys.argv[3], r["ops_per_s"], r["errors"]), file=sys.stderr)' \
       "$work/results/$name.$i.json" "$name" "$i"
   done
 }
