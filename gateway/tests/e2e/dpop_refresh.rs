@@ -1,7 +1,7 @@
-//! DPoP-bound refresh tokens (RFC 9449 §5): a public client's refresh tokens are bound to the
-//! key of its first token request, kept with the refresh-token family in the database; a
-//! confidential client's are not, and each refresh binds the new access token to that refresh's
-//! key.
+//! DPoP state the gateway keeps: a public client's refresh tokens bound to the key of its first
+//! token request (RFC 9449 §5), kept with the refresh-token family in the database (a
+//! confidential client's are not: each refresh binds the new access token to that refresh's
+//! key); and the proofs' replay cache, which refuses rather than forgets when full.
 use reqwest::StatusCode;
 use serde_json::Value;
 use vneid_e2e::*;
@@ -132,4 +132,51 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key_and_another_key_spen
         .unwrap()
         .expect("the family");
     assert_eq!(family.dpop_jkt.as_deref(), Some(holder.key.kid()));
+}
+
+/// The replay cache never forgets a proof to make room: once the in-memory store is full, a
+/// request with a proof is refused (503, counted), never served with its `jti` unremembered.
+/// (On Redis the bound is `maxmemory`; the login flood test covers that store.)
+#[actix_web::test]
+async fn a_full_replay_cache_refuses_proofs_rather_than_forget_them() {
+    if postgres_backend() {
+        return;
+    }
+    let gw = spawn_embedded(
+        "[ephemeral]\nmax_entries = 40\n\n[limits]\ntoken = { requests = 0, per = \"1m\" }\n\n[[clients]]\nclient_id = \"robot\"\nclient_secret = \"robot-secret-0123456789-abcdefghijklmnop\"\ngrant_types = [\"client_credentials\"]\nscopes = []\n",
+    )
+    .await;
+    let token_url = format!("{}/token", gw.url);
+    let mut holder = Holder::new();
+    let (mut served, mut refused) = (0, 0);
+    for i in 0..500 {
+        let res = reqwest::Client::new()
+            .post(&token_url)
+            .basic_auth("robot", Some("robot-secret-0123456789-abcdefghijklmnop"))
+            .header("DPoP", holder.proof("POST", &token_url, None))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        holder.keep_nonce(&res);
+        match res.status() {
+            StatusCode::OK => {
+                assert_eq!(refused, 0, "request {i} served after the cache was full");
+                served += 1;
+            }
+            StatusCode::BAD_REQUEST if holder.nonce.is_some() && served == 0 => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                if refused == 5 {
+                    break;
+                }
+            }
+            other => panic!("request {i}: {other}"),
+        }
+    }
+    assert!(
+        served > 0 && refused == 5,
+        "served {served}, refused {refused}"
+    );
+    assert!(metric_value(&gw.url, "vneid_ephemeral_full_total").await >= 5.0);
 }
