@@ -27,7 +27,7 @@ a.button,button{display:inline-block;background:#1f5fbf;color:#fff;border:0;bord
 a.button.secondary{background:#5b6675}.muted{color:#5b6675;font-size:13px}ul.choices{list-style:none;padding:0}ul.choices li{margin:10px 0}\
 .actions{display:flex;flex-wrap:wrap;align-items:center;gap:10px 16px}\
 .scroll{overflow-x:auto;margin:0 0 16px}.scroll:focus-visible{outline:2px solid #1f5fbf;outline-offset:2px}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}code.nowrap{white-space:nowrap;word-break:normal}.value{word-break:break-all}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ee;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}code{word-break:break-all;font-family:'Liberation Mono','Noto Sans Mono',ui-monospace,monospace}code.nowrap{white-space:nowrap;word-break:normal}.value{overflow-wrap:anywhere}\
 main:has(table.wide){max-width:1180px}table.wide{min-width:46em}table.list{min-width:34em}\
 ul.bars{list-style:none;padding:0;margin:0 0 24px;max-width:760px}ul.bars>li{padding:8px 0;border-bottom:1px solid #e3e7ee}ul.bars>li.total{border-bottom:0;border-top:2px solid #c9d0da}.unit{font-weight:600}\
 .bar{display:flex;flex-wrap:wrap;align-items:center;gap:2px 10px;margin-top:4px;font-size:14px}.bar .what{flex:0 0 12.5em}.bar meter{flex:1 1 8em;min-width:6em;height:14px}.bar .figure{flex:0 0 auto;min-width:6.5em;font-variant-numeric:tabular-nums}\
