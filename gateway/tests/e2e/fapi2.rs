@@ -11,9 +11,10 @@ use crate::dpop::{error_of, Holder};
 
 const BANK: &str = "bank";
 
+/// A FAPI 2.0 client; codes would live 5 minutes for other portals.
 fn extra(jwks: &str) -> String {
     format!(
-        "[[clients]]\nclient_id = \"{BANK}\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{jwks}'\nredirect_uris = [\"{PORTAL_CB}\"]\nscopes = [\"openid\", \"profile\"]\nprofile = \"fapi2\"\n"
+        "[tokens]\ncode_ttl = \"5m\"\n\n[[clients]]\nclient_id = \"{BANK}\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{jwks}'\nredirect_uris = [\"{PORTAL_CB}\"]\nscopes = [\"openid\", \"profile\"]\nprofile = \"fapi2\"\n"
     )
 }
 
@@ -114,6 +115,7 @@ async fn a_fapi2_client_logs_in_only_by_par_pkce_private_key_jwt_and_dpop() {
         panic!("login")
     };
     assert_eq!(q["iss"], gw.url);
+    assert_code_lives_at_most_a_minute(&gw, &q["code"]).await;
     let mut code_form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", q["code"].clone()),
@@ -206,4 +208,30 @@ async fn the_admin_api_registers_a_fapi2_client_and_refuses_contradictions() {
         .replace(&format!("client_id={PORTAL}"), "client_id=bank-db");
     let res = browser().get(&plain).send().await.unwrap();
     assert_eq!(query(&location(&res))["error"], "invalid_request");
+}
+
+/// The code's entry in the ephemeral store expires within 60 s although `tokens.code_ttl` is
+/// 5 minutes. Redis shows an entry's remaining time (`PTTL`), so this is checked on the
+/// Postgres + Redis run; the in-memory store does not show it (`Client::code_ttl`'s unit test
+/// covers the rule there).
+async fn assert_code_lives_at_most_a_minute(gw: &TestGateway, code: &str) {
+    if !postgres_backend() {
+        return;
+    }
+    let key = format!(
+        "{}{}:{}",
+        gw.app.settings.ephemeral.key_prefix,
+        vneid_gateway::login::codes::NS_CODE,
+        gw.app
+            .master
+            .lookup_hash(vneid_gateway::login::codes::NS_CODE, code)
+    );
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let left: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(0 < left && left <= 60_000, "{key}: {left} ms left");
 }
