@@ -294,6 +294,9 @@ async fn update_client(
     let mut merged = client_json(&stored_client(&stored)?);
     if let Some(obj) = merged.as_object_mut() {
         obj.retain(|k, _| CLIENT_FIELDS.contains(&k.as_str()));
+        // The stored name, not the one shown (which falls back to the id): a client without a
+        // name keeps none.
+        obj.insert("name".into(), json!(stored.name));
         for (k, v) in changes {
             obj.insert(k.clone(), v.clone());
         }

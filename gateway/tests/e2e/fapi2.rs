@@ -208,6 +208,33 @@ async fn the_admin_api_registers_a_fapi2_client_and_refuses_contradictions() {
         .replace(&format!("client_id={PORTAL}"), "client_id=bank-db");
     let res = browser().get(&plain).send().await.unwrap();
     assert_eq!(query(&location(&res))["error"], "invalid_request");
+
+    // Leaving the profile keeps what it enforced, now as the client's own settings; the audit
+    // names the one field that changed (the client has no name: none is made up for it).
+    let res = reqwest::Client::new()
+        .patch(format!("{clients}/bank-db"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"profile": "standard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["profile"], "standard");
+    assert_eq!(changed["dpop_bound_access_tokens"], true);
+    let row = gw.app.db.client("bank-db").await.unwrap().unwrap();
+    assert_eq!(row.name, None);
+    let audit = gw
+        .app
+        .db
+        .list_audit(&vneid_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let updated = audit
+        .iter()
+        .find(|e| e.kind == "client_updated")
+        .expect("client_updated audited");
+    assert_eq!(updated.detail["fields"], serde_json::json!(["profile"]));
 }
 
 /// The code's entry in the ephemeral store expires within 60 s although `tokens.code_ttl` is
