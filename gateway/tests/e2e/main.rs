@@ -33,6 +33,7 @@ mod login;
 mod logout;
 mod logs;
 mod openapi;
+mod pairwise;
 mod par;
 mod process;
 mod provider;
