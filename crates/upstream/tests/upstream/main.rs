@@ -13,5 +13,6 @@
 mod account_types;
 mod config;
 mod flow;
+mod id_token;
 mod mapping;
 mod provider;
