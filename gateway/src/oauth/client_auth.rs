@@ -52,15 +52,11 @@ pub async fn authenticate_client(
         }
     }
     let mut result = authenticate(state, authorization, p).await;
-    // RFC 6749 §5.2: the `Basic` challenge answers a client that tried the `Authorization`
-    // header; one that authenticated in the body (a secret, an assertion) gets none, which
-    // RP libraries would otherwise take for a challenge to answer.
+    // RFC 6749 §5.2: the challenge answers a client that tried the `Authorization` header
+    // (whatever its scheme); one that authenticated in the body (a secret, an assertion) gets
+    // none, which RP libraries would otherwise take for a challenge to answer.
     if let Err(e) = &mut result {
-        let tried_header = authorization.is_some_and(|a| {
-            a.get(..6)
-                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
-        });
-        if e.error == "invalid_client" && !tried_header {
+        if e.error == "invalid_client" && authorization.is_none() {
             e.www_authenticate = None;
         }
     }
