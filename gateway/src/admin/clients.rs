@@ -54,8 +54,8 @@ pub fn client_json(c: &Client) -> Value {
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "subject_type": c.subject_type.as_str(),
         "sector_identifier": c.sector_identifier,
-        "require_pushed_authorization_requests": c.requires_par(),
-        "dpop_bound_access_tokens": c.requires_dpop(),
+        "require_pushed_authorization_requests": c.require_par,
+        "dpop_bound_access_tokens": c.dpop_bound,
         "profile": c.profile.as_str(),
         "created_at": c.created_at.map(|t| t.to_rfc3339()),
     })

@@ -220,10 +220,13 @@ impl ClientSettings {
             })
     }
 
-    /// Whether its logins start only from a pushed request: as set, or as its profile has it.
+    /// Whether its logins start only from a pushed request: as set, or as its profile has it
+    /// for a client of the code flow (a machine client has no authorization request to push).
     pub fn requires_par(&self) -> bool {
-        self.require_pushed_authorization_requests
-            .unwrap_or(self.profile == ClientProfile::Fapi2)
+        self.require_pushed_authorization_requests.unwrap_or(
+            self.profile == ClientProfile::Fapi2
+                && self.grant_types.iter().any(|g| g == "authorization_code"),
+        )
     }
 
     /// Whether its access tokens are DPoP-bound: as set, or as its profile has it.

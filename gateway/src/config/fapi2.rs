@@ -18,7 +18,8 @@ pub const MAX_CODE_TTL: std::time::Duration = std::time::Duration::from_secs(60)
 
 /// The settings of `[[clients]]` entry `key` that contradict the profile, the first one named:
 /// a confidential client authenticating with `private_key_jwt` (§5.3.2.1), pushed requests
-/// and DPoP not switched off (§5.3.2.2, §5.3.2.1), keys for the profile's algorithms only.
+/// (for the code flow) and DPoP not switched off (§5.3.2.2, §5.3.2.1), keys for the profile's
+/// algorithms only.
 pub fn check(key: &str, c: &ClientSettings) -> Result<(), ConfigError> {
     let bad = |name: &str, message: &str| {
         Err(ConfigError::new(
@@ -32,7 +33,8 @@ pub fn check(key: &str, c: &ClientSettings) -> Result<(), ConfigError> {
             "a FAPI 2.0 client is confidential and authenticates with \"private_key_jwt\"",
         );
     }
-    if c.require_pushed_authorization_requests == Some(false) {
+    let code_flow = c.grant_types.iter().any(|g| g == "authorization_code");
+    if code_flow && c.require_pushed_authorization_requests == Some(false) {
         return bad(
             "require_pushed_authorization_requests",
             "FAPI 2.0 requires pushed authorization requests: leave it out or set it true",
@@ -156,6 +158,35 @@ mod tests {
         let mut c = fapi_client(&[EC]);
         c.profile = ClientProfile::Standard;
         assert!(!c.requires_par() && !c.dpop_bound());
+    }
+
+    /// A machine client (client_credentials only) may follow the profile: it has no
+    /// authorization request to push, and the implied PAR rule does not refuse it.
+    #[test]
+    fn a_fapi2_machine_client_is_accepted() {
+        let mut c = fapi_client(&[EC]);
+        c.redirect_uris.clear();
+        c.grant_types = vec!["client_credentials".into()];
+        c.scopes = vec![];
+        c.check("clients[0]", &[], &[], false).unwrap();
+        assert!(c.dpop_bound() && !c.requires_par());
+        // What the admin API shows of it, sent back as a PATCH does, is accepted again.
+        let master = vneid_tokens::MasterKey::generate().unwrap();
+        let mut shown =
+            crate::admin::clients::client_json(&crate::clients::Client::from_settings(&c, &master));
+        assert_eq!(shown["require_pushed_authorization_requests"], false);
+        assert_eq!(shown["dpop_bound_access_tokens"], true);
+        if let Some(o) = shown.as_object_mut() {
+            o.retain(|k, _| !["source", "created_at"].contains(&k.as_str()));
+        }
+        crate::admin::clients::client_from_json(&shown)
+            .unwrap()
+            .check("", &[], &[], false)
+            .unwrap();
+        // Asking for PAR by hand without the code flow is still a mistake.
+        c.require_pushed_authorization_requests = Some(true);
+        let e = c.check("clients[0]", &[], &[], false).unwrap_err();
+        assert_eq!(e.key, "clients[0].require_pushed_authorization_requests");
     }
 
     #[test]
